@@ -1,0 +1,97 @@
+"""``torch.autograd.gradcheck`` of the student's backward, through the process boundary."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+
+from deepgrade.checks.base import (
+    ArgumentsMixin,
+    CheckContext,
+    CheckOutcome,
+    CheckSpec,
+    StudentFailure,
+    register_check,
+)
+
+_MESSAGE_LIMIT = 600
+
+
+class _Remote:
+    """Builds an autograd ``Function`` whose forward and backward run in the worker.
+
+    ``gradcheck`` then runs in the grader, on numbers computed by the student's code only.
+    A failure of the student's code is kept aside and re-raised after ``gradcheck`` returns,
+    because autograd may wrap exceptions raised inside a backward.
+    """
+
+    def __init__(self, ctx: CheckContext, spec: GradcheckCheck) -> None:
+        self.failure: StudentFailure | None = None
+        remote = self
+
+        class Proxy(torch.autograd.Function):
+            @staticmethod
+            def forward(fctx: Any, *args: torch.Tensor) -> torch.Tensor:
+                fctx.save_for_backward(*args)
+                value = remote.guard(lambda: ctx.call(spec.call, args, spec.kwargs).value)
+                if not isinstance(value, torch.Tensor):
+                    raise _NotATensor(type(value).__name__)
+                return value.to(ctx.device)
+
+            @staticmethod
+            def backward(fctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
+                args = fctx.saved_tensors
+                grads = remote.guard(
+                    lambda: ctx.call(
+                        spec.call,
+                        [a.detach() for a in args],
+                        spec.kwargs,
+                        grad_of=list(range(len(args))),
+                        grad_output=grad_output.contiguous(),
+                    ).grads
+                )
+                return tuple(
+                    g.to(ctx.device) if isinstance(g, torch.Tensor) else None for g in grads
+                )
+
+        self.function = Proxy
+
+    def guard(self, action: Any) -> Any:
+        try:
+            return action()
+        except StudentFailure as failure:
+            self.failure = failure
+            raise
+
+
+class _NotATensor(Exception):
+    pass
+
+
+@register_check
+class GradcheckCheck(ArgumentsMixin, CheckSpec):
+    """Analytic gradients match finite differences in float64 (inputs away from kinks)."""
+
+    kind: Literal["gradcheck"] = "gradcheck"
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        args = [a.requires_grad_(True) for a in self.make_args(torch.float64, ctx.device)]
+        remote = _Remote(ctx, self)
+        where = self.describe_call(args, self.hidden)
+        try:
+            torch.autograd.gradcheck(remote.function.apply, args, check_undefined_grad=False)
+        except _NotATensor as exc:
+            return self.failed(f"{where} returned {exc}, not a tensor.")
+        except Exception as exc:
+            if remote.failure is not None:
+                raise remote.failure from None
+            detail = str(exc).strip()
+            if self.hidden:
+                detail = detail.split("\n")[0]
+            detail = detail[:_MESSAGE_LIMIT] + ("..." if len(detail) > _MESSAGE_LIMIT else "")
+            return self.failed(
+                f"gradcheck in float64 of {where} failed: your backward does not match "
+                f"finite differences of your forward. {detail}"
+            )
+        return CheckOutcome(True)

@@ -1,0 +1,77 @@
+"""Backward against the grader's own sympy derivative of the exercise's formula."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from deepgrade.checks.base import (
+    DTYPES,
+    ArgumentsMixin,
+    CheckContext,
+    CheckOutcome,
+    CheckSpec,
+    DTypeName,
+    register_check,
+)
+from deepgrade.comparison import compare
+from deepgrade.gradients import derivative_text, sympy_derivative
+
+
+@register_check
+class SympyGradientCheck(ArgumentsMixin, CheckSpec):
+    """The gradient of the first argument equals ``diff(formula) * grad_output`` elementwise.
+
+    Symbols of the formula other than ``variable`` take their values from ``kwargs``.
+    """
+
+    kind: Literal["sympy_gradient"] = "sympy_gradient"
+    formula: str
+    variable: str = "x"
+    dtypes: list[DTypeName] = Field(default_factory=lambda: ["float32", "float64"])
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        params = {k: float(v) for k, v in self.kwargs.items() if not isinstance(v, str)}
+        derivative = sympy_derivative(self.formula, self.variable, params)
+        for dtype_name in self.dtypes:
+            dtype = DTYPES[dtype_name]
+            args = self.make_args(dtype, ctx.device)
+            generator = torch.Generator().manual_seed(self.seed + 1)
+            grad_output = torch.randn(args[0].shape, generator=generator, dtype=torch.float64)
+            local = derivative(args[0], params)
+            expected = (local * grad_output).to(dtype)
+            result = ctx.call(
+                self.call,
+                args,
+                self.kwargs,
+                grad_of=[0],
+                grad_output=grad_output.to(dtype=dtype, device=ctx.device),
+            )
+            got = result.grads[0] if result.grads else None
+            verdict = compare(
+                expected,
+                got,
+                self.tolerance(dtype),
+                got_device=result.grad_devices[0] if result.grad_devices else None,
+                expected_device=ctx.device,
+                what=f"the gradient of {self.variable}",
+            )
+            if verdict.ok:
+                continue
+            message = (
+                f"{self.describe_call(args, self.hidden)} with a random grad_output "
+                f"(seed {self.seed + 1}): {verdict.message}"
+            )
+            if not self.hidden and verdict.worst_index is not None:
+                value = float(args[0].cpu()[verdict.worst_index])
+                message += f" The input there is {value:.8g}."
+            message += f" Expected d/d{self.variable} = {derivative_text(self.formula, self.variable, params)}."
+            if isinstance(got, torch.Tensor) and got.shape == local.shape:
+                unscaled = compare(local.to(dtype), got, self.tolerance(dtype))
+                if unscaled.ok:
+                    message += " Hint: multiply the local derivative by grad_output (chain rule)."
+                    return CheckOutcome(False, message)
+            return self.failed(message)
+        return CheckOutcome(True)

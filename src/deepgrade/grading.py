@@ -1,0 +1,325 @@
+"""Grading one submission against one lab: the session behind every check's calls."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from loguru import logger
+
+from deepgrade import _wire
+from deepgrade.checks import (
+    CallResult,
+    CheckSpec,
+    StudentFailure,
+    StudentForbidden,
+    StudentNotImplemented,
+    StudentRaised,
+    StudentTimeout,
+)
+from deepgrade.errors import GraderError, SpecError, UsageError
+from deepgrade.forbidden import scan
+from deepgrade.loader import Cell, Submission, load_submission
+from deepgrade.sandbox import WorkerDied, WorkerProcess, WorkerTimeout
+from deepgrade.scoring import (
+    CheckResult,
+    ExerciseResult,
+    LabResult,
+    Status,
+    score_exercise,
+    zero_result,
+)
+from deepgrade.settings import GraderSettings
+from deepgrade.spec import ExerciseSpec, LabSpec, autograder_roots, find_lab_folders, load_lab
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (CUDA when available)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"unknown device {device!r}; use cpu, cuda or auto") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but no CUDA device is available")
+    if resolved.type not in ("cpu", "cuda"):
+        raise UsageError(f"unsupported device {device!r}; use cpu, cuda or auto")
+    return resolved
+
+
+def find_lab(
+    lab: str | None, submission: Submission | None, settings: GraderSettings
+) -> LabSpec:
+    """The lab named ``lab``, or the one the submission's metadata or file name points to."""
+    starts = [Path.cwd()] + ([submission.path.parent] if submission else [])
+    folders = find_lab_folders(autograder_roots(starts, settings.autograder_dir))
+    wanted = lab or (submission.lab_hint if submission else None)
+    if wanted is None and submission is not None:
+        stem = submission.path.stem
+        wanted = next((key for key in folders if key == stem or stem.startswith(key)), None)
+    if wanted is None:
+        raise UsageError(
+            "cannot tell which lab this is: pass --lab (one of "
+            f"{', '.join(sorted(k for k in folders if '_' not in k)) or 'none found'})"
+        )
+    if wanted not in folders:
+        known = ", ".join(sorted(k for k in folders if "_" not in k)) or "none found"
+        raise UsageError(f"unknown lab {wanted!r} (known labs: {known})")
+    return load_lab(folders[wanted], include_hidden=settings.include_hidden)
+
+
+class Session:
+    """A worker loaded with one submission, and the :class:`CheckContext` checks call into."""
+
+    def __init__(
+        self, submission: Submission, lab: LabSpec, settings: GraderSettings, device: torch.device
+    ) -> None:
+        self.submission = submission
+        self.lab = lab
+        self.settings = settings
+        self._device = device
+        self._references = lab.references()
+        self._worker: WorkerProcess | None = None
+        self._skipped: set[int] = set()
+        self.cell_errors: dict[int, str] = {}
+        self.notes: list[str] = []
+        self.names: dict[str, str] = {}
+        self._deadline = 0.0
+        self._submission_deadline = time.monotonic() + settings.submission_timeout
+        self._exercise: ExerciseSpec | None = None
+        self._output: list[str] = []
+
+    # -- CheckContext -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def resolve(self, reference: str) -> Any:
+        if reference.startswith("lab:"):
+            if self._references is None:
+                raise SpecError(f"{reference}: lab {self.lab.id} has no references.py")
+            return getattr(self._references, reference[4:])
+        module_name, _, attribute = reference.rpartition(".")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def call(
+        self,
+        target: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        grad_of: Sequence[int] = (),
+        grad_output: torch.Tensor | None = None,
+    ) -> CallResult:
+        remaining = min(self._deadline, self._submission_deadline) - time.monotonic()
+        if remaining <= 0:
+            raise StudentTimeout("out of time before this call")
+        worker = self._ensure_worker()
+        tensors: list[torch.Tensor] = []
+        header = {
+            "op": "call",
+            "target": target,
+            "args": [_wire.encode(a, tensors) for a in args],
+            "kwargs": {k: _wire.encode(v, tensors) for k, v in (kwargs or {}).items()},
+            "grad_of": list(grad_of),
+            "grad_output": _wire.encode(grad_output, tensors),
+            "device": str(self._device),
+            "forbidden": self._exercise.forbidden if self._exercise else [],
+        }
+        try:
+            reply, out = worker.request(header, tensors, remaining)
+        except WorkerTimeout:
+            limit = self.settings.exercise_timeout
+            raise StudentTimeout(f"{target} did not finish within the {limit:g} s limit") from None
+        except WorkerDied as died:
+            raise StudentRaised("ProcessExit", _death_message(target, died)) from None
+        if reply.get("output"):
+            self._output.append(str(reply["output"]))
+        used = reply.get("forbidden_used") or []
+        if used:
+            names = ", ".join(str(name) for name in used)
+            raise StudentForbidden(f"{target} called {names}, which this exercise asks you to write yourself")
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            kind = StudentNotImplemented if error.get("type") == "NotImplementedError" else StudentRaised
+            raise kind(str(error.get("type", "Error")), str(error.get("message", "")), str(error.get("traceback", "")))
+        try:
+            value = _wire.decode(reply.get("value"), out)
+            grads = [_wire.decode(g, out) for g in reply.get("grads", [])]
+        except _wire.WireError as exc:
+            raise StudentRaised("InvalidResult", f"{target} returned something unreadable: {exc}") from None
+        return CallResult(
+            value=value,
+            grads=grads,
+            value_device=_wire.device_of(reply.get("value")),
+            grad_devices=[_wire.device_of(g) for g in reply.get("grads", [])],
+        )
+
+    # -- worker lifecycle ---------------------------------------------------------------------
+    def _ensure_worker(self) -> WorkerProcess:
+        if self._worker is not None and self._worker.alive:
+            return self._worker
+        self.close()
+        while True:
+            worker = WorkerProcess(self.settings, str(self._device), self._module_name())
+            try:
+                worker.start()
+            except (WorkerTimeout, WorkerDied) as exc:
+                worker.close()
+                raise GraderError(f"the worker process could not start: {exc}") from None
+            if self._run_cells(worker):
+                self._worker = worker
+                self.names = self._query_names(worker)
+                return worker
+            worker.close()
+
+    def _module_name(self) -> str:
+        return "__main__" if self.submission.is_notebook else self.submission.path.stem
+
+    def _run_cells(self, worker: WorkerProcess) -> bool:
+        """Run every cell; a cell that hangs or kills the worker is skipped and we start over."""
+        for cell in self.submission.cells:
+            if cell.index in self._skipped:
+                continue
+            request = {"op": "exec", "source": cell.source, "filename": f"<{cell.label}>"}
+            try:
+                reply, _ = worker.request(request, [], self.settings.cell_timeout)
+            except WorkerTimeout:
+                self._skip(cell, f"did not finish within {self.settings.cell_timeout:g} s")
+                return False
+            except WorkerDied as died:
+                code = f" (exit code {died.returncode})" if died.returncode is not None else ""
+                self._skip(cell, f"ended the Python process{code}")
+                return False
+            if not reply.get("ok") and cell.index not in self.cell_errors:
+                error = reply.get("error") or {}
+                text = f"{cell.label} raised {error.get('type')}: {error.get('message')}"
+                self.cell_errors[cell.index] = text
+                self.notes.append(text)
+        return True
+
+    def _skip(self, cell: Cell, reason: str) -> None:
+        self._skipped.add(cell.index)
+        text = f"{cell.label} {reason}; it was skipped"
+        self.cell_errors[cell.index] = text
+        self.notes.append(text)
+
+    def _query_names(self, worker: WorkerProcess) -> dict[str, str]:
+        wanted = sorted({name for e in self.lab.exercises for name in e.requires})
+        reply, _ = worker.request({"op": "names", "names": wanted}, [], self.settings.cell_timeout)
+        names = reply.get("names")
+        return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    # -- grading ------------------------------------------------------------------------------
+    def grade(self, exercises: Sequence[ExerciseSpec]) -> LabResult:
+        try:
+            self._ensure_worker()
+            results = [self._grade_exercise(exercise) for exercise in exercises]
+        finally:
+            self.close()
+        return LabResult(
+            lab=self.lab.id, exercises=results, notes=self.notes, hidden_checks_run=self.lab.has_hidden
+        )
+
+    def _grade_exercise(self, exercise: ExerciseSpec) -> ExerciseResult:
+        missing = [name for name in exercise.requires if name not in self.names]
+        if missing:
+            return self._missing(exercise, missing)
+        findings = scan(self.submission.sources, exercise.requires, exercise.forbidden)
+        if findings:
+            return zero_result(
+                exercise.id,
+                exercise.points,
+                Status.FORBIDDEN,
+                f"{findings[0]}: that is the function this exercise asks you to write yourself.",
+            )
+        self._exercise = exercise
+        self._output = []
+        self._deadline = time.monotonic() + self.settings.exercise_timeout
+        checks: list[CheckResult] = []
+        for check in exercise.checks:
+            try:
+                result = self._run_check(check)
+            except StudentForbidden as forbidden:
+                return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, str(forbidden))
+            checks.append(result)
+            if result.status is Status.TIMEOUT:
+                self.close()
+        return score_exercise(exercise.id, exercise.points, checks, "".join(self._output))
+
+    def _run_check(self, check: CheckSpec) -> CheckResult:
+        def result(status: Status, message: str = "") -> CheckResult:
+            return CheckResult(
+                name=check.name, status=status, weight=check.weight, hidden=check.hidden, message=message
+            )
+
+        try:
+            outcome = check.run(self)
+        except StudentForbidden:
+            raise
+        except StudentNotImplemented as failure:
+            return result(Status.NOT_IMPLEMENTED, f"not implemented yet ({failure})")
+        except StudentFailure as failure:
+            return result(Status(failure.status), str(failure))
+        except Exception as exc:
+            logger.exception("check {} crashed", check.name)
+            raise GraderError(f"the grader's check {check.name!r} failed: {type(exc).__name__}: {exc}") from exc
+        return result(Status.PASSED) if outcome.passed else result(Status.FAILED, outcome.message)
+
+    def _missing(self, exercise: ExerciseSpec, missing: list[str]) -> ExerciseResult:
+        names = ", ".join(missing)
+        for index, error in self.cell_errors.items():
+            source = next(c.source for c in self.submission.cells if c.index == index)
+            if any(f"def {n}" in source or f"class {n}" in source for n in missing):
+                return zero_result(
+                    exercise.id, exercise.points, Status.ERROR, f"{names} not defined because {error}"
+                )
+        return zero_result(
+            exercise.id, exercise.points, Status.MISSING, f"{names} is not defined in the submission"
+        )
+
+
+def _death_message(target: str, died: WorkerDied) -> str:
+    code = died.returncode
+    detail = f" with exit code {code}" if code is not None and code >= 0 else ""
+    if code is not None and code < 0:
+        detail = f", killed by signal {-code} (out of memory or CPU time?)"
+    return f"the Python process ended{detail} while running {target} (exit() or a crash?)"
+
+
+def grade_submission(
+    path: Path,
+    *,
+    lab: str | None = None,
+    exercises: Sequence[str] | None = None,
+    device: str = "auto",
+    settings: GraderSettings | None = None,
+) -> LabResult:
+    """Grade one notebook or module; the Python API behind ``grade check``."""
+    settings = settings or GraderSettings()
+    submission = load_submission(path)
+    return grade_cells(submission, find_lab(lab, submission, settings), exercises, device, settings)
+
+
+def grade_cells(
+    submission: Submission,
+    lab: LabSpec,
+    exercises: Sequence[str] | None = None,
+    device: str = "auto",
+    settings: GraderSettings | None = None,
+) -> LabResult:
+    """Grade an already loaded submission against ``lab`` (all exercises, or those named)."""
+    settings = settings or GraderSettings()
+    chosen = [lab.exercise(e) for e in exercises] if exercises else lab.exercises
+    session = Session(submission, lab, settings, resolve_device(device))
+    return session.grade(chosen)

@@ -1,0 +1,99 @@
+"""Reading a submission (a notebook or a module) into the code cells the worker will run.
+
+The grader reads and parses files itself; the worker only ever receives source text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deepgrade.errors import SubmissionError
+
+SKIP_TAG = "skip-grading"
+_MAGIC = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)
+_MAX_SOURCE_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One code cell to run, with its position in the original file for messages."""
+
+    index: int
+    source: str
+
+    @property
+    def label(self) -> str:
+        return f"cell {self.index + 1}"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A student's file, reduced to what the grader needs."""
+
+    path: Path
+    cells: list[Cell]
+    lab_hint: str | None
+    is_notebook: bool
+
+    @property
+    def sources(self) -> list[str]:
+        return [cell.source for cell in self.cells]
+
+
+def load_submission(path: Path) -> Submission:
+    """Read a ``.ipynb`` notebook or a ``.py`` module (plain, or in jupytext percent format)."""
+    if not path.is_file():
+        raise SubmissionError(f"no such file: {path}")
+    if path.stat().st_size > _MAX_SOURCE_BYTES:
+        raise SubmissionError(f"{path} is larger than {_MAX_SOURCE_BYTES >> 20} MiB")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    if path.suffix == ".ipynb":
+        return _from_notebook(path, _read_notebook(path, text), is_notebook=True)
+    if path.suffix == ".py":
+        if "# %%" in text:
+            import jupytext
+
+            return _from_notebook(path, jupytext.reads(text, fmt="py:percent"), is_notebook=False)
+        return Submission(path, [Cell(0, text)], None, is_notebook=False)
+    raise SubmissionError(f"{path}: expected a notebook (.ipynb) or a Python module (.py)")
+
+
+def _read_notebook(path: Path, text: str) -> Any:
+    import nbformat
+
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SubmissionError(f"{path} is not a valid notebook: {reason}") from None
+
+
+def is_test_cell(cell: Any) -> bool:
+    """nbgrader's autograder test cells: graded, but not written by the student."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution", False)
+
+
+def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submission:
+    cells = []
+    for index, cell in enumerate(notebook.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SKIP_TAG in tags or is_test_cell(cell):
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if source.lstrip().startswith("%%"):
+            continue
+        cells.append(Cell(index, _MAGIC.sub(r"\1pass", source)))
+    meta = notebook.get("metadata", {}).get("deepgrade", {})
+    lab = meta.get("lab") if isinstance(meta, dict) else None
+    return Submission(path, cells, lab if isinstance(lab, str) else None, is_notebook)

@@ -1,0 +1,124 @@
+"""Statuses, results and how check outcomes become points."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Status(StrEnum):
+    """The status of an exercise, as COURSE.md defines them."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    FORBIDDEN = "forbidden"
+    NOT_IMPLEMENTED = "not_implemented"
+    MISSING = "missing"
+
+
+class CheckResult(BaseModel):
+    """One check's verdict; ``status`` is ``passed``, ``failed`` or what the code earned."""
+
+    name: str
+    status: Status
+    weight: float
+    hidden: bool = False
+    message: str = ""
+
+
+class ExerciseResult(BaseModel):
+    id: str
+    status: Status
+    score: float
+    max_score: float
+    message: str = ""
+    checks: list[CheckResult] = Field(default_factory=list)
+    output: str = ""
+
+    def public_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "score": self.score,
+            "max_score": self.max_score,
+            "message": self.message,
+        }
+
+
+class LabResult(BaseModel):
+    lab: str
+    exercises: list[ExerciseResult]
+    notes: list[str] = Field(default_factory=list, description="Submission-wide remarks.")
+    hidden_checks_run: bool = True
+
+    @property
+    def score(self) -> float:
+        return round(sum(e.score for e in self.exercises), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(e.max_score for e in self.exercises), 6)
+
+    @property
+    def all_passed(self) -> bool:
+        return all(e.status is Status.PASSED for e in self.exercises)
+
+    def public_dict(self) -> dict[str, Any]:
+        """Exactly the object COURSE.md specifies for ``grade check --json``."""
+        return {
+            "lab": self.lab,
+            "score": self.score,
+            "max_score": self.max_score,
+            "exercises": [e.public_dict() for e in self.exercises],
+        }
+
+
+# When checks end differently, the exercise takes the first of these statuses that occurred.
+_PRECEDENCE = [Status.TIMEOUT, Status.ERROR, Status.FAILED]
+
+
+def score_exercise(
+    exercise_id: str, points: float, checks: list[CheckResult], output: str = ""
+) -> ExerciseResult:
+    """Partial credit: the exercise's points times the passed share of its checks' weights.
+
+    A stub that raises ``NotImplementedError`` in every check is ``not_implemented`` (zero).
+    """
+    total = sum(c.weight for c in checks)
+    passed = sum(c.weight for c in checks if c.status is Status.PASSED)
+    score = round(points * passed / total, 6) if total else 0.0
+    statuses = {c.status for c in checks}
+    if statuses == {Status.NOT_IMPLEMENTED}:
+        status, score = Status.NOT_IMPLEMENTED, 0.0
+    elif statuses <= {Status.PASSED}:
+        status = Status.PASSED
+    else:
+        failing = statuses - {Status.PASSED}
+        status = next((s for s in _PRECEDENCE if s in failing), Status.FAILED)
+    failures = [c for c in checks if c.status is not Status.PASSED]
+    message = "; ".join(_check_line(c) for c in failures) if failures else "all checks passed"
+    return ExerciseResult(
+        id=exercise_id,
+        status=status,
+        score=score,
+        max_score=points,
+        message=message,
+        checks=checks,
+        output=output,
+    )
+
+
+def _check_line(check: CheckResult) -> str:
+    label = f"[hidden] {check.name}" if check.hidden else check.name
+    return f"{label}: {check.message}"
+
+
+def zero_result(exercise_id: str, points: float, status: Status, message: str) -> ExerciseResult:
+    """An exercise that could not be graded at all (missing, forbidden, ...)."""
+    return ExerciseResult(
+        id=exercise_id, status=status, score=0.0, max_score=points, message=message
+    )
