@@ -100,6 +100,8 @@ def score_exercise(
         failing = statuses - {Status.PASSED}
         status = next((s for s in _PRECEDENCE if s in failing), Status.FAILED)
     failures = [c for c in checks if c.status is not Status.PASSED]
+    if status is Status.NOT_IMPLEMENTED:
+        failures = failures[:1]
     message = "; ".join(_check_line(c) for c in failures) if failures else "all checks passed"
     return ExerciseResult(
         id=exercise_id,

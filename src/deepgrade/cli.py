@@ -1,0 +1,96 @@
+"""The ``grade`` command: a thin shell over the Python API, with the same defaults."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from deepgrade.errors import DeepgradeError
+
+
+class _Group(click.Group):
+    """Turns deepgrade's errors into ``Error: ...`` and an exit code, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DeepgradeError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="deepgrade")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """deepgrade: grade deep-learning exercises with precise feedback."""
+    from loguru import logger
+
+    ctx.obj = {"debug": debug}
+    logger.remove()
+    logger.add(sys.stderr, level="DEBUG" if debug else "WARNING")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.option("--lab", help="Lab id (lab2, ...); found from the notebook when omitted.")
+@click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True
+)
+@click.option("--verbose", is_flag=True, help="Explain passed exercises too.")
+def check(
+    path: Path | None,
+    lab: str | None,
+    exercises: tuple[str, ...],
+    as_json: bool,
+    device: str,
+    verbose: bool,
+) -> None:
+    """Grade one notebook or module with the checks available here."""
+    from deepgrade.grading import grade_submission
+
+    if path is None:
+        path = _default_submission()
+    result = grade_submission(path, lab=lab, exercises=exercises or None, device=device)
+    if as_json:
+        click.echo(json.dumps(result.public_dict()))
+    else:
+        from rich.console import Console
+
+        from deepgrade.reports import render_result
+
+        render_result(result, Console(), verbose=verbose)
+    sys.exit(0 if result.all_passed else 1)
+
+
+def _default_submission() -> Path:
+    from deepgrade.errors import UsageError
+
+    candidates = sorted(Path.cwd().glob("lab*.ipynb")) or sorted(Path.cwd().glob("lab*.py"))
+    if len(candidates) != 1:
+        raise UsageError("give the notebook or module to check: grade check PATH")
+    return candidates[0]
+
+
+@main.command()
+@click.argument("labs", nargs=-1)
+@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=Path())
+@click.option("--check", "check_only", is_flag=True, help="Fail if generated files are stale.")
+def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
+    """Generate notebooks and student stubs from solutions/ (course authors)."""
+    from deepgrade.authoring import build_course
+
+    stale = build_course(root, labs or None, write=not check_only)
+    for path in stale:
+        click.echo(f"{'stale' if check_only else 'wrote'}: {path}")
+    if check_only and stale:
+        sys.exit(1)

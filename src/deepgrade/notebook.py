@@ -1,0 +1,61 @@
+"""``check("lab2.sigmoid")`` for a notebook's check cells.
+
+Inside Jupyter the code graded is what the kernel has actually run (IPython's input history),
+so students need not save first; from a plain ``python lab2_activations.py`` run, it is that
+file. Either way the code runs in a separate worker process, like ``grade check``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from deepgrade.loader import Cell, Submission, load_submission
+from deepgrade.scoring import LabResult
+
+
+def _history() -> list[str] | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell: Any = get_ipython()
+    if shell is None:
+        return None
+    return [str(source) for source in shell.user_ns.get("In", [])]
+
+
+def _runnable(source: str) -> bool:
+    """History cells worth re-running: not the check cells themselves, not shell magics."""
+    stripped = source.strip()
+    return bool(stripped) and "deepgrade" not in source and not stripped.startswith(("%", "!"))
+
+
+def history_submission(lab_id: str) -> Submission | None:
+    """The code this kernel has run so far, as a submission (``None`` outside IPython)."""
+    history = _history()
+    if history is None:
+        return None
+    cells = [Cell(index, source) for index, source in enumerate(history) if _runnable(source)]
+    return Submission(Path.cwd() / f"{lab_id}.ipynb", cells, lab_id, is_notebook=True)
+
+
+def check(exercise_id: str, *, device: str = "auto") -> LabResult:
+    """Run the checks available here for one exercise and show the result."""
+    from rich.console import Console
+
+    from deepgrade.grading import find_lab, grade_cells
+    from deepgrade.reports import render_result
+    from deepgrade.settings import GraderSettings
+
+    lab_id = exercise_id.split(".", 1)[0]
+    submission = history_submission(lab_id)
+    if submission is None:
+        main = sys.modules.get("__main__")
+        submission = load_submission(Path(str(getattr(main, "__file__", ""))))
+    settings = GraderSettings()
+    lab = find_lab(lab_id, submission, settings)
+    result = grade_cells(submission, lab, [exercise_id], device, settings)
+    render_result(result, Console(), verbose=False)
+    return result

@@ -1,0 +1,57 @@
+"""Presenting results to people: a rich table and each failure's explanation."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from deepgrade.scoring import LabResult, Status
+
+_STYLES = {
+    Status.PASSED: "green",
+    Status.FAILED: "yellow",
+    Status.ERROR: "red",
+    Status.TIMEOUT: "red",
+    Status.FORBIDDEN: "magenta",
+    Status.NOT_IMPLEMENTED: "dim",
+    Status.MISSING: "dim",
+}
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def render_result(result: LabResult, console: Console, *, verbose: bool = False) -> None:
+    """Print the score table, then an explanation for every exercise that did not pass."""
+    table = Table(title=f"{result.lab}: {_points(result.score)} / {_points(result.max_score)}")
+    table.add_column("exercise")
+    table.add_column("status")
+    table.add_column("points", justify="right")
+    for exercise in result.exercises:
+        style = _STYLES[exercise.status]
+        table.add_row(
+            exercise.id,
+            Text(exercise.status.value, style=style),
+            f"{_points(exercise.score)} / {_points(exercise.max_score)}",
+        )
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    if not result.hidden_checks_run:
+        console.print("[dim]Only public checks ran; the final grade also uses hidden checks.[/]")
+    for exercise in result.exercises:
+        if exercise.status is Status.PASSED and not verbose:
+            continue
+        lines = [Text(f"{check.name}: {check.message}" if check.message else check.name)
+                 for check in exercise.checks if check.status is not Status.PASSED or verbose]
+        body: list[Text] = lines or [Text(exercise.message)]
+        if exercise.output and (verbose or exercise.status is not Status.PASSED):
+            body.append(Text("\nyour code printed:\n" + exercise.output, style="dim"))
+        console.print(
+            Panel(Group(*body), title=f"{exercise.id}: {exercise.status.value}",
+                  border_style=_STYLES[exercise.status], title_align="left")
+        )
