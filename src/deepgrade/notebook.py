@@ -7,10 +7,12 @@ file. Either way the code runs in a separate worker process, like ``grade check`
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from deepgrade.sandbox import WORKER_ENV
 from deepgrade.loader import Cell, Submission, load_submission
 from deepgrade.scoring import LabResult
 
@@ -41,8 +43,13 @@ def history_submission(lab_id: str) -> Submission | None:
     return Submission(Path.cwd() / f"{lab_id}.ipynb", cells, lab_id, is_notebook=True)
 
 
-def check(exercise_id: str, *, device: str = "auto") -> LabResult:
-    """Run the checks available here for one exercise and show the result."""
+def check(exercise_id: str, *, device: str = "auto") -> LabResult | None:
+    """Run the checks available here for one exercise and show the result.
+
+    Does nothing (and returns ``None``) when the submission is itself being graded.
+    """
+    if os.environ.get(WORKER_ENV):
+        return None
     from rich.console import Console
 
     from deepgrade.grading import find_lab, grade_cells

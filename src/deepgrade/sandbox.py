@@ -26,6 +26,8 @@ from deepgrade._wire import PREFIX_SIZE, WireError, pack, parse_lengths, unpack
 from deepgrade.settings import GraderSettings
 
 _MIB = 1 << 20
+# Set in every worker, so that a submission's own check() calls do not grade recursively.
+WORKER_ENV = "DEEPGRADE_IN_WORKER"
 
 
 class WorkerFailure(Exception):
@@ -101,6 +103,7 @@ class WorkerProcess:
             "MKL_NUM_THREADS": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "LANG": "C.UTF-8",
+            WORKER_ENV: "1",
         }
         cuda = self.device.startswith("cuda")
         memory = None if cuda else self.settings.memory_limit_mb * _MIB

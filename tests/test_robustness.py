@@ -1,0 +1,110 @@
+"""Submissions that hang, exit or do not parse: a clear status for what broke, and every other
+exercise still graded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import LAB2_SOLUTION, Grader, patched, scores, statuses
+
+pytestmark = [pytest.mark.lab2, pytest.mark.slow]
+
+RELU_FORWARD = "        ctx.save_for_backward(x)\n        return torch.where(x < 0, 0.0, x)"
+TANH_BACKWARD = "        return grad_output * (1 - y * y)"
+
+
+def solution() -> str:
+    return LAB2_SOLUTION.read_text(encoding="utf-8")
+
+
+def test_infinite_loop_times_out_one_exercise(grade_text: Grader) -> None:
+    source = patched(solution(), [(RELU_FORWARD, "        while True:\n            pass")])
+    result = grade_text(source)
+    assert statuses(result)["lab2.relu"] == "timeout"
+    assert scores(result)["lab2.relu"] == 0.0
+    assert result.score == 18.0
+    relu = next(e for e in result.exercises if e.id == "lab2.relu")
+    assert "did not finish within the 4 s limit" in relu.message
+
+
+def test_exit_in_a_function_is_an_error_for_that_exercise(grade_text: Grader) -> None:
+    source = patched(solution(), [(TANH_BACKWARD, "        import os\n        os._exit(0)")])
+    result = grade_text(source)
+    tanh = next(e for e in result.exercises if e.id == "lab2.tanh")
+    # Forward checks still pass: only the checks that run backward lose their points.
+    assert tanh.status.value == "error"
+    assert tanh.score == 0.75
+    assert "the Python process ended with exit code 0 while running tanh" in tanh.message
+    assert result.score == 18.75
+
+
+def test_system_exit_raised_is_caught(grade_text: Grader) -> None:
+    source = patched(solution(), [(RELU_FORWARD, "        raise SystemExit(0)")])
+    result = grade_text(source)
+    assert statuses(result)["lab2.relu"] == "error"
+    assert "SystemExit" in next(e for e in result.exercises if e.id == "lab2.relu").message
+    assert result.score == 18.0
+
+
+@pytest.mark.parametrize(
+    ("exit_call", "note"),
+    [
+        ("import os; os._exit(0)", "ended the Python process (exit code 0); it was skipped"),
+        ("import sys; sys.exit(0)", "raised SystemExit: 0"),
+    ],
+)
+def test_exit_at_import_loses_only_that_cell(grade_text: Grader, exit_call: str, note: str) -> None:
+    source = solution().replace("# %%\nclass Tanh(", f"# %%\n{exit_call}\nclass Tanh(", 1)
+    assert f"{exit_call}\nclass Tanh(" in source
+    result = grade_text(source)
+    assert statuses(result)["lab2.tanh"] == "error"
+    assert any(note in n for n in result.notes), result.notes
+    assert result.score == 18.0
+
+
+def test_hanging_cell_is_skipped(grade_text: Grader) -> None:
+    source = solution().replace("# %%\nclass ReLU(", "# %%\nwhile True:\n    pass\nclass ReLU(", 1)
+    result = grade_text(source)
+    assert statuses(result)["lab2.relu"] == "error"
+    assert any("did not finish within 5 s" in note for note in result.notes)
+    assert result.score == 18.0
+
+
+def test_syntax_error_in_one_cell(grade_text: Grader) -> None:
+    source = patched(solution(), [("    def forward(ctx, x, a):\n", "    def forward(ctx, x, a)\n")])
+    result = grade_text(source)
+    prelu = next(e for e in result.exercises if e.id == "lab2.prelu")
+    assert prelu.status.value == "error"
+    assert "SyntaxError" in prelu.message
+    assert result.score == 18.0
+
+
+def test_syntax_error_in_a_plain_module_fails_every_exercise(grade_text: Grader) -> None:
+    source = solution().replace("# %%", "#").replace("def sigmoid(x:", "def sigmoid(x,,", 1)
+    result = grade_text(source)
+    assert set(statuses(result).values()) == {"error"}
+    assert "SyntaxError" in result.exercises[0].message
+    assert result.score == 0.0
+
+
+def test_missing_definition(grade_text: Grader) -> None:
+    source = solution().replace("def heaviside(", "def heavyside(", 1)
+    result = grade_text(source)
+    heaviside = next(e for e in result.exercises if e.id == "lab2.heaviside")
+    assert heaviside.status.value == "missing"
+    assert "heaviside is not defined" in heaviside.message
+    assert result.score == 19.0
+
+
+def test_prints_are_captured_not_mixed_into_json(grade_text: Grader) -> None:
+    source = patched(
+        solution(),
+        [(RELU_FORWARD, '        print("{\\"lab\\": \\"fake\\"}")\n' + RELU_FORWARD)],
+    )
+    result = grade_text(source)
+    relu = next(e for e in result.exercises if e.id == "lab2.relu")
+    assert relu.status.value == "passed"
+    assert '{"lab": "fake"}' in relu.output
+    json.dumps(result.public_dict())
