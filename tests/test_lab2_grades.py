@@ -64,7 +64,12 @@ SIGMOID_FORWARD = """        e = torch.exp(-x.abs())
 #          words the failing exercise's message must contain)
 BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], list[str]]] = {
     "overflowing sigmoid": (
-        [(SIGMOID_FORWARD, "        y = torch.exp(x) / (1 + torch.exp(x))\n        ctx.save_for_backward(y)")],
+        [
+            (
+                SIGMOID_FORWARD,
+                "        y = torch.exp(x) / (1 + torch.exp(x))\n        ctx.save_for_backward(y)",
+            )
+        ],
         {"lab2.sigmoid": 1.5},
         {"lab2.sigmoid": "failed"},
         ["sigmoid(tensor([0.0, 10000.0", "expected 1, got nan", "overflow"],
@@ -76,7 +81,12 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         ["sigmoid called in Sigmoid"],
     ),
     "forward calls torch.sigmoid through an alias": (
-        [(SIGMOID_FORWARD, '        y = getattr(torch, "sig" + "moid")(x)\n        ctx.save_for_backward(y)')],
+        [
+            (
+                SIGMOID_FORWARD,
+                '        y = getattr(torch, "sig" + "moid")(x)\n        ctx.save_for_backward(y)',
+            )
+        ],
         {"lab2.sigmoid": 0.0},
         {"lab2.sigmoid": "forbidden"},
         ["called sigmoid"],
@@ -101,14 +111,22 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         ["the gradient of x", "1 - tanh(x)^2"],
     ),
     "ReLU'(0) = 1": (
-        [("        return torch.where(x > 0, grad_output, 0.0)", "        return torch.where(x >= 0, grad_output, 0.0)")],
+        [
+            (
+                "        return torch.where(x > 0, grad_output, 0.0)",
+                "        return torch.where(x >= 0, grad_output, 0.0)",
+            )
+        ],
         {"lab2.relu": 1.5},
         {"lab2.relu": "failed"},
         ["backward at the kink", "ReLU'(0) = 0", "The input there is 0"],
     ),
     "LeakyReLU with a hard-coded slope": (
         [
-            ("        return torch.where(x > 0, x, negative_slope * x)", "        return torch.where(x > 0, x, 0.01 * x)"),
+            (
+                "        return torch.where(x > 0, x, negative_slope * x)",
+                "        return torch.where(x > 0, x, 0.01 * x)",
+            ),
             ("ctx.negative_slope * grad_output", "0.01 * grad_output"),
         ],
         {"lab2.leaky_relu": 0.5625},
@@ -118,7 +136,10 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
     "ELU ignoring alpha": (
         [
             ("alpha * torch.expm1(x.clamp(max=0))", "torch.expm1(x.clamp(max=0))"),
-            ("        slope = ctx.alpha * torch.exp(x.clamp(max=0))", "        slope = torch.exp(x.clamp(max=0))"),
+            (
+                "        slope = ctx.alpha * torch.exp(x.clamp(max=0))",
+                "        slope = torch.exp(x.clamp(max=0))",
+            ),
         ],
         {"lab2.elu": 0.75},
         {"lab2.elu": "failed"},
@@ -187,7 +208,9 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
 }
 
 
-def _check_bug(result: LabResult, expected: dict[str, float], status: dict[str, str], words: list[str]) -> None:
+def _check_bug(
+    result: LabResult, expected: dict[str, float], status: dict[str, str], words: list[str]
+) -> None:
     assert scores(result) == FULL | expected
     got_status = statuses(result)
     assert {k: got_status[k] for k in status} == status

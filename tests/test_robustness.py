@@ -73,7 +73,9 @@ def test_hanging_cell_is_skipped(grade_text: Grader) -> None:
 
 
 def test_syntax_error_in_one_cell(grade_text: Grader) -> None:
-    source = patched(solution(), [("    def forward(ctx, x, a):\n", "    def forward(ctx, x, a)\n")])
+    source = patched(
+        solution(), [("    def forward(ctx, x, a):\n", "    def forward(ctx, x, a)\n")]
+    )
     result = grade_text(source)
     prelu = next(e for e in result.exercises if e.id == "lab2.prelu")
     assert prelu.status.value == "error"

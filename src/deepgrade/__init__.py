@@ -45,7 +45,26 @@ _EXPORTS = {
     "load_lab": "deepgrade.spec",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "CheckResult",
+    "DeepgradeError",
+    "ExerciseResult",
+    "ExerciseSpec",
+    "GraderError",
+    "GraderSettings",
+    "LabResult",
+    "LabSpec",
+    "SpecError",
+    "Status",
+    "Submission",
+    "SubmissionError",
+    "UsageError",
+    "__version__",
+    "grade_cells",
+    "grade_submission",
+    "load_lab",
+    "load_submission",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -107,7 +107,7 @@ class Worker:
     def _captured(self) -> Iterator[_CappedText]:
         sink = _CappedText(self.output_limit)
         saved = sys.stdout, sys.stderr
-        sys.stdout = sys.stderr = sink  # type: ignore[assignment]
+        sys.stdout = sys.stderr = sink
         try:
             yield sink
         finally:
@@ -172,11 +172,17 @@ class Worker:
                     result = function(*args, **kwargs)
                     grads: list[Any] = []
                     if grad_output is not None:
-                        grads = _backward(result, grad_output.to(device), [args[i] for i in grad_of])
+                        grads = _backward(
+                            result, grad_output.to(device), [args[i] for i in grad_of]
+                        )
             except BaseException as exc:
                 error = _describe_error(exc)
-                return {"ok": False, "error": error, "output": sink.text(),
-                        "forbidden_used": sorted(tripwire.used)}, []
+                return {
+                    "ok": False,
+                    "error": error,
+                    "output": sink.text(),
+                    "forbidden_used": sorted(tripwire.used),
+                }, []
             finally:
                 _ACTIVE.pop()
             try:

@@ -20,7 +20,9 @@ from deepgrade.errors import SpecError, UsageError
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
-_REGION = re.compile(rf"^([ \t]*){re.escape(BEGIN)}\n.*?^[ \t]*{re.escape(END)}[ \t]*\n", re.M | re.S)
+_REGION = re.compile(
+    rf"^([ \t]*){re.escape(BEGIN)}\n.*?^[ \t]*{re.escape(END)}[ \t]*\n", re.M | re.S
+)
 
 
 def stub_source(source: str, lab_label: str) -> str:
@@ -71,10 +73,16 @@ def to_notebook(source: str, lab_id: str) -> str:
         metadata: dict[str, Any] = {}
         if cell.metadata.get("tags"):
             metadata["tags"] = list(cell.metadata["tags"])
-        if cell.cell_type == "code" and (BEGIN in cell.source or "NotImplementedError(" in cell.source):
+        if cell.cell_type == "code" and (
+            BEGIN in cell.source or "NotImplementedError(" in cell.source
+        ):
             metadata["nbgrader"] = {
-                "grade": False, "grade_id": cell.id, "locked": False,
-                "schema_version": 3, "solution": True, "task": False,
+                "grade": False,
+                "grade_id": cell.id,
+                "locked": False,
+                "schema_version": 3,
+                "solution": True,
+                "task": False,
             }
         cell.metadata = metadata
         if cell.cell_type == "code":
@@ -103,9 +111,13 @@ def generated_files(root: Path, folder: str) -> dict[Path, str]:
     }
 
 
-def build_course(root: Path, labs: Iterable[str] | None = None, *, write: bool = True) -> list[Path]:
+def build_course(
+    root: Path, labs: Iterable[str] | None = None, *, write: bool = True
+) -> list[Path]:
     """Regenerate the labs' files; return those that changed (or, without ``write``, differ)."""
-    folders = sorted(p.parent.name for p in (root / "solutions").glob("*/*.py") if p.stem == p.parent.name)
+    folders = sorted(
+        p.parent.name for p in (root / "solutions").glob("*/*.py") if p.stem == p.parent.name
+    )
     if labs is not None:
         wanted = set(labs)
         folders = [f for f in folders if f in wanted or f.split("_")[0] in wanted]

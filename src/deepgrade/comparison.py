@@ -89,11 +89,14 @@ def compare(
             f"{what} has dtype {_dtype_name(got.dtype)}, expected {_dtype_name(expected.dtype)}"
             " (keep the dtype of the input).",
         )
-    if expected_device is not None and got_device is not None:
-        if torch.device(got_device) != expected_device:
-            return Comparison(
-                False, f"{what} is on {got_device}, expected {expected_device} (stay on the input's device)."
-            )
+    if (
+        expected_device is not None
+        and got_device is not None
+        and torch.device(got_device) != expected_device
+    ):
+        return Comparison(
+            False, f"{what} is on {got_device}, expected {expected_device} (stay on its device)."
+        )
     return compare_values(expected, got, tolerance, what=what)
 
 
@@ -111,7 +114,11 @@ def compare_values(
     excess = torch.where(torch.isnan(excess) | torch.isinf(excess), torch.inf, excess)
     excess = torch.where(close, -torch.inf, excess)
     flat = int(torch.argmax(excess.reshape(-1)))
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), exp.shape)) if exp.dim() else ()
+    index = (
+        tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), exp.shape))
+        if exp.dim()
+        else ()
+    )
     bad = int((~close).sum())
     e, g = float(exp[index]), float(act[index])
     message = (
@@ -125,10 +132,20 @@ def compare_values(
 def _value_hint(exp: torch.Tensor, act: torch.Tensor, close: torch.Tensor) -> str:
     finite_expected = torch.isfinite(exp)
     if bool((~torch.isfinite(act) & finite_expected).any()):
-        return "Hint: you produced NaN or infinity where the answer is finite: an overflow (exp of a large number?) or 0/0."
+        return (
+            "Hint: you produced NaN or infinity where the answer is finite: "
+            "an overflow (exp of a large number?) or 0/0."
+        )
     if bool((torch.isnan(exp) & ~torch.isnan(act)).any()):
         return "Hint: a NaN input must give NaN, as PyTorch does."
     ratio = act[~close] / exp[~close]
-    if ratio.numel() and bool(torch.isfinite(ratio).all()) and float(ratio.std(unbiased=False)) < 1e-6:
-        return f"Hint: your values are {float(ratio.mean()):.4g} times the expected ones: a constant factor is off."
+    if (
+        ratio.numel()
+        and bool(torch.isfinite(ratio).all())
+        and float(ratio.std(unbiased=False)) < 1e-6
+    ):
+        factor = float(ratio.mean())
+        return (
+            f"Hint: your values are {factor:.4g} times the expected ones: a constant factor is off."
+        )
     return ""

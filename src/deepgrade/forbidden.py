@@ -20,9 +20,7 @@ class Finding:
         return f"{self.name} called in {self.scope} (cell {self.cell + 1}, line {self.line})"
 
 
-def scan(
-    cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]
-) -> list[Finding]:
+def scan(cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]) -> list[Finding]:
     """Calls of ``forbidden`` names inside the top-level definitions named in ``scopes``.
 
     ``obj.name(...)`` counts whatever ``obj`` is (``torch.sigmoid``, ``F.softplus``,

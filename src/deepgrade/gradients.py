@@ -36,7 +36,9 @@ def sympy_derivative(formula: str, variable: str, params: Mapping[str, float]) -
         array = x.detach().to("cpu", torch.float64).numpy()
         with np.errstate(all="ignore"):
             result = function(array, *(values[name] for name in names))
-        return torch.from_numpy(np.broadcast_to(np.asarray(result, dtype=np.float64), array.shape).copy())
+        return torch.from_numpy(
+            np.broadcast_to(np.asarray(result, dtype=np.float64), array.shape).copy()
+        )
 
     return evaluate
 

@@ -52,9 +52,7 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
-def find_lab(
-    lab: str | None, submission: Submission | None, settings: GraderSettings
-) -> LabSpec:
+def find_lab(lab: str | None, submission: Submission | None, settings: GraderSettings) -> LabSpec:
     """The lab named ``lab``, or the one the submission's metadata or file name points to."""
     starts = [Path.cwd()] + ([submission.path.parent] if submission else [])
     folders = find_lab_folders(autograder_roots(starts, settings.autograder_dir))
@@ -147,16 +145,28 @@ class Session:
         used = reply.get("forbidden_used") or []
         if used:
             names = ", ".join(str(name) for name in used)
-            raise StudentForbidden(f"{target} called {names}, which this exercise asks you to write yourself")
+            raise StudentForbidden(
+                f"{target} called {names}, which this exercise asks you to write yourself"
+            )
         if not reply.get("ok"):
             error = reply.get("error") or {}
-            kind = StudentNotImplemented if error.get("type") == "NotImplementedError" else StudentRaised
-            raise kind(str(error.get("type", "Error")), str(error.get("message", "")), str(error.get("traceback", "")))
+            kind = (
+                StudentNotImplemented
+                if error.get("type") == "NotImplementedError"
+                else StudentRaised
+            )
+            raise kind(
+                str(error.get("type", "Error")),
+                str(error.get("message", "")),
+                str(error.get("traceback", "")),
+            )
         try:
             value = _wire.decode(reply.get("value"), out)
             grads = [_wire.decode(g, out) for g in reply.get("grads", [])]
         except _wire.WireError as exc:
-            raise StudentRaised("InvalidResult", f"{target} returned something unreadable: {exc}") from None
+            raise StudentRaised(
+                "InvalidResult", f"{target} returned something unreadable: {exc}"
+            ) from None
         return CallResult(
             value=value,
             grads=grads,
@@ -232,7 +242,10 @@ class Session:
         finally:
             self.close()
         return LabResult(
-            lab=self.lab.id, exercises=results, notes=self.notes, hidden_checks_run=self.lab.has_hidden
+            lab=self.lab.id,
+            exercises=results,
+            notes=self.notes,
+            hidden_checks_run=self.lab.has_hidden,
         )
 
     def _grade_exercise(self, exercise: ExerciseSpec) -> ExerciseResult:
@@ -264,7 +277,11 @@ class Session:
     def _run_check(self, check: CheckSpec) -> CheckResult:
         def result(status: Status, message: str = "") -> CheckResult:
             return CheckResult(
-                name=check.name, status=status, weight=check.weight, hidden=check.hidden, message=message
+                name=check.name,
+                status=status,
+                weight=check.weight,
+                hidden=check.hidden,
+                message=message,
             )
 
         try:
@@ -277,7 +294,9 @@ class Session:
             return result(Status(failure.status), str(failure))
         except Exception as exc:
             logger.exception("check {} crashed", check.name)
-            raise GraderError(f"the grader's check {check.name!r} failed: {type(exc).__name__}: {exc}") from exc
+            raise GraderError(
+                f"the grader's check {check.name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         return result(Status.PASSED) if outcome.passed else result(Status.FAILED, outcome.message)
 
     def _missing(self, exercise: ExerciseSpec, missing: list[str]) -> ExerciseResult:
@@ -286,10 +305,16 @@ class Session:
             source = next(c.source for c in self.submission.cells if c.index == index)
             if any(f"def {n}" in source or f"class {n}" in source for n in missing):
                 return zero_result(
-                    exercise.id, exercise.points, Status.ERROR, f"{names} not defined because {error}"
+                    exercise.id,
+                    exercise.points,
+                    Status.ERROR,
+                    f"{names} not defined because {error}",
                 )
         return zero_result(
-            exercise.id, exercise.points, Status.MISSING, f"{names} is not defined in the submission"
+            exercise.id,
+            exercise.points,
+            Status.MISSING,
+            f"{names} is not defined in the submission",
         )
 
 

@@ -60,7 +60,8 @@ def load_submission(path: Path) -> Submission:
         if "# %%" in text:
             import jupytext
 
-            return _from_notebook(path, jupytext.reads(text, fmt="py:percent"), is_notebook=False)
+            notebook = jupytext.reads(text, fmt="py:percent")
+            return _from_notebook(path, notebook, is_notebook=False)
         return Submission(path, [Cell(0, text)], None, is_notebook=False)
     raise SubmissionError(f"{path}: expected a notebook (.ipynb) or a Python module (.py)")
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deepgrade.sandbox import WORKER_ENV
 from deepgrade.loader import Cell, Submission, load_submission
+from deepgrade.sandbox import WORKER_ENV
 from deepgrade.scoring import LabResult
 
 

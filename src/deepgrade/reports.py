@@ -46,12 +46,19 @@ def render_result(result: LabResult, console: Console, *, verbose: bool = False)
     for exercise in result.exercises:
         if exercise.status is Status.PASSED and not verbose:
             continue
-        lines = [Text(f"{check.name}: {check.message}" if check.message else check.name)
-                 for check in exercise.checks if check.status is not Status.PASSED or verbose]
+        lines = [
+            Text(f"{check.name}: {check.message}" if check.message else check.name)
+            for check in exercise.checks
+            if check.status is not Status.PASSED or verbose
+        ]
         body: list[Text] = lines or [Text(exercise.message)]
         if exercise.output and (verbose or exercise.status is not Status.PASSED):
             body.append(Text("\nyour code printed:\n" + exercise.output, style="dim"))
         console.print(
-            Panel(Group(*body), title=f"{exercise.id}: {exercise.status.value}",
-                  border_style=_STYLES[exercise.status], title_align="left")
+            Panel(
+                Group(*body),
+                title=f"{exercise.id}: {exercise.status.value}",
+                border_style=_STYLES[exercise.status],
+                title_align="left",
+            )
         )

@@ -7,6 +7,7 @@ output drained with a cap. Every read from it has a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import select
@@ -17,7 +18,8 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any
+from io import BufferedReader
+from typing import Any
 
 import torch
 from loguru import logger
@@ -50,7 +52,7 @@ class WorkerDied(WorkerFailure):
 class _Drain:
     """Reads one of the worker's output pipes in the background, keeping a capped prefix."""
 
-    stream: IO[bytes]
+    stream: BufferedReader
     limit: int
     kept: bytearray = field(default_factory=bytearray)
     dropped: int = 0
@@ -132,9 +134,9 @@ class WorkerProcess:
         os.close(request_read)
         os.close(reply_write)
         self._requests, self._replies = request_write, reply_read
-        assert self._process.stdout is not None and self._process.stderr is not None
         limit = self.settings.output_limit_chars
-        self._drains = [_Drain(self._process.stdout, limit), _Drain(self._process.stderr, limit)]
+        streams = (self._process.stdout, self._process.stderr)
+        self._drains = [_Drain(s, limit) for s in streams if isinstance(s, BufferedReader)]
         for drain in self._drains:
             drain.start()
         self._receive(time.monotonic() + self.settings.worker_start_timeout)
@@ -205,16 +207,12 @@ class WorkerProcess:
         if self._process is None:
             return
         # The group may outlive its leader (a forked child), so kill it whatever poll() says.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self._process.wait()
         for fd in (self._requests, self._replies):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._requests = self._replies = -1
 
     def close(self) -> None:
@@ -229,4 +227,3 @@ def _wait(fd: int, deadline: float, *, writable: bool, on_timeout: Any) -> None:
     readers, writers = ([], [fd]) if writable else ([fd], [])
     if not any(select.select(readers, writers, [], remaining)):
         raise on_timeout()
-

@@ -54,7 +54,7 @@ def _parse_check(item: Any) -> Any:
     if isinstance(item, CheckSpec) or not isinstance(item, dict):
         return item
     kinds = check_kinds()
-    kind = item.get("kind")
+    kind = str(item.get("kind"))
     if kind not in kinds:
         raise ValueError(f"unknown check kind {kind!r}; known kinds: {', '.join(sorted(kinds))}")
     return kinds[kind].model_validate(item)

@@ -17,16 +17,43 @@ def _functions() -> dict[str, Any]:
     import sympy
 
     names = [
-        "Add", "Mul", "Pow", "exp", "log", "sqrt", "tanh", "sinh", "cosh", "sech", "csch",
-        "coth", "sin", "cos", "tan", "Abs", "sign", "Max", "Min", "Heaviside", "Piecewise",
-        "StrictGreaterThan", "StrictLessThan", "GreaterThan", "LessThan",
+        "Add",
+        "Mul",
+        "Pow",
+        "exp",
+        "log",
+        "sqrt",
+        "tanh",
+        "sinh",
+        "cosh",
+        "sech",
+        "csch",
+        "coth",
+        "sin",
+        "cos",
+        "tan",
+        "Abs",
+        "sign",
+        "Max",
+        "Min",
+        "Heaviside",
+        "Piecewise",
+        "StrictGreaterThan",
+        "StrictLessThan",
+        "GreaterThan",
+        "LessThan",
     ]
     table = {name: getattr(sympy, name) for name in names}
     table["ExprCondPair"] = sympy.functions.elementary.piecewise.ExprCondPair
     constants = {
-        "Half": sympy.S.Half, "One": sympy.S.One, "Zero": sympy.S.Zero,
-        "NegativeOne": sympy.S.NegativeOne, "Exp1": sympy.E, "Pi": sympy.pi,
-        "BooleanTrue": sympy.true, "BooleanFalse": sympy.false,
+        "Half": sympy.S.Half,
+        "One": sympy.S.One,
+        "Zero": sympy.S.Zero,
+        "NegativeOne": sympy.S.NegativeOne,
+        "Exp1": sympy.E,
+        "Pi": sympy.pi,
+        "BooleanTrue": sympy.true,
+        "BooleanFalse": sympy.false,
     }
     return table | {name: (lambda value=value: value) for name, value in constants.items()}
 
@@ -96,5 +123,8 @@ def equivalent(
         got = complex(answer.evalf(30, subs=point))
         if abs(got - want) > 1e-9 * max(1.0, abs(want)):
             where = ", ".join(f"{s} = {v:.4g}" for s, v in point.items())
-            return False, f"at {where} the answer is {got.real:.8g} but the derivative is {want.real:.8g}"
+            return (
+                False,
+                f"at {where} the answer is {got.real:.8g} but the derivative is {want.real:.8g}",
+            )
     return True, "equal at every test point"

@@ -13,6 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from deepgrade.comparison import Tolerance, default_tolerance
 
 DTypeName = Literal["float32", "float64"]
+
+
+def both_dtypes() -> list[DTypeName]:
+    """The default of every check's ``dtypes``: graded functions must handle both."""
+    return ["float32", "float64"]
+
+
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -157,7 +164,8 @@ class CheckSpec(BaseModel, ABC):
         return CheckOutcome(False, message + hint)
 
 
-class ArgumentsMixin(BaseModel):
+# The pydantic mypy plugin mistakes the field named kwargs for the **kwargs of __init__.
+class ArgumentsMixin(BaseModel):  # type: ignore[no-redef]
     """Fields shared by the checks that call a student function on generated tensors."""
 
     call: str = Field(description="Name of the student's function in the submission.")

@@ -43,13 +43,15 @@ class _Remote:
             def backward(fctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
                 args = fctx.saved_tensors
                 grads = remote.guard(
-                    lambda: ctx.call(
-                        spec.call,
-                        [a.detach() for a in args],
-                        spec.kwargs,
-                        grad_of=list(range(len(args))),
-                        grad_output=grad_output.contiguous(),
-                    ).grads
+                    lambda: (
+                        ctx.call(
+                            spec.call,
+                            [a.detach() for a in args],
+                            spec.kwargs,
+                            grad_of=list(range(len(args))),
+                            grad_output=grad_output.contiguous(),
+                        ).grads
+                    )
                 )
                 return tuple(
                     g.to(ctx.device) if isinstance(g, torch.Tensor) else None for g in grads

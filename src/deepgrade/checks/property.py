@@ -15,6 +15,7 @@ from deepgrade.checks.base import (
     CheckOutcome,
     CheckSpec,
     DTypeName,
+    both_dtypes,
     register_check,
 )
 from deepgrade.comparison import Comparison, Tolerance, compare
@@ -38,7 +39,9 @@ def register_property(name: str, statement: str) -> Callable[[Property], Propert
 
 
 @register_property("complement", "f(-x) = 1 - f(x)")
-def _complement(f: Callable[[torch.Tensor], Any], x: torch.Tensor, kw: dict[str, Any], tol: Tolerance) -> Comparison:
+def _complement(
+    f: Callable[[torch.Tensor], Any], x: torch.Tensor, kw: dict[str, Any], tol: Tolerance
+) -> Comparison:
     expected = f(x)
     if not isinstance(expected, torch.Tensor):
         return compare(x, expected, tol)
@@ -46,7 +49,9 @@ def _complement(f: Callable[[torch.Tensor], Any], x: torch.Tensor, kw: dict[str,
 
 
 @register_property("sums_to_one", "f(x) sums to 1 along dim")
-def _sums_to_one(f: Callable[[torch.Tensor], Any], x: torch.Tensor, kw: dict[str, Any], tol: Tolerance) -> Comparison:
+def _sums_to_one(
+    f: Callable[[torch.Tensor], Any], x: torch.Tensor, kw: dict[str, Any], tol: Tolerance
+) -> Comparison:
     out = f(x)
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         return compare(x, out, tol)
@@ -55,7 +60,9 @@ def _sums_to_one(f: Callable[[torch.Tensor], Any], x: torch.Tensor, kw: dict[str
 
 
 @register_property("shift_invariance", "f(x + c) = f(x) for a constant c along dim")
-def _shift_invariance(f: Callable[[torch.Tensor], Any], x: torch.Tensor, kw: dict[str, Any], tol: Tolerance) -> Comparison:
+def _shift_invariance(
+    f: Callable[[torch.Tensor], Any], x: torch.Tensor, kw: dict[str, Any], tol: Tolerance
+) -> Comparison:
     dim = int(kw.get("dim", -1))
     shape = list(x.shape)
     shape[dim] = 1
@@ -73,7 +80,7 @@ class PropertyCheck(ArgumentsMixin, CheckSpec):
 
     kind: Literal["property"] = "property"
     property: str
-    dtypes: list[DTypeName] = Field(default_factory=lambda: ["float32", "float64"])
+    dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         if self.property not in _PROPERTIES:

@@ -14,6 +14,7 @@ from deepgrade.checks.base import (
     CheckOutcome,
     CheckSpec,
     DTypeName,
+    both_dtypes,
     register_check,
 )
 from deepgrade.comparison import compare
@@ -30,7 +31,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
 
     kind: Literal["reference"] = "reference"
     reference: str = Field(description="Dotted name of the reference, or lab:<name>.")
-    dtypes: list[DTypeName] = Field(default_factory=lambda: ["float32", "float64"])
+    dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
     backward: bool = False
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
@@ -59,7 +60,9 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 what="the output",
             )
             if not verdict.ok:
-                return self.failed(f"{where}: {verdict.message}{self._at(args, verdict.worst_index)}")
+                return self.failed(
+                    f"{where}: {verdict.message}{self._at(args, verdict.worst_index)}"
+                )
             if not self.backward or grad_output is None:
                 continue
             expected.backward(grad_output)

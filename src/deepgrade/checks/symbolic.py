@@ -45,6 +45,5 @@ class SymbolicCheck(CheckSpec):
         ok, reason = equivalent(answer, expected, list(table.values()), self.domain)
         if ok:
             return CheckOutcome(True)
-        return self.failed(
-            f"{where} returned {answer}, which is not d/d{self.variable} of {self.formula}: {reason}."
-        )
+        wanted = f"d/d{self.variable} of {self.formula}"
+        return self.failed(f"{where} returned {answer}, which is not {wanted}: {reason}.")

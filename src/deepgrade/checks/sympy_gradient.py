@@ -14,6 +14,7 @@ from deepgrade.checks.base import (
     CheckOutcome,
     CheckSpec,
     DTypeName,
+    both_dtypes,
     register_check,
 )
 from deepgrade.comparison import compare
@@ -30,7 +31,7 @@ class SympyGradientCheck(ArgumentsMixin, CheckSpec):
     kind: Literal["sympy_gradient"] = "sympy_gradient"
     formula: str
     variable: str = "x"
-    dtypes: list[DTypeName] = Field(default_factory=lambda: ["float32", "float64"])
+    dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         params = {k: float(v) for k, v in self.kwargs.items() if not isinstance(v, str)}
@@ -67,7 +68,8 @@ class SympyGradientCheck(ArgumentsMixin, CheckSpec):
             if not self.hidden and verdict.worst_index is not None:
                 value = float(args[0].cpu()[verdict.worst_index])
                 message += f" The input there is {value:.8g}."
-            message += f" Expected d/d{self.variable} = {derivative_text(self.formula, self.variable, params)}."
+            formula = derivative_text(self.formula, self.variable, params)
+            message += f" Expected d/d{self.variable} = {formula}."
             if isinstance(got, torch.Tensor) and got.shape == local.shape:
                 unscaled = compare(local.to(dtype), got, self.tolerance(dtype))
                 if unscaled.ok:

@@ -1,0 +1,5 @@
+"""``python -m deepgrade`` runs the ``grade`` command."""
+
+from deepgrade.cli import main
+
+main()
