@@ -110,3 +110,20 @@ def test_prints_are_captured_not_mixed_into_json(grade_text: Grader) -> None:
     assert relu.status.value == "passed"
     assert '{"lab": "fake"}' in relu.output
     json.dumps(result.public_dict())
+
+
+def test_huge_allocation_is_an_error_not_a_crash(grade_text: Grader) -> None:
+    source = patched(solution(), [(RELU_FORWARD, "        return torch.empty(10**10)")])
+    result = grade_text(source)
+    relu = next(e for e in result.exercises if e.id == "lab2.relu")
+    assert relu.status.value == "error"
+    assert relu.score == 0.0
+    assert result.score == 18.0
+
+
+def test_returning_a_non_tensor_fails_with_an_explanation(grade_text: Grader) -> None:
+    source = patched(solution(), [(RELU_FORWARD, "        return 'all tests passed'")])
+    result = grade_text(source)
+    relu = next(e for e in result.exercises if e.id == "lab2.relu")
+    assert relu.score == 0.0
+    assert "should be a tensor, but it is str 'all tests passed'" in relu.message

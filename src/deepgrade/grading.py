@@ -54,7 +54,8 @@ def resolve_device(device: str) -> torch.device:
 
 def find_lab(lab: str | None, submission: Submission | None, settings: GraderSettings) -> LabSpec:
     """The lab named ``lab``, or the one the submission's metadata or file name points to."""
-    starts = [Path.cwd()] + ([submission.path.parent] if submission else [])
+    # The submission's own folder first: a student release there holds that student's checks.
+    starts = ([submission.path.parent] if submission else []) + [Path.cwd()]
     folders = find_lab_folders(autograder_roots(starts, settings.autograder_dir))
     wanted = lab or (submission.lab_hint if submission else None)
     if wanted is None and submission is not None:
