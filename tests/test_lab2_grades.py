@@ -4,6 +4,7 @@ the points it should lose (and nothing elsewhere)."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from deepgrade.grading import grade_submission
 from deepgrade.scoring import LabResult
@@ -230,3 +231,10 @@ def test_planted_bug_loses_exactly_its_points(bug: str, grade_text: Grader) -> N
 
 def test_there_are_at_least_twelve_bugs() -> None:
     assert len(BUGS) >= 12
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_solution_scores_full_marks_on_cuda() -> None:
+    result = grade_submission(LAB2_SOLUTION, settings=FAST, device="cuda")
+    assert scores(result) == FULL

@@ -9,6 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
+
+# A library stays quiet unless its application asks: the CLI enables these logs.
+logger.disable("deepgrade")
+
 if TYPE_CHECKING:
     from deepgrade.errors import (
         DeepgradeError,

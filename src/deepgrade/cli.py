@@ -34,6 +34,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     from loguru import logger
 
     ctx.obj = {"debug": debug}
+    logger.enable("deepgrade")
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if debug else "WARNING")
 

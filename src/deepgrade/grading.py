@@ -140,7 +140,9 @@ class Session:
             limit = self.settings.exercise_timeout
             raise StudentTimeout(f"{target} did not finish within the {limit:g} s limit") from None
         except WorkerDied as died:
-            raise StudentRaised("ProcessExit", _death_message(target, died)) from None
+            printed = worker.raw_output()[-300:]
+            message = _death_message(target, died) + (f"; it printed: {printed}" if printed else "")
+            raise StudentRaised("ProcessExit", message) from None
         if reply.get("output"):
             self._output.append(str(reply["output"]))
         used = reply.get("forbidden_used") or []

@@ -14,7 +14,6 @@ from typing import Any
 
 from deepgrade.loader import Cell, Submission, load_submission
 from deepgrade.sandbox import WORKER_ENV
-from deepgrade.scoring import LabResult
 
 
 def _history() -> list[str] | None:
@@ -43,13 +42,13 @@ def history_submission(lab_id: str) -> Submission | None:
     return Submission(Path.cwd() / f"{lab_id}.ipynb", cells, lab_id, is_notebook=True)
 
 
-def check(exercise_id: str, *, device: str = "auto") -> LabResult | None:
+def check(exercise_id: str, *, device: str = "auto") -> None:
     """Run the checks available here for one exercise and show the result.
 
-    Does nothing (and returns ``None``) when the submission is itself being graded.
+    Does nothing when the submission is itself being graded (the call is then in a worker).
     """
     if os.environ.get(WORKER_ENV):
-        return None
+        return
     from rich.console import Console
 
     from deepgrade.grading import find_lab, grade_cells
@@ -65,4 +64,3 @@ def check(exercise_id: str, *, device: str = "auto") -> LabResult | None:
     lab = find_lab(lab_id, submission, settings)
     result = grade_cells(submission, lab, [exercise_id], device, settings)
     render_result(result, Console(), verbose=False)
-    return result
