@@ -47,7 +47,7 @@ def render_result(result: LabResult, console: Console, *, verbose: bool = False)
         if exercise.status is Status.PASSED and not verbose:
             continue
         lines = [
-            Text(f"{check.name}: {check.message}" if check.message else check.name)
+            Text(f"{check.label}: {check.message}" if check.message else check.label)
             for check in exercise.checks
             if check.status is not Status.PASSED or verbose
         ]

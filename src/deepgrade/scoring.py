@@ -29,6 +29,10 @@ class CheckResult(BaseModel):
     hidden: bool = False
     message: str = ""
 
+    @property
+    def label(self) -> str:
+        return f"[hidden] {self.name}" if self.hidden else self.name
+
 
 class ExerciseResult(BaseModel):
     id: str
@@ -102,7 +106,7 @@ def score_exercise(
     failures = [c for c in checks if c.status is not Status.PASSED]
     if status is Status.NOT_IMPLEMENTED:
         failures = failures[:1]
-    message = "; ".join(_check_line(c) for c in failures) if failures else "all checks passed"
+    message = "; ".join(f"{c.label}: {c.message}" for c in failures) or "all checks passed"
     return ExerciseResult(
         id=exercise_id,
         status=status,
@@ -112,11 +116,6 @@ def score_exercise(
         checks=checks,
         output=output,
     )
-
-
-def _check_line(check: CheckResult) -> str:
-    label = f"[hidden] {check.name}" if check.hidden else check.name
-    return f"{label}: {check.message}"
 
 
 def zero_result(exercise_id: str, points: float, status: Status, message: str) -> ExerciseResult:

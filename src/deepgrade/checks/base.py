@@ -177,6 +177,10 @@ class ArgumentsMixin(BaseModel):  # type: ignore[no-redef]
         generator = torch.Generator().manual_seed(self.seed)
         return [spec.make(generator, dtype).to(device) for spec in self.args]
 
+    def grad_output_text(self, hidden: bool) -> str:
+        """How a check names its random ``grad_output`` (hidden seeds stay hidden)."""
+        return "a random grad_output" + ("" if hidden else f" (seed {self.seed + 1})")
+
     def describe_call(self, args: Sequence[torch.Tensor], hidden: bool) -> str:
         """How the call looked, without revealing a hidden input's values."""
         parts = []
@@ -184,7 +188,9 @@ class ArgumentsMixin(BaseModel):  # type: ignore[no-redef]
             if hidden:
                 parts.append(f"<hidden input of shape {list(arg.shape)}>")
             elif arg.numel() <= 8:
-                parts.append(f"tensor({arg.cpu().tolist()}, dtype={str(arg.dtype)[6:]})")
+                values = ", ".join(f"{v:.6g}" for v in arg.cpu().reshape(-1).tolist())
+                shape = f", shape {list(arg.shape)}" if arg.dim() != 1 else ""
+                parts.append(f"tensor([{values}]{shape}, dtype={str(arg.dtype)[6:]})")
             else:
                 parts.append(f"{spec.describe(self.seed)} as {str(arg.dtype)[6:]}")
         parts += [f"{key}={value!r}" for key, value in self.kwargs.items()]

@@ -88,12 +88,10 @@ class GradcheckCheck(ArgumentsMixin, CheckSpec):
         except Exception as exc:
             if remote.failure is not None:
                 raise remote.failure from None
-            detail = str(exc).strip()
-            if self.hidden:
-                detail = detail.split("\n")[0]
-            detail = detail[:_MESSAGE_LIMIT] + ("..." if len(detail) > _MESSAGE_LIMIT else "")
+            # The first line names the output and input; the Jacobians that follow are noise.
+            detail = str(exc).strip().split("\n")[0].rstrip(",")[:_MESSAGE_LIMIT]
             return self.failed(
                 f"gradcheck in float64 of {where} failed: your backward does not match "
-                f"finite differences of your forward. {detail}"
+                f"finite differences of your forward ({detail})."
             )
         return CheckOutcome(True)

@@ -78,7 +78,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 )
                 if not verdict.ok:
                     return self.failed(
-                        f"{where} with a random grad_output (seed {self.seed + 1}): "
+                        f"{where} with {self.grad_output_text(self.hidden)}: "
                         f"{verdict.message}{self._at(args, verdict.worst_index)}"
                     )
         return CheckOutcome(True)

@@ -61,10 +61,8 @@ class SympyGradientCheck(ArgumentsMixin, CheckSpec):
             )
             if verdict.ok:
                 continue
-            message = (
-                f"{self.describe_call(args, self.hidden)} with a random grad_output "
-                f"(seed {self.seed + 1}): {verdict.message}"
-            )
+            call = self.describe_call(args, self.hidden)
+            message = f"{call} with {self.grad_output_text(self.hidden)}: {verdict.message}"
             if not self.hidden and verdict.worst_index is not None:
                 value = float(args[0].cpu()[verdict.worst_index])
                 message += f" The input there is {value:.8g}."
