@@ -127,3 +127,29 @@ def test_returning_a_non_tensor_fails_with_an_explanation(grade_text: Grader) ->
     relu = next(e for e in result.exercises if e.id == "lab2.relu")
     assert relu.score == 0.0
     assert "should be a tensor, but it is str 'all tests passed'" in relu.message
+
+
+def test_oversized_result_is_refused(grade_text: Grader) -> None:
+    source = patched(solution(), [(RELU_FORWARD, "        return torch.zeros(100_000_000)")])
+    result = grade_text(source, exercises=["lab2.relu", "lab2.tanh"])
+    relu, tanh = result.exercises
+    assert (relu.status.value, relu.score) == ("error", 0.0)
+    assert "ResultTooLarge: the result is 400000000 bytes, over the" in relu.message
+    assert (tanh.status.value, tanh.score) == ("passed", 2.0)
+
+
+def test_forged_reply_on_the_grader_channel_is_refused(grade_text: Grader) -> None:
+    forge = (
+        "        import os, struct\n"
+        "        os.write(4, struct.pack('>QQ', 10**12, 0))\n"
+        "        while True:\n"
+        "            pass"
+    )
+    source = patched(solution(), [(RELU_FORWARD, forge)])
+    result = grade_text(source, exercises=["lab2.relu", "lab2.tanh"])
+    relu, tanh = result.exercises
+    assert (relu.status.value, relu.score) == ("error", 0.0)
+    assert (
+        "relu sent back an invalid result: message of 1000000000000 bytes exceeds" in relu.message
+    )
+    assert (tanh.status.value, tanh.score) == ("passed", 2.0)

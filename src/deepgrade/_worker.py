@@ -102,6 +102,7 @@ class Worker:
     def __init__(self) -> None:
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
         self.output_limit = 4000
+        self.result_limit = _REQUEST_LIMIT
 
     @contextlib.contextmanager
     def _captured(self) -> Iterator[_CappedText]:
@@ -117,6 +118,7 @@ class Worker:
         op = header.get("op")
         if op == "configure":
             self.output_limit = int(header["output_limit"])
+            self.result_limit = int(header["result_limit"])
             self.namespace["__name__"] = str(header.get("module_name", "__main__"))
             torch.set_num_threads(int(header.get("threads", 1)))
             return {"ok": True}, []
@@ -190,6 +192,12 @@ class Worker:
                 encoded_grads = [encode(g, out_tensors) for g in grads]
             except BaseException as exc:
                 return {"ok": False, "error": _describe_error(exc), "output": sink.text()}, []
+        size = sum(t.numel() * t.element_size() for t in out_tensors)
+        if size > self.result_limit:
+            # Refusing here is quicker than sending; the grader enforces the limit anyway.
+            message = f"the result is {size} bytes, over the {self.result_limit}-byte limit"
+            error = {"type": "ResultTooLarge", "message": message}
+            return {"ok": False, "error": error, "output": sink.text()}, []
         reply = {
             "ok": True,
             "value": value,

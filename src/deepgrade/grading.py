@@ -24,7 +24,7 @@ from deepgrade.checks import (
 from deepgrade.errors import GraderError, SpecError, UsageError
 from deepgrade.forbidden import scan
 from deepgrade.loader import Cell, Submission, load_submission
-from deepgrade.sandbox import WorkerDied, WorkerProcess, WorkerTimeout
+from deepgrade.sandbox import WorkerDied, WorkerProcess, WorkerProtocolError, WorkerTimeout
 from deepgrade.scoring import (
     CheckResult,
     ExerciseResult,
@@ -139,6 +139,10 @@ class Session:
         except WorkerTimeout:
             limit = self.settings.exercise_timeout
             raise StudentTimeout(f"{target} did not finish within the {limit:g} s limit") from None
+        except WorkerProtocolError as invalid:
+            raise StudentRaised(
+                "InvalidResult", f"{target} sent back an invalid result: {invalid}"
+            ) from None
         except WorkerDied as died:
             printed = worker.raw_output()[-300:]
             message = _death_message(target, died) + (f"; it printed: {printed}" if printed else "")

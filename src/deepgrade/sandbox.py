@@ -41,11 +41,15 @@ class WorkerTimeout(WorkerFailure):
 
 
 class WorkerDied(WorkerFailure):
-    """The worker exited (or broke the protocol) while handling a request."""
+    """The worker exited while handling a request."""
 
     def __init__(self, message: str, returncode: int | None) -> None:
         super().__init__(message)
         self.returncode = returncode
+
+
+class WorkerProtocolError(WorkerDied):
+    """The worker sent a reply that breaks the protocol (too large, malformed); it was killed."""
 
 
 @dataclass
@@ -144,6 +148,7 @@ class WorkerProcess:
             {
                 "op": "configure",
                 "output_limit": self.settings.output_limit_chars,
+                "result_limit": self.settings.message_limit_mb * _MIB // 2,
                 "threads": 1,
                 "module_name": self.module_name,
             },
@@ -181,7 +186,8 @@ class WorkerProcess:
             head_len, blob_len = parse_lengths(self._read(PREFIX_SIZE, deadline), limit)
             return unpack(self._read(head_len, deadline), self._read(blob_len, deadline))
         except WireError as exc:
-            raise self._died(f"the worker sent an invalid reply: {exc}") from None
+            self.kill()
+            raise WorkerProtocolError(str(exc), None) from None
 
     def _read(self, size: int, deadline: float) -> bytes:
         data = bytearray()
