@@ -57,19 +57,18 @@ def find_lab(lab: str | None, submission: Submission | None, settings: GraderSet
     # The submission's own folder first: a student release there holds that student's checks.
     starts = ([submission.path.parent] if submission else []) + [Path.cwd()]
     folders = find_lab_folders(autograder_roots(starts, settings.autograder_dir))
+    known = ", ".join(sorted(folders)) or "none found"
     wanted = lab or (submission.lab_hint if submission else None)
     if wanted is None and submission is not None:
+        # A file named after the lab's folder (lab2_activations.ipynb) or id (lab2.py).
         stem = submission.path.stem
-        wanted = next((key for key in folders if key == stem or stem.startswith(key)), None)
+        wanted = next((i for i, f in folders.items() if stem in (i, f.name)), None)
     if wanted is None:
-        raise UsageError(
-            "cannot tell which lab this is: pass --lab (one of "
-            f"{', '.join(sorted(k for k in folders if '_' not in k)) or 'none found'})"
-        )
-    if wanted not in folders:
-        known = ", ".join(sorted(k for k in folders if "_" not in k)) or "none found"
+        raise UsageError(f"cannot tell which lab this is: pass --lab (one of {known})")
+    folder = folders.get(wanted) or next((f for f in folders.values() if f.name == wanted), None)
+    if folder is None:
         raise UsageError(f"unknown lab {wanted!r} (known labs: {known})")
-    return load_lab(folders[wanted], include_hidden=settings.include_hidden)
+    return load_lab(folder, include_hidden=settings.include_hidden)
 
 
 class Session:
@@ -115,14 +114,13 @@ class Session:
         grad_of: Sequence[int] = (),
         grad_output: torch.Tensor | None = None,
     ) -> CallResult:
-        remaining = min(self._deadline, self._submission_deadline) - time.monotonic()
-        if remaining <= 0:
-            raise StudentTimeout("out of time before this call")
         started = time.monotonic()
         worker = self._ensure_worker()
         # Restarting after an earlier crash is the grader's time, not the exercise's.
         self._deadline += time.monotonic() - started
-        remaining += time.monotonic() - started
+        remaining = min(self._deadline, self._submission_deadline) - time.monotonic()
+        if remaining <= 0:
+            raise StudentTimeout("the time for this exercise ran out before this check")
         tensors: list[torch.Tensor] = []
         header = {
             "op": "call",

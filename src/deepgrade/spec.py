@@ -74,10 +74,6 @@ class LabSpec(BaseModel):
     version: str = Field("", description="Digest of the lab's files: changes when checks change.")
     has_hidden: bool = False
 
-    @property
-    def stems(self) -> set[str]:
-        return {Path(self.notebook).stem, Path(self.module).stem, self.folder.name}
-
     def exercise(self, exercise_id: str) -> ExerciseSpec:
         for exercise in self.exercises:
             if exercise.id == exercise_id or exercise.name == exercise_id:
@@ -161,5 +157,4 @@ def find_lab_folders(roots: Iterable[Path]) -> dict[str, Path]:
             lab_id = _read_toml(lab_file).get("id")
             if isinstance(lab_id, str):
                 found.setdefault(lab_id, lab_file.parent)
-                found.setdefault(lab_file.parent.name, lab_file.parent)
     return found
