@@ -67,21 +67,20 @@ def test_errors_are_one_line_without_traceback(args: list[str], code: int, messa
     assert "Traceback" not in run.stderr
 
 
-def test_invalid_notebook(tmp_path: Path) -> None:
-    broken = tmp_path / "lab2_activations.ipynb"
-    broken.write_text("{not json", encoding="utf-8")
-    run = grade("check", str(broken))
-    assert run.returncode == 1
-    assert "is not a valid notebook" in run.stderr
+@pytest.mark.parametrize(
+    ("name", "content", "code", "message"),
+    [
+        ("lab2_activations.ipynb", "{not json", 1, "is not a valid notebook"),
+        ("homework.py", "x = 1\n", 2, "cannot tell which lab this is: pass --lab"),
+    ],
+)
+def test_bad_files(tmp_path: Path, name: str, content: str, code: int, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    run = grade("check", str(path))
+    assert run.returncode == code
+    assert message in run.stderr
     assert "Traceback" not in run.stderr
-
-
-def test_unknown_lab_from_file_name(tmp_path: Path) -> None:
-    module = tmp_path / "homework.py"
-    module.write_text("x = 1\n", encoding="utf-8")
-    run = grade("check", str(module))
-    assert run.returncode == 2
-    assert "cannot tell which lab this is: pass --lab" in run.stderr
 
 
 def test_help_is_quick_to_reach() -> None:

@@ -43,7 +43,7 @@ def test_exit_in_a_function_is_an_error_for_that_exercise(grade_text: Grader) ->
 def test_system_exit_raised_is_caught(grade_text: Grader) -> None:
     source = patched(solution(), [(RELU_FORWARD, "        raise SystemExit(0)")])
     result = grade_text(source)
-    assert statuses(result)["lab2.relu"] == "error"
+    assert (statuses(result)["lab2.relu"], scores(result)["lab2.relu"]) == ("error", 0.0)
     assert "SystemExit" in next(e for e in result.exercises if e.id == "lab2.relu").message
     assert result.score == 18.0
 
@@ -125,8 +125,11 @@ def test_returning_a_non_tensor_fails_with_an_explanation(grade_text: Grader) ->
     source = patched(solution(), [(RELU_FORWARD, "        return 'all tests passed'")])
     result = grade_text(source)
     relu = next(e for e in result.exercises if e.id == "lab2.relu")
-    assert relu.score == 0.0
+    # Forward checks fail; backward checks cannot even run, which makes the exercise an error.
+    assert (relu.status.value, relu.score) == ("error", 0.0)
     assert "should be a tensor, but it is str 'all tests passed'" in relu.message
+    assert "returned str, so no gradient can flow back" in relu.message
+    assert result.score == 18.0
 
 
 def test_oversized_result_is_refused(grade_text: Grader) -> None:
