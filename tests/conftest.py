@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from deepgrade.grading import grade_submission
-from deepgrade.scoring import LabResult
+from deepgrade.scoring import ExerciseResult, LabResult
 from deepgrade.settings import GraderSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,10 @@ def grade_text(tmp_path: Path) -> Grader:
         return grade_submission(path, **kwargs)  # type: ignore[arg-type]
 
     return grade
+
+
+def exercise(result: LabResult, exercise_id: str) -> ExerciseResult:
+    return next(e for e in result.exercises if e.id == exercise_id)
 
 
 def scores(result: LabResult) -> dict[str, float]:

@@ -16,6 +16,7 @@ from .conftest import (
     LAB2_STUB,
     LAB2_STUB_NB,
     Grader,
+    exercise,
     patched,
     scores,
     statuses,
@@ -216,7 +217,7 @@ def _check_bug(
     got_status = statuses(result)
     assert {k: got_status[k] for k in status} == status
     assert all(got_status[k] == "passed" for k in FULL if k not in status)
-    broken = next(e for e in result.exercises if e.id == next(iter(status)))
+    broken = exercise(result, next(iter(status)))
     for word in words:
         assert word in broken.message, f"{word!r} not in {broken.message!r}"
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import LAB2_SOLUTION, Grader, patched, scores, statuses
+from .conftest import LAB2_SOLUTION, Grader, exercise, patched, scores, statuses
 
 pytestmark = [pytest.mark.lab2, pytest.mark.slow]
 
@@ -25,14 +25,14 @@ def test_infinite_loop_times_out_one_exercise(grade_text: Grader) -> None:
     assert statuses(result)["lab2.relu"] == "timeout"
     assert scores(result)["lab2.relu"] == 0.0
     assert result.score == 18.0
-    relu = next(e for e in result.exercises if e.id == "lab2.relu")
+    relu = exercise(result, "lab2.relu")
     assert "did not finish within the 4 s limit" in relu.message
 
 
 def test_exit_in_a_function_is_an_error_for_that_exercise(grade_text: Grader) -> None:
     source = patched(solution(), [(TANH_BACKWARD, "        import os\n        os._exit(0)")])
     result = grade_text(source)
-    tanh = next(e for e in result.exercises if e.id == "lab2.tanh")
+    tanh = exercise(result, "lab2.tanh")
     # Forward checks still pass: only the checks that run backward lose their points.
     assert tanh.status.value == "error"
     assert tanh.score == 0.75
@@ -44,7 +44,7 @@ def test_system_exit_raised_is_caught(grade_text: Grader) -> None:
     source = patched(solution(), [(RELU_FORWARD, "        raise SystemExit(0)")])
     result = grade_text(source)
     assert (statuses(result)["lab2.relu"], scores(result)["lab2.relu"]) == ("error", 0.0)
-    assert "SystemExit" in next(e for e in result.exercises if e.id == "lab2.relu").message
+    assert "SystemExit" in exercise(result, "lab2.relu").message
     assert result.score == 18.0
 
 
@@ -77,7 +77,7 @@ def test_syntax_error_in_one_cell(grade_text: Grader) -> None:
         solution(), [("    def forward(ctx, x, a):\n", "    def forward(ctx, x, a)\n")]
     )
     result = grade_text(source)
-    prelu = next(e for e in result.exercises if e.id == "lab2.prelu")
+    prelu = exercise(result, "lab2.prelu")
     assert prelu.status.value == "error"
     assert "SyntaxError" in prelu.message
     assert result.score == 18.0
@@ -94,7 +94,7 @@ def test_syntax_error_in_a_plain_module_fails_every_exercise(grade_text: Grader)
 def test_missing_definition(grade_text: Grader) -> None:
     source = solution().replace("def heaviside(", "def heavyside(", 1)
     result = grade_text(source)
-    heaviside = next(e for e in result.exercises if e.id == "lab2.heaviside")
+    heaviside = exercise(result, "lab2.heaviside")
     assert heaviside.status.value == "missing"
     assert "heaviside is not defined" in heaviside.message
     assert result.score == 19.0
@@ -106,7 +106,7 @@ def test_prints_are_captured_not_mixed_into_json(grade_text: Grader) -> None:
         [(RELU_FORWARD, '        print("{\\"lab\\": \\"fake\\"}")\n' + RELU_FORWARD)],
     )
     result = grade_text(source)
-    relu = next(e for e in result.exercises if e.id == "lab2.relu")
+    relu = exercise(result, "lab2.relu")
     assert relu.status.value == "passed"
     assert '{"lab": "fake"}' in relu.output
     json.dumps(result.public_dict())
@@ -115,7 +115,7 @@ def test_prints_are_captured_not_mixed_into_json(grade_text: Grader) -> None:
 def test_huge_allocation_is_an_error_not_a_crash(grade_text: Grader) -> None:
     source = patched(solution(), [(RELU_FORWARD, "        return torch.empty(10**10)")])
     result = grade_text(source)
-    relu = next(e for e in result.exercises if e.id == "lab2.relu")
+    relu = exercise(result, "lab2.relu")
     assert relu.status.value == "error"
     assert relu.score == 0.0
     assert result.score == 18.0
@@ -124,7 +124,7 @@ def test_huge_allocation_is_an_error_not_a_crash(grade_text: Grader) -> None:
 def test_returning_a_non_tensor_fails_with_an_explanation(grade_text: Grader) -> None:
     source = patched(solution(), [(RELU_FORWARD, "        return 'all tests passed'")])
     result = grade_text(source)
-    relu = next(e for e in result.exercises if e.id == "lab2.relu")
+    relu = exercise(result, "lab2.relu")
     # Forward checks fail; backward checks cannot even run, which makes the exercise an error.
     assert (relu.status.value, relu.score) == ("error", 0.0)
     assert "should be a tensor, but it is str 'all tests passed'" in relu.message
