@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from deepgrade._probes import Probe
+
 _LENGTHS = struct.Struct(">QQ")
 _MAX_DEPTH = 64
 
@@ -61,6 +63,8 @@ def encode(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
         return {"__tensor__": len(tensors) - 1, "device": str(value.device)}
     if isinstance(value, SympyTree):
         return {"__sympy__": value.tree}
+    if isinstance(value, Probe):
+        return {"__probe__": value.name}
     if isinstance(value, list | tuple):
         key = "__list__" if isinstance(value, list) else "__tuple__"
         return {key: [encode(item, tensors, depth + 1) for item in value]}
@@ -112,6 +116,11 @@ def decode(data: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
         return {str(k): decode(v, tensors, depth + 1) for k, v in inner.items()}
     if key == "__sympy__":
         return SympyTree(inner)
+    if key == "__probe__" and isinstance(inner, str):
+        try:
+            return Probe(inner)
+        except ValueError as exc:
+            raise WireError(str(exc)) from None
     if key == "__object__" and isinstance(inner, str):
         return ForeignObject(inner[:200])
     raise WireError(f"unknown value kind {key!r}")

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
+from deepgrade._drivers import DRIVERS
 from deepgrade._wire import SympyTree, decode, encode, read_message, write_message
 
 REQUEST_FD = 3
@@ -128,6 +129,8 @@ class Worker:
             return {"ok": True, "names": self._describe(header["names"])}, []
         if op == "call":
             return self._call(header, tensors)
+        if op == "drive":
+            return self._drive(header, tensors)
         return {"ok": False, "error": {"type": "ProtocolError", "message": f"bad op {op!r}"}}, []
 
     def _exec(self, source: str, filename: str) -> dict[str, Any]:
@@ -161,6 +164,29 @@ class Worker:
         grad_output = decode(header.get("grad_output"), tensors)
         for index in grad_of:
             args[index] = args[index].detach().requires_grad_(True)
+
+        def action() -> tuple[Any, list[Any]]:
+            result = self._resolve(header["target"])(*args, **kwargs)
+            if grad_output is None:
+                return result, []
+            return result, _backward(result, grad_output.to(device), [args[i] for i in grad_of])
+
+        return self._run_student(header, action)
+
+    def _drive(self, header: dict[str, Any], tensors: list[torch.Tensor]) -> tuple[Any, list[Any]]:
+        device = torch.device(header.get("device", "cpu"))
+        driver = DRIVERS[header["driver"]]
+        payload = _to_device(decode(header["payload"], tensors), device)
+
+        def action() -> tuple[Any, list[Any]]:
+            return driver(self._resolve(header["target"]), payload), []
+
+        return self._run_student(header, action)
+
+    def _run_student(
+        self, header: dict[str, Any], action: Callable[[], tuple[Any, list[Any]]]
+    ) -> tuple[Any, list[Any]]:
+        """Run ``action`` under the tripwire with output captured; encode what it returns."""
         for value in self.namespace.values():
             if isinstance(value, type) and issubclass(value, torch.autograd.Function):
                 _guard_backward(value)
@@ -169,14 +195,8 @@ class Worker:
         with self._captured() as sink:
             _ACTIVE.append(tripwire)
             try:
-                function = self._resolve(header["target"])
                 with tripwire:
-                    result = function(*args, **kwargs)
-                    grads: list[Any] = []
-                    if grad_output is not None:
-                        grads = _backward(
-                            result, grad_output.to(device), [args[i] for i in grad_of]
-                        )
+                    result, grads = action()
             except BaseException as exc:
                 error = _describe_error(exc)
                 return {
@@ -213,6 +233,10 @@ def _to_device(value: Any, device: torch.device) -> Any:
         import sympy
 
         return sympy.Symbol(str(value.tree["symbol"]), real=True)
+    if isinstance(value, list | tuple):
+        return type(value)(_to_device(item, device) for item in value)
+    if isinstance(value, dict):
+        return {key: _to_device(item, device) for key, item in value.items()}
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 

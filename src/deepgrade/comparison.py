@@ -149,3 +149,74 @@ def _value_hint(exp: torch.Tensor, act: torch.Tensor, close: torch.Tensor) -> st
             f"Hint: your values are {factor:.4g} times the expected ones: a constant factor is off."
         )
     return ""
+
+
+def compare_tree(
+    expected: Any,
+    got: Any,
+    tolerance: Tolerance,
+    *,
+    what: str = "the output",
+    got_device: str | None = None,
+    expected_device: torch.device | None = None,
+) -> Comparison:
+    """Compare nested results (tuples, lists, dicts of tensors and numbers) item by item.
+
+    The devices apply to a top-level tensor only: the wire reports no device for nested ones.
+    """
+    if isinstance(expected, torch.Tensor):
+        return compare(
+            expected,
+            got,
+            tolerance,
+            got_device=got_device,
+            expected_device=expected_device,
+            what=what,
+        )
+    if isinstance(expected, bool):
+        if got is not expected:
+            return Comparison(
+                False, f"{what} should be {expected}, but it is {describe_value(got)}."
+            )
+        return Comparison(True)
+    if isinstance(expected, int | float):
+        if isinstance(got, torch.Tensor):
+            return Comparison(
+                False, f"{what} should be a Python number, but it is a tensor (use .item())."
+            )
+        if isinstance(got, bool) or not isinstance(got, int | float):
+            return Comparison(False, f"{what} should be a number, but it is {describe_value(got)}.")
+        return compare_values(
+            torch.tensor(float(expected), dtype=torch.float64),
+            torch.tensor(float(got), dtype=torch.float64),
+            tolerance,
+            what=what,
+        )
+    if isinstance(expected, tuple | list):
+        if not isinstance(got, tuple | list) or len(got) != len(expected):
+            return Comparison(
+                False,
+                f"{what} should be a {type(expected).__name__} of {len(expected)} items, "
+                f"but it is {describe_value(got)}.",
+            )
+        for index, (e, g) in enumerate(zip(expected, got, strict=True)):
+            verdict = compare_tree(e, g, tolerance, what=f"{what}[{index}]")
+            if not verdict.ok:
+                return verdict
+        return Comparison(True)
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(got) != set(expected):
+            keys = sorted(got) if isinstance(got, dict) else None
+            return Comparison(
+                False,
+                f"{what} should be a dict with keys {sorted(expected)}, "
+                f"but it is {describe_value(got) if keys is None else f'one with keys {keys}'}.",
+            )
+        for key in expected:
+            verdict = compare_tree(expected[key], got[key], tolerance, what=f"{what}[{key!r}]")
+            if not verdict.ok:
+                return verdict
+        return Comparison(True)
+    if expected != got:
+        return Comparison(False, f"{what} should be {expected!r}, but it is {describe_value(got)}.")
+    return Comparison(True)

@@ -114,13 +114,6 @@ class Session:
         grad_of: Sequence[int] = (),
         grad_output: torch.Tensor | None = None,
     ) -> CallResult:
-        started = time.monotonic()
-        worker = self._ensure_worker()
-        # Restarting after an earlier crash is the grader's time, not the exercise's.
-        self._deadline += time.monotonic() - started
-        remaining = min(self._deadline, self._submission_deadline) - time.monotonic()
-        if remaining <= 0:
-            raise StudentTimeout("the time for this exercise ran out before this check")
         tensors: list[torch.Tensor] = []
         header = {
             "op": "call",
@@ -129,13 +122,53 @@ class Session:
             "kwargs": {k: _wire.encode(v, tensors) for k, v in (kwargs or {}).items()},
             "grad_of": list(grad_of),
             "grad_output": _wire.encode(grad_output, tensors),
+        }
+        reply, out = self._request(target, header, tensors)
+        try:
+            value = _wire.decode(reply.get("value"), out)
+            grads = [_wire.decode(g, out) for g in reply.get("grads", [])]
+        except _wire.WireError as exc:
+            raise _unreadable(target, exc) from None
+        return CallResult(
+            value=value,
+            grads=grads,
+            value_device=_wire.device_of(reply.get("value")),
+            grad_devices=[_wire.device_of(g) for g in reply.get("grads", [])],
+        )
+
+    def drive(self, driver: str, target: str, payload: Mapping[str, Any]) -> Any:
+        tensors: list[torch.Tensor] = []
+        header = {
+            "op": "drive",
+            "driver": driver,
+            "target": target,
+            "payload": _wire.encode(dict(payload), tensors),
+        }
+        reply, out = self._request(target, header, tensors)
+        try:
+            return _wire.decode(reply.get("value"), out)
+        except _wire.WireError as exc:
+            raise _unreadable(target, exc) from None
+
+    def _request(
+        self, target: str, header: dict[str, Any], tensors: list[torch.Tensor]
+    ) -> tuple[dict[str, Any], list[torch.Tensor]]:
+        """Send one request about ``target``; a failure of the student's code raises."""
+        started = time.monotonic()
+        worker = self._ensure_worker()
+        # Restarting after an earlier crash is the grader's time, not the exercise's.
+        self._deadline += time.monotonic() - started
+        remaining = min(self._deadline, self._submission_deadline) - time.monotonic()
+        if remaining <= 0:
+            raise StudentTimeout("the time for this exercise ran out before this check")
+        header |= {
             "device": str(self._device),
             "forbidden": self._exercise.forbidden if self._exercise else [],
         }
         try:
             reply, out = worker.request(header, tensors, remaining)
         except WorkerTimeout:
-            limit = self.settings.exercise_timeout
+            limit = self._exercise_timeout()
             raise StudentTimeout(f"{target} did not finish within the {limit:g} s limit") from None
         except WorkerProtocolError as invalid:
             raise StudentRaised(
@@ -165,19 +198,11 @@ class Session:
                 str(error.get("message", "")),
                 str(error.get("traceback", "")),
             )
-        try:
-            value = _wire.decode(reply.get("value"), out)
-            grads = [_wire.decode(g, out) for g in reply.get("grads", [])]
-        except _wire.WireError as exc:
-            raise StudentRaised(
-                "InvalidResult", f"{target} returned something unreadable: {exc}"
-            ) from None
-        return CallResult(
-            value=value,
-            grads=grads,
-            value_device=_wire.device_of(reply.get("value")),
-            grad_devices=[_wire.device_of(g) for g in reply.get("grads", [])],
-        )
+        return reply, out
+
+    def _exercise_timeout(self) -> float:
+        exercise_limit = self._exercise.timeout if self._exercise else None
+        return exercise_limit or self.settings.exercise_timeout
 
     # -- worker lifecycle ---------------------------------------------------------------------
     def _ensure_worker(self) -> WorkerProcess:
@@ -267,7 +292,7 @@ class Session:
             )
         self._exercise = exercise
         self._output = []
-        self._deadline = time.monotonic() + self.settings.exercise_timeout
+        self._deadline = time.monotonic() + self._exercise_timeout()
         checks: list[CheckResult] = []
         for check in exercise.checks:
             try:
@@ -321,6 +346,10 @@ class Session:
             Status.MISSING,
             f"{names} is not defined in the submission",
         )
+
+
+def _unreadable(target: str, exc: Exception) -> StudentRaised:
+    return StudentRaised("InvalidResult", f"{target} returned something unreadable: {exc}")
 
 
 def _death_message(target: str, died: WorkerDied) -> str:

@@ -39,6 +39,9 @@ class ExerciseSpec(BaseModel):
         description="Functions that may not be called inside the required definitions.",
     )
     checks: list[CheckSpec] = Field(default_factory=list)
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds for all its checks; the settings' default when unset."
+    )
 
     @field_validator("checks", mode="before")
     @classmethod

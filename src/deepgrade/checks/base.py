@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -84,6 +84,10 @@ class CheckContext(Protocol):
         """Call ``target`` in the worker; raises a :class:`StudentFailure` when it fails."""
         ...
 
+    def drive(self, driver: str, target: str, payload: Mapping[str, Any]) -> Any:
+        """Run one of the worker's drivers (see ``_drivers``) on the student's ``target``."""
+        ...
+
     def resolve(self, reference: str) -> Any:
         """The grader-side object named ``reference`` (``torch.sigmoid``, ``lab:heaviside``)."""
         ...
@@ -91,10 +95,20 @@ class CheckContext(Protocol):
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    """The verdict of one check: passed or not, with an explanation when not."""
+    """The verdict of one check: passed or not, with an explanation when not.
+
+    ``credit`` is the share of the check's weight earned (1 when passed, 0 when not, unless a
+    check grades in tiers); ``series`` holds curves such as a loss history, for reports.
+    """
 
     passed: bool
     message: str = ""
+    credit: float | None = None
+    series: Mapping[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def earned(self) -> float:
+        return self.credit if self.credit is not None else float(self.passed)
 
 
 class TensorSpec(BaseModel):
@@ -102,7 +116,7 @@ class TensorSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gen: Literal["randn", "uniform", "values"] = "randn"
+    gen: Literal["randn", "uniform", "values", "randint"] = "randn"
     shape: list[int] = Field(default_factory=lambda: [4, 5])
     scale: float = 1.0
     low: float = -1.0
@@ -117,6 +131,9 @@ class TensorSpec(BaseModel):
             tensor = torch.tensor(self.values, dtype=torch.float64)
             if self.shape != [4, 5]:
                 tensor = tensor.reshape(self.shape)
+        elif self.gen == "randint":
+            # Class indices: integers in [low, high), always int64 whatever the check's dtype.
+            return torch.randint(int(self.low), int(self.high), self.shape, generator=generator)
         elif self.gen == "uniform":
             tensor = torch.rand(self.shape, generator=generator, dtype=torch.float64)
             tensor = self.low + (self.high - self.low) * tensor
@@ -129,6 +146,8 @@ class TensorSpec(BaseModel):
     def describe(self, seed: int) -> str:
         if self.gen == "values":
             return f"values {self.values}"
+        if self.gen == "randint":
+            return f"integers in [{self.low:g}, {self.high:g}) of shape {self.shape} (seed {seed})"
         if self.gen == "uniform":
             return f"uniform({self.low:g}, {self.high:g}) of shape {self.shape} (seed {seed})"
         scaled = f"{self.scale:g} * " if self.scale != 1 else ""
@@ -158,43 +177,129 @@ class CheckSpec(BaseModel, ABC):
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """Run the check against the student's code reachable through ``ctx``."""
 
-    def failed(self, message: str) -> CheckOutcome:
-        """An outcome that adds this check's hint to ``message``."""
-        hint = f" Hint: {self.hint}" if self.hint else ""
-        return CheckOutcome(False, message + hint)
+    def failed(self, message: str, hint: str | None = None) -> CheckOutcome:
+        """An outcome that adds a hint (the given one, else this check's) to ``message``."""
+        hint = hint or self.hint
+        return CheckOutcome(False, message + (f" Hint: {hint}" if hint else ""))
+
+
+class Mistake(BaseModel):
+    """A common wrong answer: a grader-side function that makes it, and the hint it earns."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reference: str = Field(description="lab:<name>, called like the check's reference.")
+    hint: str
+
+
+def recognise(
+    ctx: CheckContext,
+    mistakes: Sequence[Mistake],
+    got: Any,
+    replay: Callable[[Any], Any],
+    matches: Callable[[Any, Any], bool],
+) -> str | None:
+    """The hint of the first mistake whose replayed result ``matches`` what the student got."""
+    for mistake in mistakes:
+        try:
+            wrong = replay(ctx.resolve(mistake.reference))
+        except Exception:  # a mistake that cannot be replayed on this input says nothing
+            continue
+        if matches(wrong, got):
+            return mistake.hint
+    return None
 
 
 # The pydantic mypy plugin mistakes the field named kwargs for the **kwargs of __init__.
 class ArgumentsMixin(BaseModel):  # type: ignore[no-redef]
-    """Fields shared by the checks that call a student function on generated tensors."""
+    """Fields shared by the checks that call a student function on generated inputs."""
 
     call: str = Field(description="Name of the student's function in the submission.")
     args: list[TensorSpec] = Field(default_factory=lambda: [TensorSpec()])
+    inputs: str | None = Field(
+        None,
+        description="A grader-side builder (lab:<name>) called with a seeded generator and the "
+        "dtype, returning (args, kwargs); replaces ``args`` for inputs that are not plain "
+        "random tensors (lists of tensors, numbers, test functions, planted data).",
+    )
     kwargs: dict[str, float | int | bool | str] = Field(default_factory=dict)
     seed: int = 0
+    grad_args: list[int] | None = Field(
+        None, description="Arguments whose gradients are checked (default: every float tensor)."
+    )
 
     def make_args(self, dtype: torch.dtype, device: torch.device) -> list[torch.Tensor]:
         generator = torch.Generator().manual_seed(self.seed)
         return [spec.make(generator, dtype).to(device) for spec in self.args]
 
+    def make_inputs(
+        self, ctx: CheckContext, dtype: torch.dtype
+    ) -> tuple[list[Any], dict[str, Any]]:
+        """The call's positional and keyword arguments, on the context's device."""
+        if self.inputs is None:
+            return self.make_args(dtype, ctx.device), dict(self.kwargs)
+        generator = torch.Generator().manual_seed(self.seed)
+        args, kwargs = ctx.resolve(self.inputs)(generator, dtype)
+        return to_device(list(args), ctx.device), to_device(dict(kwargs), ctx.device) | dict(
+            self.kwargs
+        )
+
+    def gradient_positions(self, args: Sequence[Any]) -> list[int]:
+        if self.grad_args is not None:
+            return list(self.grad_args)
+        return [
+            i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.is_floating_point()
+        ]
+
     def grad_output_text(self, hidden: bool) -> str:
         """How a check names its random ``grad_output`` (hidden seeds stay hidden)."""
         return "a random grad_output" + ("" if hidden else f" (seed {self.seed + 1})")
 
-    def describe_call(self, args: Sequence[torch.Tensor], hidden: bool) -> str:
+    def describe_call(
+        self, args: Sequence[Any], hidden: bool, kwargs: Mapping[str, Any] | None = None
+    ) -> str:
         """How the call looked, without revealing a hidden input's values."""
-        parts = []
-        for spec, arg in zip(self.args, args, strict=True):
-            if hidden:
-                parts.append(f"<hidden input of shape {list(arg.shape)}>")
-            elif arg.numel() <= 8:
-                values = ", ".join(f"{v:.6g}" for v in arg.cpu().reshape(-1).tolist())
-                shape = f", shape {list(arg.shape)}" if arg.dim() != 1 else ""
-                parts.append(f"tensor([{values}]{shape}, dtype={str(arg.dtype)[6:]})")
-            else:
-                parts.append(f"{spec.describe(self.seed)} as {str(arg.dtype)[6:]}")
-        parts += [f"{key}={value!r}" for key, value in self.kwargs.items()]
+        specs: list[TensorSpec | None] = list(self.args) if self.inputs is None else []
+        specs += [None] * (len(args) - len(specs))
+        parts = [
+            _describe_argument(arg, spec, self.seed, hidden)
+            for spec, arg in zip(specs, args, strict=False)
+        ]
+        shown = self.kwargs if kwargs is None else kwargs
+        parts += [
+            f"{key}={_describe_argument(value, None, self.seed, hidden)}"
+            for key, value in shown.items()
+        ]
         return f"{self.call}({', '.join(parts)})"
+
+
+def _describe_argument(arg: Any, spec: TensorSpec | None, seed: int, hidden: bool) -> str:
+    if isinstance(arg, list | tuple) and all(isinstance(a, torch.Tensor) for a in arg) and arg:
+        shapes = ", ".join(str(list(a.shape)) for a in arg)
+        return f"[{len(arg)} tensors of shapes {shapes}]"
+    if not isinstance(arg, torch.Tensor):
+        return repr(arg)
+    dtype = str(arg.dtype).removeprefix("torch.")
+    if hidden:
+        return f"<hidden input of shape {list(arg.shape)}>"
+    if arg.numel() <= 8:
+        values = ", ".join(f"{v:.6g}" for v in arg.cpu().reshape(-1).tolist())
+        shape = f", shape {list(arg.shape)}" if arg.dim() != 1 else ""
+        return f"tensor([{values}]{shape}, dtype={dtype})"
+    if spec is None:
+        return f"a {dtype} tensor of shape {list(arg.shape)} (seed {seed})"
+    return f"{spec.describe(seed)} as {dtype}"
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """``value`` with every tensor inside it moved to ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, list | tuple):
+        return type(value)(to_device(item, device) for item in value)
+    if isinstance(value, dict):
+        return {key: to_device(item, device) for key, item in value.items()}
+    return value
 
 
 _REGISTRY: dict[str, type[CheckSpec]] = {}

@@ -26,7 +26,13 @@ class _Remote:
     because autograd may wrap exceptions raised inside a backward.
     """
 
-    def __init__(self, ctx: CheckContext, spec: GradcheckCheck) -> None:
+    def __init__(
+        self,
+        ctx: CheckContext,
+        spec: GradcheckCheck,
+        kwargs: dict[str, Any],
+        positions: list[int],
+    ) -> None:
         self.failure: StudentFailure | None = None
         remote = self
 
@@ -34,7 +40,7 @@ class _Remote:
             @staticmethod
             def forward(fctx: Any, *args: torch.Tensor) -> torch.Tensor:
                 fctx.save_for_backward(*args)
-                value = remote.guard(lambda: ctx.call(spec.call, args, spec.kwargs).value)
+                value = remote.guard(lambda: ctx.call(spec.call, args, kwargs).value)
                 if not isinstance(value, torch.Tensor):
                     raise _NotATensor(type(value).__name__)
                 return value.to(ctx.device)
@@ -47,14 +53,16 @@ class _Remote:
                         ctx.call(
                             spec.call,
                             [a.detach() for a in args],
-                            spec.kwargs,
-                            grad_of=list(range(len(args))),
+                            kwargs,
+                            grad_of=positions,
                             grad_output=grad_output.contiguous(),
                         ).grads
                     )
                 )
+                by_position = dict(zip(positions, grads, strict=False))
                 return tuple(
-                    g.to(ctx.device) if isinstance(g, torch.Tensor) else None for g in grads
+                    g.to(ctx.device) if isinstance(g, torch.Tensor) else None
+                    for g in (by_position.get(i) for i in range(len(args)))
                 )
 
         self.function = Proxy
@@ -78,9 +86,12 @@ class GradcheckCheck(ArgumentsMixin, CheckSpec):
     kind: Literal["gradcheck"] = "gradcheck"
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
-        args = [a.requires_grad_(True) for a in self.make_args(torch.float64, ctx.device)]
-        remote = _Remote(ctx, self)
-        where = self.describe_call(args, self.hidden)
+        args, kwargs = self.make_inputs(ctx, torch.float64)
+        positions = self.gradient_positions(args)
+        for position in positions:
+            args[position].requires_grad_(True)
+        remote = _Remote(ctx, self, kwargs, positions)
+        where = self.describe_call(args, self.hidden, kwargs)
         try:
             torch.autograd.gradcheck(remote.function.apply, args, check_undefined_grad=False)
         except _NotATensor as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -14,10 +14,21 @@ from deepgrade.checks.base import (
     CheckOutcome,
     CheckSpec,
     DTypeName,
+    Mistake,
     both_dtypes,
+    recognise,
     register_check,
 )
-from deepgrade.comparison import compare
+from deepgrade.comparison import Tolerance, compare, compare_tree
+
+
+def _clone(value: Any, requires_grad: bool) -> Any:
+    if isinstance(value, torch.Tensor):
+        copy = value.detach().clone()
+        return copy.requires_grad_(requires_grad and copy.is_floating_point())
+    if isinstance(value, list | tuple):
+        return type(value)(_clone(item, False) for item in value)
+    return value
 
 
 @register_check
@@ -25,66 +36,100 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
     """Outputs (and optionally input gradients) equal a reference's, per dtype.
 
     The reference runs in the grader on its own copy of the inputs; with ``backward = true``
-    both sides receive the same random ``grad_output`` and the gradients of every tensor
-    argument are compared with the reference's autograd gradients.
+    both sides receive the same random ``grad_output`` and the gradients of the arguments in
+    ``grad_args`` are compared with the reference's autograd gradients. Outputs may be tensors,
+    numbers or tuples, lists and dicts of them. A failing output is replayed against each
+    declared ``mistakes`` entry, so that a recognised mistake earns its specific hint.
     """
 
     kind: Literal["reference"] = "reference"
     reference: str = Field(description="Dotted name of the reference, or lab:<name>.")
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
     backward: bool = False
+    mistakes: list[Mistake] = Field(default_factory=list)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         reference = ctx.resolve(self.reference)
         for dtype_name in self.dtypes:
             dtype = DTYPES[dtype_name]
-            args = self.make_args(dtype, ctx.device)
-            grad_of = list(range(len(args))) if self.backward else []
-            ref_args = [a.clone().requires_grad_(self.backward) for a in args]
-            expected = reference(*ref_args, **self.kwargs)
+            args, kwargs = self.make_inputs(ctx, dtype)
+            grad_of = self.gradient_positions(args) if self.backward else []
+            ref_args = [_clone(a, i in grad_of) for i, a in enumerate(args)]
+            expected = reference(*ref_args, **kwargs)
             grad_output = None
             if self.backward:
                 generator = torch.Generator().manual_seed(self.seed + 1)
                 grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
                 grad_output = grad_output.to(dtype=dtype, device=ctx.device)
-            result = ctx.call(
-                self.call, args, self.kwargs, grad_of=grad_of, grad_output=grad_output
-            )
-            where = self.describe_call(args, self.hidden)
-            verdict = compare(
-                expected.detach().cpu(),
+            result = ctx.call(self.call, args, kwargs, grad_of=grad_of, grad_output=grad_output)
+            where = self.describe_call(args, self.hidden, kwargs)
+            tolerance = self.tolerance(dtype)
+            verdict = compare_tree(
+                _detached(expected),
                 result.value,
-                self.tolerance(dtype),
+                tolerance,
                 got_device=result.value_device,
                 expected_device=ctx.device,
-                what="the output",
             )
             if not verdict.ok:
+                hint = self._recognise(ctx, args, kwargs, result.value, tolerance)
                 return self.failed(
-                    f"{where}: {verdict.message}{self._at(args, verdict.worst_index)}"
+                    f"{where}: {verdict.message}{self._at(args, expected, verdict.worst_index)}",
+                    hint,
                 )
-            if not self.backward or grad_output is None:
+            if grad_output is None:
                 continue
             expected.backward(grad_output)
-            for position, (ref_arg, got) in enumerate(zip(ref_args, result.grads, strict=False)):
-                assert ref_arg.grad is not None
+            for position, got, device in zip(
+                grad_of, result.grads, result.grad_devices, strict=False
+            ):
+                wanted = ref_args[position].grad
+                assert wanted is not None
                 verdict = compare(
-                    ref_arg.grad.cpu(),
+                    wanted.cpu(),
                     got,
-                    self.tolerance(dtype),
-                    got_device=result.grad_devices[position],
+                    tolerance,
+                    got_device=device,
                     expected_device=ctx.device,
                     what=f"the gradient of argument {position + 1}",
                 )
                 if not verdict.ok:
                     return self.failed(
                         f"{where} with {self.grad_output_text(self.hidden)}: "
-                        f"{verdict.message}{self._at(args, verdict.worst_index)}"
+                        f"{verdict.message}{self._at(args, expected, verdict.worst_index)}"
                     )
         return CheckOutcome(True)
 
-    def _at(self, args: list[torch.Tensor], index: tuple[int, ...] | None) -> str:
+    def _recognise(
+        self,
+        ctx: CheckContext,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        got: Any,
+        tolerance: Tolerance,
+    ) -> str | None:
+        def replay(wrong: Any) -> Any:
+            return wrong(*[_clone(a, False) for a in args], **kwargs)
+
+        def matches(wrong: Any, value: Any) -> bool:
+            return compare_tree(_detached(wrong), value, tolerance).ok
+
+        return recognise(ctx, self.mistakes, got, replay, matches)
+
+    def _at(self, args: list[Any], expected: Any, index: tuple[int, ...] | None) -> str:
         """The input element behind the worst output element, for elementwise functions."""
-        if self.hidden or index is None or not args or len(index) != args[0].dim():
+        if self.hidden or not index or not args or not isinstance(args[0], torch.Tensor):
+            return ""
+        if not isinstance(expected, torch.Tensor) or expected.shape != args[0].shape:
             return ""
         return f" The input there is {float(args[0].cpu()[index]):.8g}."
+
+
+def _detached(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, list | tuple):
+        return type(value)(_detached(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _detached(item) for key, item in value.items()}
+    return value

@@ -25,23 +25,32 @@ from deepgrade.gradients import derivative_text, sympy_derivative
 class SympyGradientCheck(ArgumentsMixin, CheckSpec):
     """The gradient of the first argument equals ``diff(formula) * grad_output`` elementwise.
 
-    Symbols of the formula other than ``variable`` take their values from ``kwargs``.
+    Symbols of the formula other than ``variable`` take their values from ``kwargs``, or
+    elementwise from the further arguments named in ``others`` (a loss's target). With
+    ``reduction = "mean"`` the function returns the mean of the formula over all elements, so
+    ``grad_output`` is a scalar and the expected gradient is divided by the element count.
     """
 
     kind: Literal["sympy_gradient"] = "sympy_gradient"
     formula: str
     variable: str = "x"
+    others: list[str] = Field(default_factory=list)
+    reduction: Literal["none", "mean"] = "none"
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         params = {k: float(v) for k, v in self.kwargs.items() if not isinstance(v, str)}
-        derivative = sympy_derivative(self.formula, self.variable, params)
+        others = tuple(self.others)
+        derivative = sympy_derivative(self.formula, self.variable, params, others)
         for dtype_name in self.dtypes:
             dtype = DTYPES[dtype_name]
             args = self.make_args(dtype, ctx.device)
             generator = torch.Generator().manual_seed(self.seed + 1)
-            grad_output = torch.randn(args[0].shape, generator=generator, dtype=torch.float64)
-            local = derivative(args[0], params)
+            shape = args[0].shape if self.reduction == "none" else torch.Size([])
+            grad_output = torch.randn(shape, generator=generator, dtype=torch.float64)
+            local = derivative(args[0], params, *args[1 : 1 + len(others)])
+            if self.reduction == "mean":
+                local = local / args[0].numel()
             expected = (local * grad_output).to(dtype)
             result = ctx.call(
                 self.call,
@@ -66,7 +75,7 @@ class SympyGradientCheck(ArgumentsMixin, CheckSpec):
             if not self.hidden and verdict.worst_index is not None:
                 value = float(args[0].cpu()[verdict.worst_index])
                 message += f" The input there is {value:.8g}."
-            formula = derivative_text(self.formula, self.variable, params)
+            formula = derivative_text(self.formula, self.variable, params, others)
             message += f" Expected d/d{self.variable} = {formula}."
             if isinstance(got, torch.Tensor) and got.shape == local.shape:
                 unscaled = compare(local.to(dtype), got, self.tolerance(dtype))

@@ -1,0 +1,260 @@
+"""Drivers: fixed harnesses that exercise a student's class or function inside the worker.
+
+Some exercises cannot be graded by calling one function on tensors: a ``Value`` graph has to be
+built, a module constructed and loaded, an optimiser stepped, a training loop run on a model.
+A driver does that work next to the student's code and returns plain data (numbers, tensors,
+lists) for the grader to judge. Drivers hold no reference and no verdict, and the grader runs
+the very same harness on its reference, so both sides are measured the same way.
+
+Imported by the worker, so torch is the only dependency.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+# -- Value programs ---------------------------------------------------------------------------
+# A program is a list of instructions; instruction k defines node k. Operands are node indices,
+# constants are plain numbers. The same interpreter runs the student's Value (in the worker)
+# and float64 torch scalars (in the grader), since both support Python's operators.
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+}
+WITH_CONSTANT = {
+    "addc": lambda a, c: a + c,
+    "mulc": lambda a, c: a * c,
+    "pow": lambda a, c: a**c,
+    "radd": lambda a, c: c + a,
+    "rsub": lambda a, c: c - a,
+    "rmul": lambda a, c: c * a,
+    "rdiv": lambda a, c: c / a,
+}
+UNARY = {
+    "neg": lambda a: -a,
+    "exp": lambda a: a.exp(),
+    "log": lambda a: a.log(),
+    "tanh": lambda a: a.tanh(),
+    "relu": lambda a: a.relu(),
+    "sigmoid": lambda a: a.sigmoid(),
+}
+
+
+def run_program(program: Sequence[Sequence[Any]], leaf: Callable[[float], Any]) -> list[Any]:
+    """Evaluate ``program``, making leaves with ``leaf``; returns every node."""
+    nodes: list[Any] = []
+    for instruction in program:
+        op, *operands = instruction
+        if op == "leaf":
+            nodes.append(leaf(float(operands[0])))
+        elif op in BINARY:
+            nodes.append(BINARY[op](nodes[operands[0]], nodes[operands[1]]))
+        elif op in WITH_CONSTANT:
+            nodes.append(WITH_CONSTANT[op](nodes[operands[0]], operands[1]))
+        elif op in UNARY:
+            nodes.append(UNARY[op](nodes[operands[0]]))
+        else:
+            raise ValueError(f"unknown instruction {op!r}")
+    return nodes
+
+
+def value_graph(value_class: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Build each program with the student's ``Value``, backpropagate from its last node.
+
+    Returns, per program, the last node's ``data`` and every leaf's ``grad`` (or the error it
+    raised: one failing program must not hide what the others show).
+    """
+    results: list[dict[str, Any]] = []
+    for program in payload["programs"]:
+        try:
+            nodes = run_program(program, value_class)
+            out = nodes[-1]
+            out.backward()
+            leaves = [n for n, ins in zip(nodes, program, strict=True) if ins[0] == "leaf"]
+            grads = [_number(n.grad, "grad") for n in leaves]
+            results.append({"data": _number(out.data, "data"), "grads": grads})
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            results.append({"error": f"{type(exc).__name__}: {exc}"[:300]})
+    return results
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if not isinstance(value, int | float):
+        raise TypeError(f".{what} is a {type(value).__name__}, expected a float")
+    return float(value)
+
+
+# -- modules ----------------------------------------------------------------------------------
+def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Construct a module, optionally load given parameters, run one forward and backward."""
+    torch.manual_seed(int(payload.get("seed", 0)))
+    module = module_class(*payload.get("init_args", []), **payload.get("init_kwargs", {}))
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{type(module).__name__} is not a torch.nn.Module")
+    dtype = getattr(torch, payload.get("dtype", "float32"))
+    module = module.to(dtype=dtype, device=payload.get("device", "cpu"))
+    named = list(module.named_parameters())
+    report: dict[str, Any] = {
+        "names": [name for name, _ in named],
+        "shapes": [list(p.shape) for _, p in named],
+    }
+    if payload.get("return_parameters"):
+        report["parameters"] = [p.detach().clone() for _, p in named]
+    load = payload.get("load")
+    if load is not None:
+        if [list(t.shape) for t in load] != report["shapes"]:
+            return report
+        with torch.no_grad():
+            for (_, parameter), value in zip(named, load, strict=True):
+                parameter.copy_(value)
+    for name, value in payload.get("attributes", {}).items():
+        setattr(module, name, value)
+    x = payload.get("input")
+    if x is None:
+        return report
+    if payload.get("grad_output") is not None:
+        x = x.detach().requires_grad_(True)
+    out = getattr(module, payload.get("method", "forward"))(x)
+    report["output"] = out
+    grad_output = payload.get("grad_output")
+    if grad_output is not None:
+        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+            raise RuntimeError("the output is not connected to the parameters (no grad_fn)")
+        out.backward(grad_output)
+        report["input_grad"] = x.grad
+        report["parameter_grads"] = [p.grad for _, p in named]
+    return report
+
+
+# -- optimisers -------------------------------------------------------------------------------
+def optimizer_run(optimizer_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Step an optimiser with prescribed gradients; record the parameters after every step."""
+    params = [p.detach().clone().requires_grad_(True) for p in payload["params"]]
+    optimizer = optimizer_class(params, **payload.get("kwargs", {}))
+    trajectory = []
+    for grads in payload["grads"]:
+        for parameter, grad in zip(params, grads, strict=True):
+            parameter.grad = None if grad is None else grad.clone()
+        optimizer.step()
+        trajectory.append([p.detach().clone() for p in params])
+    optimizer.zero_grad()
+    cleared = [p.grad is None or not bool(p.grad.any()) for p in params]
+    return {"trajectory": trajectory, "cleared": cleared}
+
+
+# -- training loops ---------------------------------------------------------------------------
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+_LOSSES: dict[str, type[nn.Module]] = {
+    "mse": nn.MSELoss,
+    "cross_entropy": nn.CrossEntropyLoss,
+    "bce_with_logits": nn.BCEWithLogitsLoss,
+}
+_OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "SGD": torch.optim.SGD,
+    "Adam": torch.optim.Adam,
+}
+
+
+def build_mlp(sizes: Sequence[int], activation: str, state: Sequence[torch.Tensor]) -> nn.Module:
+    """A PyTorch MLP with the given layer sizes, loaded with ``state`` (its parameters)."""
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+        if i:
+            layers.append(_ACTIVATIONS[activation]())
+        layers.append(nn.Linear(fan_in, fan_out))
+    model = nn.Sequential(*layers).to(dtype=state[0].dtype, device=state[0].device)
+    with torch.no_grad():
+        for parameter, value in zip(model.parameters(), state, strict=True):
+            parameter.copy_(value)
+    return model
+
+
+class _Recorder:
+    """Watches a model and its optimiser: parameters after each step, and each forward's mode."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.steps: list[list[torch.Tensor]] = []
+        self.modes: list[list[bool]] = []
+        step = optimizer.step
+
+        def recorded_step(*args: Any, **kwargs: Any) -> Any:
+            result = step(*args, **kwargs)
+            self.steps.append([p.detach().clone() for p in model.parameters()])
+            return result
+
+        optimizer.step = recorded_step  # type: ignore[method-assign]
+        model.register_forward_hook(self._forward)
+
+    def _forward(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        self.modes.append([module.training, torch.is_grad_enabled()])
+
+
+def run_loop(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Call a training-loop function on a fresh model, loss and optimiser described by data.
+
+    ``payload["arguments"]`` names what to pass, in order: ``model``, ``loss_fn`` and
+    ``optimizer`` are built here, any other name is looked up in ``payload["data"]``.
+    """
+    spec = payload["model"]
+    model = build_mlp(spec["sizes"], spec["activation"], spec["state"])
+    loss_fn = _LOSSES[payload["loss"]]()
+    settings = dict(payload["optimizer"])
+    optimizer = _OPTIMIZERS[settings.pop("name")](model.parameters(), **settings)
+    recorder = _Recorder(model, optimizer)
+    pieces = {"model": model, "loss_fn": loss_fn, "optimizer": optimizer}
+    data = payload.get("data", {})
+    arguments = [pieces[name] if name in pieces else data[name] for name in payload["arguments"]]
+    value = function(*arguments)
+    return {
+        "value": value,
+        "steps": recorder.steps,
+        "final": [p.detach().clone() for p in model.parameters()],
+        "modes": recorder.modes,
+    }
+
+
+# -- outcome tasks ----------------------------------------------------------------------------
+def outcome(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Train with the student's task function, then predict the grader's test inputs."""
+    result = task(*payload["train"])
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        raise TypeError("the task must return a pair (model, history)")
+    model, history = result
+    if not callable(model):
+        raise TypeError(f"the model is a {type(model).__name__}, not a callable module")
+    if isinstance(model, nn.Module):
+        model.eval()
+    with torch.no_grad():
+        predictions = model(payload["test_inputs"])
+    return {"predictions": predictions, "history": _plain_history(history)}
+
+
+def _plain_history(history: Any) -> Any:
+    """Loss histories as plain data: one-element tensors become floats."""
+    if isinstance(history, dict):
+        return {str(k): _plain_history(v) for k, v in history.items()}
+    if isinstance(history, list | tuple):
+        return [_plain_history(v) for v in history]
+    if isinstance(history, torch.Tensor) and history.numel() == 1:
+        return float(history.item())
+    return history
+
+
+DRIVERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "value_graph": value_graph,
+    "module": module_probe,
+    "optimizer": optimizer_run,
+    "loop": run_loop,
+    "outcome": outcome,
+}
