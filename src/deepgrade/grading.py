@@ -327,7 +327,10 @@ class Session:
             raise GraderError(
                 f"the grader's check {check.name!r} failed: {type(exc).__name__}: {exc}"
             ) from exc
-        return result(Status.PASSED) if outcome.passed else result(Status.FAILED, outcome.message)
+        status = Status.PASSED if outcome.passed else Status.FAILED
+        return result(status, outcome.message).model_copy(
+            update={"credit": outcome.credit, "series": dict(outcome.series)}
+        )
 
     def _missing(self, exercise: ExerciseSpec, missing: list[str]) -> ExerciseResult:
         names = ", ".join(missing)

@@ -28,6 +28,18 @@ class CheckResult(BaseModel):
     weight: float
     hidden: bool = False
     message: str = ""
+    credit: float | None = Field(
+        None, ge=0, le=1, description="Share of the weight earned, when not all or nothing."
+    )
+    series: dict[str, list[float]] = Field(
+        default_factory=dict, description="Curves the check recorded, such as a loss history."
+    )
+
+    @property
+    def earned(self) -> float:
+        if self.credit is not None:
+            return self.credit
+        return 1.0 if self.status is Status.PASSED else 0.0
 
     @property
     def label(self) -> str:
@@ -88,12 +100,12 @@ _PRECEDENCE = [Status.TIMEOUT, Status.ERROR, Status.FAILED]
 def score_exercise(
     exercise_id: str, points: float, checks: list[CheckResult], output: str = ""
 ) -> ExerciseResult:
-    """Partial credit: the exercise's points times the passed share of its checks' weights.
+    """Partial credit: the exercise's points times the earned share of its checks' weights.
 
     A stub that raises ``NotImplementedError`` in every check is ``not_implemented`` (zero).
     """
     total = sum(c.weight for c in checks)
-    passed = sum(c.weight for c in checks if c.status is Status.PASSED)
+    passed = sum(c.weight * c.earned for c in checks)
     score = round(points * passed / total, 6) if total else 0.0
     statuses = {c.status for c in checks}
     if statuses == {Status.NOT_IMPLEMENTED}:

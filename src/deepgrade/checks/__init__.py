@@ -1,11 +1,23 @@
 """Check kinds. Each module registers its kind; lab files refer to them by ``kind``."""
 
-from deepgrade.checks import gradcheck, property, reference, symbolic, sympy_gradient
+from deepgrade.checks import (
+    gradcheck,
+    judge,
+    module,
+    outcome,
+    property,
+    reference,
+    symbolic,
+    sympy_gradient,
+    trajectory,
+    value_program,
+)
 from deepgrade.checks.base import (
     CallResult,
     CheckContext,
     CheckOutcome,
     CheckSpec,
+    Mistake,
     StudentFailure,
     StudentForbidden,
     StudentNotImplemented,
@@ -21,6 +33,7 @@ __all__ = [
     "CheckContext",
     "CheckOutcome",
     "CheckSpec",
+    "Mistake",
     "StudentFailure",
     "StudentForbidden",
     "StudentNotImplemented",
@@ -29,9 +42,14 @@ __all__ = [
     "TensorSpec",
     "check_kinds",
     "gradcheck",
+    "judge",
+    "module",
+    "outcome",
     "property",
     "reference",
     "register_check",
     "symbolic",
     "sympy_gradient",
+    "trajectory",
+    "value_program",
 ]

@@ -1,0 +1,261 @@
+"""Trajectories: optimisers and training loops must move the weights exactly as the reference.
+
+Both sides start from the same weights and see the same gradients or batches; the parameters
+are recorded after every optimiser step, and the message names the first step and parameter
+where they part. The grader runs its reference through the same harness as the student's code
+(``_drivers``), so nothing but the code under test differs. Declared ``mistakes`` (a reference
+with a known bug, such as a loop without ``zero_grad``) are replayed when the trajectories
+differ, and the one that reproduces the student's trajectory supplies the hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from deepgrade._drivers import optimizer_run, run_loop
+from deepgrade.checks.base import (
+    DTYPES,
+    CheckContext,
+    CheckOutcome,
+    CheckSpec,
+    DTypeName,
+    Mistake,
+    both_dtypes,
+    recognise,
+    register_check,
+)
+from deepgrade.comparison import Tolerance, compare, compare_tree
+
+Steps = Sequence[Sequence[torch.Tensor]]
+
+
+def first_divergence(
+    expected: Steps, got: Any, names: Sequence[str], tolerance: Tolerance
+) -> str | None:
+    """Where two recorded trajectories first differ, or ``None`` when they agree."""
+    if not isinstance(got, list | tuple):
+        return "no parameters were recorded."
+    if len(got) != len(expected):
+        return f"optimizer.step() ran {len(got)} times; expected {len(expected)}."
+    for step, (want, have) in enumerate(zip(expected, got, strict=True), start=1):
+        if not isinstance(have, list | tuple) or len(have) != len(want):
+            return f"after step {step} the parameters could not be read."
+        for name, w, h in zip(names, want, have, strict=True):
+            verdict = compare(w, h, tolerance, what=f"parameter {name}")
+            if not verdict.ok:
+                return f"after step {step} of {len(expected)}, {verdict.message}"
+    return None
+
+
+def _matches(names: Sequence[str], tolerance: Tolerance) -> Any:
+    def matches(wrong: Steps, got: Any) -> bool:
+        return first_divergence(wrong, got, names, tolerance) is None
+
+    return matches
+
+
+def _replay(harness: Any, payload: dict[str, Any], key: str) -> Any:
+    def replay(wrong: Any) -> Any:
+        return harness(wrong, payload)[key]
+
+    return replay
+
+
+@register_check
+class OptimizerTrajectoryCheck(CheckSpec):
+    """An optimiser class steps parameters exactly as a reference optimiser does."""
+
+    kind: Literal["optimizer_trajectory"] = "optimizer_trajectory"
+    call: str = Field(description="The student's optimiser class.")
+    reference: str = Field(description="torch.optim.<Name>, or lab:<name>.")
+    kwargs: dict[str, float | list[float]] = Field(default_factory=dict)
+    shapes: list[list[int]] = Field(default_factory=lambda: [[4, 3], [3]])
+    steps: int = Field(8, ge=1)
+    skip_grad: bool = Field(
+        False, description="Leave the first parameter's grad None at odd steps."
+    )
+    seed: int = 0
+    dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
+    mistakes: list[Mistake] = Field(default_factory=list)
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        reference = ctx.resolve(self.reference)
+        names = [f"{i} (shape {shape})" for i, shape in enumerate(self.shapes)]
+        for dtype_name in self.dtypes:
+            dtype = DTYPES[dtype_name]
+            payload = self._payload(dtype)
+            expected = optimizer_run(reference, payload)
+            got = ctx.drive("optimizer", self.call, payload)
+            if not isinstance(got, dict):
+                return self.failed("the optimiser could not be run.")
+            setting = f"{self.call}(params, {self._arguments()}) in {dtype_name}"
+            tolerance = self.tolerance(dtype)
+            problem = first_divergence(
+                expected["trajectory"], got.get("trajectory"), names, tolerance
+            )
+            if problem:
+                hint = recognise(
+                    ctx,
+                    self.mistakes,
+                    got.get("trajectory"),
+                    _replay(optimizer_run, payload, "trajectory"),
+                    _matches(names, tolerance),
+                )
+                skipped = " (a parameter whose .grad is None must be left alone)"
+                return self.failed(
+                    f"{setting}, {self.steps} steps with random gradients: {problem}"
+                    + (skipped if self.skip_grad else ""),
+                    hint,
+                )
+            cleared = got.get("cleared")
+            if not isinstance(cleared, list) or not all(c is True for c in cleared):
+                return self.failed(
+                    f"{setting}: after zero_grad() a parameter still has a non-zero .grad "
+                    "(set each .grad to None, or fill it with zeros)."
+                )
+        return CheckOutcome(True)
+
+    def _arguments(self) -> str:
+        return ", ".join(f"{key}={value!r}" for key, value in self.kwargs.items())
+
+    def _payload(self, dtype: torch.dtype) -> dict[str, Any]:
+        generator = torch.Generator().manual_seed(self.seed)
+
+        def draw(shape: list[int]) -> torch.Tensor:
+            return torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype)
+
+        params = [draw(shape) for shape in self.shapes]
+        grads: list[list[torch.Tensor | None]] = []
+        for step in range(self.steps):
+            row: list[torch.Tensor | None] = [draw(shape) for shape in self.shapes]
+            if self.skip_grad and step % 2:
+                row[0] = None
+            grads.append(row)
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.kwargs.items()}
+        return {"params": params, "grads": grads, "kwargs": kwargs}
+
+
+@register_check
+class TrainingLoopCheck(CheckSpec):
+    """A training-loop function drives a model exactly as the reference loop does.
+
+    The model is a small PyTorch MLP (``sizes``, ``activation``) with seeded weights, the loss
+    and optimiser are PyTorch's; ``arguments`` lists what the function receives, in order:
+    ``model``, ``loss_fn``, ``optimizer``, a batch list named in ``batches`` or a number from
+    ``values``. Checked: the returned value, the parameters after every step, the final
+    parameters and, with ``mode``, how the model ran (training with gradients, or eval without).
+    """
+
+    kind: Literal["training_loop"] = "training_loop"
+    call: str
+    reference: str = Field(description="lab:<name>, the reference loop.")
+    arguments: list[str]
+    sizes: list[int] = Field(default_factory=lambda: [3, 6, 2])
+    activation: Literal["relu", "tanh"] = "relu"
+    loss: Literal["mse", "cross_entropy", "bce_with_logits"] = "mse"
+    optimizer: dict[str, str | float] = Field(
+        default_factory=lambda: dict[str, str | float](name="SGD", lr=0.1)
+    )
+    batches: dict[str, int] = Field(default_factory=lambda: {"train": 4})
+    batch_size: int = 5
+    values: dict[str, int | float] = Field(default_factory=dict)
+    mode: Literal["train", "eval"] | None = None
+    seed: int = 0
+    dtypes: list[DTypeName] = Field(default_factory=lambda: list[DTypeName](["float64"]))
+    mistakes: list[Mistake] = Field(default_factory=list)
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        reference = ctx.resolve(self.reference)
+        for dtype_name in self.dtypes:
+            dtype = DTYPES[dtype_name]
+            payload = self._payload(dtype)
+            expected = run_loop(reference, payload)
+            got = ctx.drive("loop", self.call, payload)
+            if not isinstance(got, dict):
+                return self.failed("the loop could not be run.")
+            where = f"{self.call}({', '.join(self.arguments)}) in {dtype_name}"
+            problem = self._problem(ctx, payload, expected, got, self.tolerance(dtype))
+            if problem:
+                message, hint = problem
+                return self.failed(f"{where}: {message}", hint)
+        return CheckOutcome(True)
+
+    def _problem(
+        self,
+        ctx: CheckContext,
+        payload: dict[str, Any],
+        expected: dict[str, Any],
+        got: dict[str, Any],
+        tolerance: Tolerance,
+    ) -> tuple[str, str | None] | None:
+        # nn.Sequential numbers its layers; the Linear layers are every other one.
+        names = [
+            f"{2 * i}.{kind}" for i in range(len(self.sizes) - 1) for kind in ("weight", "bias")
+        ]
+        divergence = first_divergence(expected["steps"], got.get("steps"), names, tolerance)
+        if divergence:
+            hint = recognise(
+                ctx,
+                self.mistakes,
+                got.get("steps"),
+                _replay(run_loop, payload, "steps"),
+                _matches(names, tolerance),
+            )
+            return divergence, hint
+        final = compare_tree(expected["final"], got.get("final"), tolerance, what="the weights")
+        if not final.ok:
+            return f"when it returned, {final.message}", None
+        returned = compare_tree(expected["value"], got.get("value"), tolerance, what="the result")
+        if not returned.ok:
+            return returned.message, None
+        if self.mode is not None:
+            return self._mode_problem(got.get("modes"))
+        return None
+
+    def _mode_problem(self, modes: Any) -> tuple[str, str | None] | None:
+        if not isinstance(modes, list) or not modes:
+            return "the model was never called.", None
+        training = self.mode == "train"
+        for was_training, grad_enabled in modes:
+            if was_training is not training:
+                call = "model.train()" if training else "model.eval()"
+                return f"the model ran in the wrong mode: call {call} first.", None
+            if grad_enabled is not training:
+                if training:
+                    return "gradients were disabled during training.", None
+                return "gradients were recorded: evaluate under torch.no_grad().", None
+        return None
+
+    def _payload(self, dtype: torch.dtype) -> dict[str, Any]:
+        generator = torch.Generator().manual_seed(self.seed)
+
+        def draw(*shape: int) -> torch.Tensor:
+            return torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype)
+
+        state = []
+        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=False):
+            state += [0.5 * draw(fan_out, fan_in), 0.5 * draw(fan_out)]
+        data: dict[str, Any] = dict(self.values)
+        for name, count in self.batches.items():
+            data[name] = [self._batch(draw, generator) for _ in range(count)]
+        return {
+            "model": {"sizes": self.sizes, "activation": self.activation, "state": state},
+            "loss": self.loss,
+            "optimizer": dict(self.optimizer),
+            "arguments": self.arguments,
+            "data": data,
+        }
+
+    def _batch(self, draw: Any, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        x = draw(self.batch_size, self.sizes[0])
+        classes = self.sizes[-1]
+        if self.loss == "cross_entropy":
+            return x, torch.randint(0, classes, (self.batch_size,), generator=generator)
+        if self.loss == "bce_with_logits":
+            y = torch.randint(0, 2, (self.batch_size, classes), generator=generator)
+            return x, y.to(x.dtype)
+        return x, draw(self.batch_size, classes)
