@@ -281,13 +281,7 @@ else:
 # three sentences saying what the figure shows and what you conclude from it.
 
 # %% [markdown] tags=["manual:lab7.figures"]
-# *Left:* the mean training cross-entropy per epoch, on a log scale. It falls from 1.7
-# to about 0.2 in the first five epochs and then keeps decreasing steadily, down to
-# about 0.01 at epoch 30, without levelling off. *Right:* the training accuracy after
-# each epoch: 0.84 after the first epoch, above 0.95 from epoch 4, and 1 (no training
-# error at all) from about epoch 20. The dashed line is the test accuracy of the final
-# model, 0.976: the gap of about two points to the training accuracy is the
-# generalisation gap, and the test accuracy is well above the 0.95 target.
+# YOUR ANSWER HERE
 
 # %% [markdown]
 # ### Where does the network go wrong?
@@ -388,25 +382,7 @@ else:
 # measured on 450 test digits?
 
 # %% [markdown] tags=["manual:lab7.q_generalisation"]
-# Our model classifies every training digit correctly (training accuracy 1.000) and
-# about 97.6% of the test digits, so the gap is a bit over two points, roughly 11 errors
-# out of 450. Training error is not an honest estimate of the error on new digits: the
-# parameters were chosen to make it small. The network does fit the training set
-# perfectly, with a training loss still going down, so in that sense it has started to
-# memorise; but the test accuracy stays high, so the overfitting is mild and does not
-# hurt the result much.
-#
-# A validation set is a part of the training data that is set aside and never used to
-# update the weights. It serves to compare settings (hidden size, learning rate, weight
-# decay, number of epochs, early stopping) and to pick the best. If the test set is used
-# for those choices, the chosen model is partly fitted to the test set and its test
-# accuracy becomes an optimistic, biased estimate; the test set must be touched once,
-# at the end, to report the performance.
-#
-# With 450 test digits, one error changes the accuracy by 0.22 point. Treating the
-# errors as independent, the standard deviation of the measured accuracy is about
-# $\sqrt{0.976 \times 0.024 / 450} \approx 0.007$, so differences of less than about
-# 1.5 points between two models are within the noise.
+# YOUR ANSWER HERE
 
 # %% [markdown]
 # **Question 2: capacity and regularisation (3 points).** What happens to the training
@@ -415,40 +391,14 @@ else:
 # which did you use?
 
 # %% [markdown] tags=["manual:lab7.q_capacity"]
-# With 2 hidden units the network is far too small for ten classes: every digit has to
-# be squeezed through two numbers, and both the training and the validation accuracy stay
-# near 0.38. It underfits; the error comes from the lack of capacity (approximation
-# error), not from overfitting. With 8 units the training accuracy is 0.96 and the
-# validation accuracy 0.94; from 32 units on, the training part is (almost) learned by
-# heart and the validation accuracy reaches 0.97 to 0.98, and going from 128 to 512 units
-# brings at most a few tenths of a point, within the noise of 270 validation digits. So
-# beyond a moderate size the extra capacity is mostly used to fit the training set more
-# tightly; on this easy problem it does not hurt, but the validation set, not the
-# training accuracy, is what tells us when more capacity stops helping.
-#
-# Weight decay adds $\frac{\lambda}{2}\lVert w \rVert^2$ to the loss, which pulls the
-# weights towards zero and favours smoother functions that generalise better. Early
-# stopping monitors the validation loss during training, stops when it has not improved
-# for a few epochs and keeps the weights of the best epoch, which prevents the late
-# epochs from fitting the training set ever more tightly. We used a small weight decay
-# ($10^{-4}$) and a fixed number of epochs (30) instead of early stopping; both settings
-# were checked on the validation set (0.978 with 128 units), never on the test set.
+# YOUR ANSWER HERE
 
 # %% [markdown]
 # **Question 3: limitations (3 points).** Name one important limitation of this study,
 # explain why it matters, and say how you would address it.
 
 # %% [markdown] tags=["manual:lab7.q_limitations"]
-# The data set is small and very clean: 1797 digits at a resolution of 8x8, centred and
-# scaled the same way, and written by a limited group of people. Our test accuracy only
-# tells us how well the model does on digits from the same source; real handwriting
-# (another scanner, other writers, digits shifted by a pixel) could be classified much
-# worse, because an MLP on flattened pixels has no notion that an image shifted by one
-# pixel is the same digit. Moreover, all results come from one split and one seed, so
-# the estimates carry noise of about one point. To address this we would repeat the
-# training with several seeds and splits (or use cross-validation) and report a mean and
-# a spread, and test on a larger and more varied set such as MNIST, possibly with a
-# convolutional network and data augmentation (small shifts and rotations).
+# YOUR ANSWER HERE
 
 # %% [markdown]
 # ## Wrapping up

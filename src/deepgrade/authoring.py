@@ -20,6 +20,12 @@ from deepgrade.errors import SpecError, UsageError
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+MANUAL_TAG = "manual:"
+ANSWER_PLACEHOLDER = "YOUR ANSWER HERE"
+# A markdown cell tagged manual:<id>, up to the next cell marker: a written answer.
+_MANUAL_CELL = re.compile(
+    r'^(# %% \[markdown\][^\n]*"manual:[^"]+"[^\n]*\n)(.*?)(?=^# %%|\Z)', re.M | re.S
+)
 _REGION = re.compile(
     rf"^([ \t]*){re.escape(BEGIN)}\n.*?^[ \t]*{re.escape(END)}[ \t]*\n", re.M | re.S
 )
@@ -36,6 +42,7 @@ def stub_source(source: str, lab_label: str) -> str:
         return f'{match.group(1)}raise NotImplementedError("{lab_label}: implement {target}")\n'
 
     stubbed = _REGION.sub(replace, source)
+    stubbed = _MANUAL_CELL.sub(lambda m: f"{m.group(1)}# {ANSWER_PLACEHOLDER}\n\n", stubbed)
     if BEGIN in stubbed or END in stubbed:
         raise SpecError("unbalanced solution markers (each BEGIN needs an END on its own line)")
     return stubbed
@@ -57,8 +64,12 @@ def _function_spans(source: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-def to_notebook(source: str, lab_id: str) -> str:
-    """The notebook of a percent-format source, deterministic so that it can be compared."""
+def to_notebook(source: str, lab_id: str, manual_points: dict[str, float] | None = None) -> str:
+    """The notebook of a percent-format source, deterministic so that it can be compared.
+
+    Cells holding solution regions become nbgrader solution cells; markdown cells tagged
+    ``manual:<id>`` become nbgrader's manually graded answers, worth ``manual_points[id]``.
+    """
     import jupytext
     import nbformat
 
@@ -84,6 +95,20 @@ def to_notebook(source: str, lab_id: str) -> str:
                 "solution": True,
                 "task": False,
             }
+        manual = [tag for tag in metadata.get("tags", []) if tag.startswith(MANUAL_TAG)]
+        if cell.cell_type == "markdown" and manual:
+            part = manual[0].removeprefix(MANUAL_TAG)
+            if manual_points is None or part not in manual_points:
+                raise SpecError(f"{part}: a manual answer cell needs a [[manual]] entry")
+            metadata["nbgrader"] = {
+                "grade": True,
+                "grade_id": part,
+                "locked": False,
+                "points": manual_points[part],
+                "schema_version": 3,
+                "solution": True,
+                "task": False,
+            }
         cell.metadata = metadata
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -101,13 +126,15 @@ def generated_files(root: Path, folder: str) -> dict[Path, str]:
     lab_toml = root / "autograder" / folder / "lab.toml"
     if not source_path.is_file() or not lab_toml.is_file():
         raise UsageError(f"{folder}: needs {source_path} and {lab_toml}")
-    lab_id = str(tomllib.loads(lab_toml.read_text(encoding="utf-8"))["id"])
+    lab = tomllib.loads(lab_toml.read_text(encoding="utf-8"))
+    lab_id = str(lab["id"])
+    points = {str(part["id"]): float(part["points"]) for part in lab.get("manual", [])}
     source = source_path.read_text(encoding="utf-8")
     stub = stub_source(source, _lab_label(lab_id))
     return {
-        root / "solutions" / folder / f"{folder}.ipynb": to_notebook(source, lab_id),
+        root / "solutions" / folder / f"{folder}.ipynb": to_notebook(source, lab_id, points),
         root / "exercises" / folder / f"{folder}.py": stub,
-        root / "exercises" / folder / f"{folder}.ipynb": to_notebook(stub, lab_id),
+        root / "exercises" / folder / f"{folder}.ipynb": to_notebook(stub, lab_id, points),
     }
 
 

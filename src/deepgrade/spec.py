@@ -63,6 +63,16 @@ def _parse_check(item: Any) -> Any:
     return kinds[kind].model_validate(item)
 
 
+class ManualPart(BaseModel):
+    """A part that teaching assistants grade by hand in nbgrader; never autograded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: str = ""
+    points: float = Field(gt=0)
+
+
 class LabSpec(BaseModel):
     """A lab: its id, the student files it accepts and its exercises in grading order."""
 
@@ -73,6 +83,7 @@ class LabSpec(BaseModel):
     notebook: str
     module: str
     exercises: list[ExerciseSpec]
+    manual: list[ManualPart] = Field(default_factory=list)
     folder: Path = Field(Path(), exclude=True)
     version: str = Field("", description="Digest of the lab's files: changes when checks change.")
     has_hidden: bool = False

@@ -74,7 +74,7 @@ def _reference(program: Program) -> tuple[float, list[float]]:
     nodes = run_program(program, leaf)
     nodes[-1].backward()
     leaves = [n for n, i in zip(nodes, program, strict=True) if i[0] == "leaf"]
-    return float(nodes[-1]), [float(n.grad) if n.grad is not None else 0.0 for n in leaves]
+    return float(nodes[-1].detach()), [float(n.grad) if n.grad is not None else 0.0 for n in leaves]
 
 
 def _problem(program: Program, got: Any) -> str | None:
