@@ -167,6 +167,9 @@ class Worker:
 
         def action() -> tuple[Any, list[Any]]:
             result = self._resolve(header["target"])(*args, **kwargs)
+            if header.get("return_args"):
+                # The arguments as the call left them: the grader checks they were not modified.
+                return result, list(args)
             if grad_output is None:
                 return result, []
             return result, _backward(result, grad_output.to(device), [args[i] for i in grad_of])

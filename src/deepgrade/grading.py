@@ -113,6 +113,7 @@ class Session:
         *,
         grad_of: Sequence[int] = (),
         grad_output: torch.Tensor | None = None,
+        return_args: bool = False,
     ) -> CallResult:
         tensors: list[torch.Tensor] = []
         header = {
@@ -122,6 +123,7 @@ class Session:
             "kwargs": {k: _wire.encode(v, tensors) for k, v in (kwargs or {}).items()},
             "grad_of": list(grad_of),
             "grad_output": _wire.encode(grad_output, tensors),
+            "return_args": return_args,
         }
         reply, out = self._request(target, header, tensors)
         try:

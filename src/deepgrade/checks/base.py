@@ -80,8 +80,12 @@ class CheckContext(Protocol):
         *,
         grad_of: Sequence[int] = (),
         grad_output: torch.Tensor | None = None,
+        return_args: bool = False,
     ) -> CallResult:
-        """Call ``target`` in the worker; raises a :class:`StudentFailure` when it fails."""
+        """Call ``target`` in the worker; raises a :class:`StudentFailure` when it fails.
+
+        With ``return_args``, ``grads`` holds the arguments as the call left them instead.
+        """
         ...
 
     def drive(self, driver: str, target: str, payload: Mapping[str, Any]) -> Any:

@@ -46,6 +46,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
     reference: str = Field(description="Dotted name of the reference, or lab:<name>.")
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
     backward: bool = False
+    untouched: bool = Field(False, description="Also require the arguments to be left unchanged.")
     mistakes: list[Mistake] = Field(default_factory=list)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
@@ -61,7 +62,14 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 generator = torch.Generator().manual_seed(self.seed + 1)
                 grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
                 grad_output = grad_output.to(dtype=dtype, device=ctx.device)
-            result = ctx.call(self.call, args, kwargs, grad_of=grad_of, grad_output=grad_output)
+            result = ctx.call(
+                self.call,
+                args,
+                kwargs,
+                grad_of=grad_of,
+                grad_output=grad_output,
+                return_args=self.untouched,
+            )
             where = self.describe_call(args, self.hidden, kwargs)
             tolerance = self.tolerance(dtype)
             verdict = compare_tree(
@@ -77,6 +85,13 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                     f"{where}: {verdict.message}{self._at(args, expected, verdict.worst_index)}",
                     hint,
                 )
+            if self.untouched:
+                changed = compare_tree(_detached(args), result.grads, tolerance, what="argument")
+                if not changed.ok:
+                    return self.failed(
+                        f"{where} modified its arguments in place ({changed.message}) "
+                        "Build new tensors instead of updating the inputs."
+                    )
             if grad_output is None:
                 continue
             expected.backward(grad_output)
