@@ -105,7 +105,10 @@ class OptimizerTrajectoryCheck(CheckSpec):
                     _replay(optimizer_run, payload, "trajectory"),
                     _matches(names, tolerance),
                 )
-                skipped = " (a parameter whose .grad is None must be left alone)"
+                skipped = (
+                    " (in this check parameter 0 has no gradient at every second step:"
+                    " a parameter whose .grad is None must be left alone)"
+                )
                 return self.failed(
                     f"{setting}, {self.steps} steps with random gradients: {problem}"
                     + (skipped if self.skip_grad else ""),
