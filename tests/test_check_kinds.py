@@ -153,9 +153,7 @@ def test_optimizer_harness_is_deterministic_and_divergence_is_located() -> None:
 
 
 def test_loop_harness_records_steps_and_modes() -> None:
-    def one_pass(
-        model: torch.nn.Module, batches: list, loss_fn: object, optimizer: object
-    ) -> float:
+    def one_pass(model: torch.nn.Module, batches: list[Any], loss_fn: Any, optimizer: Any) -> float:
         total = 0.0
         for x, y in batches:
             optimizer.zero_grad()
