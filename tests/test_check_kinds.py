@@ -341,3 +341,12 @@ def test_drivers_grade_classes_in_the_worker(
         assert words in failing[0].message
     else:
         assert exercise(result, "toy.Affine").message == "all checks passed"
+
+
+def test_generators_cross_the_wire_with_their_state() -> None:
+    generator = torch.Generator().manual_seed(3)
+    torch.randperm(5, generator=generator)
+    tensors: list[torch.Tensor] = []
+    copy = _wire.decode(_wire.encode(generator, tensors), tensors)
+    assert isinstance(copy, torch.Generator)
+    assert torch.equal(torch.randperm(9, generator=copy), torch.randperm(9, generator=generator))

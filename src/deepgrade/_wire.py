@@ -65,6 +65,10 @@ def encode(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
         return {"__sympy__": value.tree}
     if isinstance(value, Probe):
         return {"__probe__": value.name}
+    if isinstance(value, torch.Generator):
+        # Sent as its state, so both sides draw the same numbers from it.
+        tensors.append(value.get_state())
+        return {"__generator__": len(tensors) - 1}
     if isinstance(value, list | tuple):
         key = "__list__" if isinstance(value, list) else "__tuple__"
         return {key: [encode(item, tensors, depth + 1) for item in value]}
@@ -116,6 +120,15 @@ def decode(data: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
         return {str(k): decode(v, tensors, depth + 1) for k, v in inner.items()}
     if key == "__sympy__":
         return SympyTree(inner)
+    if key == "__generator__":
+        if type(inner) is not int or not 0 <= inner < len(tensors):
+            raise WireError("bad generator state reference")
+        generator = torch.Generator()
+        try:
+            generator.set_state(tensors[inner])
+        except (RuntimeError, TypeError) as exc:
+            raise WireError(f"bad generator state: {exc}") from None
+        return generator
     if key == "__probe__" and isinstance(inner, str):
         try:
             return Probe(inner)

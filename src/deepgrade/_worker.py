@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from deepgrade._wire import SympyTree, decode, encode, read_message, write_messa
 REQUEST_FD = 3
 REPLY_FD = 4
 _REQUEST_LIMIT = 1 << 30
+_COLLECT_LIMIT = 100_000
 
 
 class _CappedText(io.TextIOBase):
@@ -167,6 +169,9 @@ class Worker:
 
         def action() -> tuple[Any, list[Any]]:
             result = self._resolve(header["target"])(*args, **kwargs)
+            if header.get("collect"):
+                # Generators (minibatches) are graded on what they yield.
+                result = list(itertools.islice(iter(result), _COLLECT_LIMIT))
             if header.get("return_args"):
                 # The arguments as the call left them: the grader checks they were not modified.
                 return result, list(args)

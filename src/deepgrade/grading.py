@@ -114,6 +114,7 @@ class Session:
         grad_of: Sequence[int] = (),
         grad_output: torch.Tensor | None = None,
         return_args: bool = False,
+        collect: bool = False,
     ) -> CallResult:
         tensors: list[torch.Tensor] = []
         header = {
@@ -124,6 +125,7 @@ class Session:
             "grad_of": list(grad_of),
             "grad_output": _wire.encode(grad_output, tensors),
             "return_args": return_args,
+            "collect": collect,
         }
         reply, out = self._request(target, header, tensors)
         try:

@@ -81,10 +81,12 @@ class CheckContext(Protocol):
         grad_of: Sequence[int] = (),
         grad_output: torch.Tensor | None = None,
         return_args: bool = False,
+        collect: bool = False,
     ) -> CallResult:
         """Call ``target`` in the worker; raises a :class:`StudentFailure` when it fails.
 
-        With ``return_args``, ``grads`` holds the arguments as the call left them instead.
+        With ``return_args``, ``grads`` holds the arguments as the call left them instead;
+        with ``collect``, the result is iterated and its items come back as a list.
         """
         ...
 

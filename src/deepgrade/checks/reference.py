@@ -26,8 +26,12 @@ def _clone(value: Any, requires_grad: bool) -> Any:
     if isinstance(value, torch.Tensor):
         copy = value.detach().clone()
         return copy.requires_grad_(requires_grad and copy.is_floating_point())
+    if isinstance(value, torch.Generator):
+        return torch.Generator().set_state(value.get_state())
     if isinstance(value, list | tuple):
         return type(value)(_clone(item, False) for item in value)
+    if isinstance(value, dict):
+        return {key: _clone(item, False) for key, item in value.items()}
     return value
 
 
@@ -47,6 +51,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
     backward: bool = False
     untouched: bool = Field(False, description="Also require the arguments to be left unchanged.")
+    collect: bool = Field(False, description="Compare the list of what the result yields.")
     mistakes: list[Mistake] = Field(default_factory=list)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
@@ -56,7 +61,9 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
             args, kwargs = self.make_inputs(ctx, dtype)
             grad_of = self.gradient_positions(args) if self.backward else []
             ref_args = [_clone(a, i in grad_of) for i, a in enumerate(args)]
-            expected = reference(*ref_args, **kwargs)
+            expected = reference(*ref_args, **_clone(kwargs, False))
+            if self.collect:
+                expected = list(expected)
             grad_output = None
             if self.backward:
                 generator = torch.Generator().manual_seed(self.seed + 1)
@@ -69,6 +76,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 grad_of=grad_of,
                 grad_output=grad_output,
                 return_args=self.untouched,
+                collect=self.collect,
             )
             where = self.describe_call(args, self.hidden, kwargs)
             tolerance = self.tolerance(dtype)
@@ -124,7 +132,8 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
         tolerance: Tolerance,
     ) -> str | None:
         def replay(wrong: Any) -> Any:
-            return wrong(*[_clone(a, False) for a in args], **kwargs)
+            result = wrong(*[_clone(a, False) for a in args], **_clone(kwargs, False))
+            return list(result) if self.collect else result
 
         def matches(wrong: Any, value: Any) -> bool:
             return compare_tree(_detached(wrong), value, tolerance).ok
