@@ -20,6 +20,11 @@ from deepgrade.checks.base import (
 from deepgrade.comparison import describe_value
 
 
+def _one_dtype() -> list[DTypeName]:
+    """One call is enough to see an exception; a float input is built in float32."""
+    return ["float32"]
+
+
 @register_check
 class RaisesCheck(ArgumentsMixin, CheckSpec):
     """The call raises ``exception`` (by class name) instead of returning a result.
@@ -30,7 +35,7 @@ class RaisesCheck(ArgumentsMixin, CheckSpec):
 
     kind: Literal["raises"] = "raises"
     exception: str = Field(description="Name of the exception class, e.g. ValueError.")
-    dtypes: list[DTypeName] = Field(default_factory=lambda: ["float32"])
+    dtypes: list[DTypeName] = Field(default_factory=_one_dtype)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         for dtype_name in self.dtypes:
