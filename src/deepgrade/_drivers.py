@@ -30,7 +30,9 @@ BINARY = {
 }
 WITH_CONSTANT = {
     "addc": lambda a, c: a + c,
+    "subc": lambda a, c: a - c,
     "mulc": lambda a, c: a * c,
+    "divc": lambda a, c: a / c,
     "pow": lambda a, c: a**c,
     "radd": lambda a, c: c + a,
     "rsub": lambda a, c: c - a,

@@ -34,3 +34,11 @@ class Probe:
 
     def __repr__(self) -> str:
         return f"<test function {self.name}>"
+
+    # Equal by name: a probe that crossed the process boundary is a new object, and checks
+    # that compare arguments before and after a call (``untouched``) must see it unchanged.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Probe) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)

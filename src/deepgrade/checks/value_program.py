@@ -155,7 +155,9 @@ def _leaf_names(program: Program) -> list[str]:
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _CONSTANT_FORMS = {
     "addc": "({0} + {1})",
+    "subc": "({0} - {1})",
     "mulc": "({0} * {1})",
+    "divc": "({0} / {1})",
     "pow": "({0} ** {1})",
     "radd": "({1} + {0})",
     "rsub": "({1} - {0})",
