@@ -66,6 +66,11 @@ class ModuleCheck(_Constructed):
     parameter_names: list[str] = Field(
         default_factory=list, description="Names that named_parameters() must include."
     )
+    values: Literal["random", "reference"] = Field(
+        "random",
+        description="Load seeded random values into both modules, or the reference builder's "
+        "own values into the student's (inputs that must hit a boundary exactly).",
+    )
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
@@ -75,10 +80,13 @@ class ModuleCheck(_Constructed):
             reference = build(*self.init_args, **self.init_kwargs).to(dtype=dtype)
             generator = torch.Generator().manual_seed(self.seed)
             wanted = self._targets(reference)
-            values = [
-                (0.5 * torch.randn(t.shape, generator=generator, dtype=torch.float64)).to(dtype)
-                for t in wanted.values()
-            ]
+            if self.values == "reference":
+                values = [t.detach().to(dtype).clone() for t in wanted.values()]
+            else:
+                values = [
+                    (0.5 * torch.randn(t.shape, generator=generator, dtype=torch.float64)).to(dtype)
+                    for t in wanted.values()
+                ]
             self._load(reference, wanted, values)
             x = self.input.make(generator, dtype)
             x_ref = x.clone().requires_grad_(self.backward)
