@@ -284,6 +284,8 @@ def _describe_argument(arg: Any, spec: TensorSpec | None, seed: int, hidden: boo
         shapes = ", ".join(str(list(a.shape)) for a in arg)
         return f"[{len(arg)} tensors of shapes {shapes}]"
     if not isinstance(arg, torch.Tensor):
+        if hidden and isinstance(arg, int | float) and not isinstance(arg, bool):
+            return "<hidden number>"
         return repr(arg)
     dtype = str(arg.dtype).removeprefix("torch.")
     if hidden:
