@@ -231,7 +231,11 @@ def outcome(task: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Train with the student's task function, then predict the grader's test inputs."""
     result = task(*payload["train"])
     if not isinstance(result, tuple | list) or len(result) != 2:
-        raise TypeError("the task must return a pair (model, history)")
+        name = getattr(task, "__name__", "the task")
+        got = type(result).__name__
+        if isinstance(result, tuple | list):
+            got += f" of {len(result)} items"
+        raise TypeError(f"{name} returned a {got}; it must return a pair (model, history)")
     model, history = result
     if not callable(model):
         raise TypeError(f"the model is a {type(model).__name__}, not a callable module")

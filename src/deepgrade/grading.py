@@ -187,8 +187,11 @@ class Session:
         used = reply.get("forbidden_used") or []
         if used:
             names = ", ".join(str(name) for name in used)
+            reason = self._exercise.forbidden_reason if self._exercise else None
             raise StudentForbidden(
-                f"{target} called {names}, which this exercise asks you to write yourself"
+                f"{target} called {names}: {reason}"
+                if reason
+                else f"{target} called {names}, which this exercise asks you to write yourself"
             )
         if not reply.get("ok"):
             error = reply.get("error") or {}
@@ -292,7 +295,7 @@ class Session:
                 exercise.id,
                 exercise.points,
                 Status.FORBIDDEN,
-                f"{findings[0]}: that is the function this exercise asks you to write yourself.",
+                f"{findings[0]}: " + (exercise.forbidden_reason or _WRITE_IT_YOURSELF),
             )
         self._exercise = exercise
         self._output = []
@@ -353,6 +356,9 @@ class Session:
             Status.MISSING,
             f"{names} is not defined in the submission",
         )
+
+
+_WRITE_IT_YOURSELF = "that is the function this exercise asks you to write yourself."
 
 
 def _unreadable(target: str, exc: Exception) -> StudentRaised:

@@ -38,6 +38,11 @@ class ExerciseSpec(BaseModel):
         default_factory=list,
         description="Functions that may not be called inside the required definitions.",
     )
+    forbidden_reason: str | None = Field(
+        None,
+        description="Why those calls are refused, shown to the student; by default, that the "
+        "exercise asks them to write that function themselves.",
+    )
     checks: list[CheckSpec] = Field(default_factory=list)
     timeout: float | None = Field(
         None, gt=0, description="Seconds for all its checks; the settings' default when unset."

@@ -44,7 +44,11 @@ class OutcomeCheck(CheckSpec):
         description="History must be a dict of these keys (else a list of losses).",
     )
     history_share: float = Field(
-        0.0, ge=0, le=1, description="Share of the credit lost when the history is malformed."
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of the check's weight earned by a well-formed history, whatever the "
+        "metric; the tiers share the rest.",
     )
     seed: int = 0
 
@@ -57,15 +61,17 @@ class OutcomeCheck(CheckSpec):
         score, problem = self._score(got.get("predictions"), data["test_targets"])
         if problem:
             return self.failed(f"{self.call}: {problem}")
-        credit = self._credit(score)
         name = _NAMES[self.metric]
         series, history_problem = self._history(got.get("history"))
+        # The history and the metric earn separate shares: a good curve counts even when the
+        # metric reaches no tier, and a malformed one costs its share whatever the metric.
+        tier = self._credit(score)
+        if tier >= 1 and not history_problem:
+            return CheckOutcome(True, series=series)
+        credit = (1 - self.history_share) * tier + (0 if history_problem else self.history_share)
         message = f"{name} {score:.4g} ({self._tiers_text()})."
         if history_problem:
-            credit *= 1 - self.history_share
             message += f" {history_problem}"
-        if credit >= 1:
-            return CheckOutcome(True, series=series)
         return CheckOutcome(False, self.failed(message).message, credit=credit, series=series)
 
     def _score(self, predictions: Any, targets: torch.Tensor) -> tuple[float, str | None]:
