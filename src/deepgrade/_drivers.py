@@ -131,7 +131,9 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
     report["output"] = out
     grad_output = payload.get("grad_output")
     if grad_output is not None:
-        if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        if not isinstance(out, torch.Tensor) or out.shape != grad_output.shape:
+            return report  # the grader explains the wrong output; backward could only fail
+        if not out.requires_grad:
             raise RuntimeError("the output is not connected to the parameters (no grad_fn)")
         out.backward(grad_output)
         report["input_grad"] = x.grad
