@@ -146,8 +146,11 @@ def optimizer_run(optimizer_class: Any, payload: dict[str, Any]) -> dict[str, An
     """Step an optimiser with prescribed gradients; record the parameters after every step."""
     params = [p.detach().clone().requires_grad_(True) for p in payload["params"]]
     optimizer = optimizer_class(params, **payload.get("kwargs", {}))
+    lrs = payload.get("lrs") or []
     trajectory = []
-    for grads in payload["grads"]:
+    for step, grads in enumerate(payload["grads"]):
+        if step < len(lrs):
+            set_lr(optimizer, float(lrs[step]))
         for parameter, grad in zip(params, grads, strict=True):
             parameter.grad = None if grad is None else grad.clone()
         optimizer.step()
@@ -155,6 +158,16 @@ def optimizer_run(optimizer_class: Any, payload: dict[str, Any]) -> dict[str, An
     optimizer.zero_grad()
     cleared = [p.grad is None or not bool(p.grad.any()) for p in params]
     return {"trajectory": trajectory, "cleared": cleared}
+
+
+def set_lr(optimizer: Any, lr: float) -> None:
+    """What a learning-rate schedule does between steps: torch.optim keeps the rate in its
+    param groups, the course's optimisers in their ``lr`` attribute (read at every step)."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+    else:
+        optimizer.lr = lr
 
 
 # -- training loops ---------------------------------------------------------------------------

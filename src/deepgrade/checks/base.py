@@ -280,6 +280,9 @@ class ArgumentsMixin(BaseModel):  # type: ignore[no-redef]
 
 
 def _describe_argument(arg: Any, spec: TensorSpec | None, seed: int, hidden: bool) -> str:
+    if isinstance(arg, torch.Generator):
+        # Its repr is a memory address; the seed is what lets a student replay the call.
+        return "a torch.Generator" + ("" if hidden else f" seeded with {arg.initial_seed()}")
     if isinstance(arg, list | tuple) and all(isinstance(a, torch.Tensor) for a in arg) and arg:
         shapes = ", ".join(str(list(a.shape)) for a in arg)
         return f"[{len(arg)} tensors of shapes {shapes}]"

@@ -78,6 +78,11 @@ class OptimizerTrajectoryCheck(CheckSpec):
     skip_grad: bool = Field(
         False, description="Leave the first parameter's grad None at odd steps."
     )
+    lrs: list[float] = Field(
+        default_factory=list,
+        description="Learning rates set before the first steps, one a step, as a schedule does "
+        "(optimizer.lr; torch.optim's in its param groups); after them the last one stays.",
+    )
     seed: int = 0
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
     mistakes: list[Mistake] = Field(default_factory=list)
@@ -93,6 +98,9 @@ class OptimizerTrajectoryCheck(CheckSpec):
             if not isinstance(got, dict):
                 return self.failed("the optimiser could not be run.")
             setting = f"{self.call}(params, {self._arguments()}) in {dtype_name}"
+            if self.lrs:
+                rates = ", ".join(f"{lr:g}" for lr in self.lrs)
+                setting += f", with optimizer.lr set to {rates} before steps 1 to {len(self.lrs)}"
             tolerance = self.tolerance(dtype)
             problem = first_divergence(
                 expected["trajectory"], got.get("trajectory"), names, tolerance
@@ -139,7 +147,7 @@ class OptimizerTrajectoryCheck(CheckSpec):
                 row[0] = None
             grads.append(row)
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.kwargs.items()}
-        return {"params": params, "grads": grads, "kwargs": kwargs}
+        return {"params": params, "grads": grads, "kwargs": kwargs, "lrs": list(self.lrs)}
 
 
 @register_check
