@@ -143,6 +143,7 @@ def _value_hint(exp: torch.Tensor, act: torch.Tensor, close: torch.Tensor) -> st
         ratio.numel()
         and bool(torch.isfinite(ratio).all())
         and float(ratio.std(unbiased=False)) < 1e-6
+        and bool(ratio.any())  # all zeros where values were expected is no "factor"
     ):
         factor = float(ratio.mean())
         return (
