@@ -175,6 +175,11 @@ class TrainingLoopCheck(CheckSpec):
     batch_size: int = 5
     values: dict[str, int | float] = Field(default_factory=dict)
     mode: Literal["train", "eval"] | None = None
+    result: bool = Field(
+        True,
+        description="Compare the returned value; false grades only the weights (and the mode), "
+        "so that a wrong return value and a wrong update can earn separate credit.",
+    )
     seed: int = 0
     dtypes: list[DTypeName] = Field(default_factory=lambda: list[DTypeName](["float64"]))
     mistakes: list[Mistake] = Field(default_factory=list)
@@ -220,8 +225,9 @@ class TrainingLoopCheck(CheckSpec):
         final = compare_tree(expected["final"], got.get("final"), tolerance, what="the weights")
         if not final.ok:
             return f"when it returned, {final.message}", None
-        returned = compare_tree(expected["value"], got.get("value"), tolerance, what="the result")
-        if not returned.ok:
+        value = got.get("value")
+        returned = compare_tree(expected["value"], value, tolerance, what="the result")
+        if self.result and not returned.ok:
             return returned.message, None
         if self.mode is not None:
             return self._mode_problem(got.get("modes"))
