@@ -47,8 +47,15 @@ class ValueProgramCheck(CheckSpec):
             if _problem(program, got) is None:
                 continue
             smallest, problem = self._smallest_failure(ctx, program)
-            return self.failed(f"{_expression(smallest)}: {problem}")
+            return self.failed(f"{self._describe(smallest)}: {problem}")
         return CheckOutcome(True)
+
+    def _describe(self, program: Program) -> str:
+        """The failing expression; for a hidden check only its operations, not its values."""
+        if not self.hidden:
+            return _expression(program)
+        operations = sorted({_operation(str(i[0])) for i in program if i[0] != "leaf"})
+        return f"a hidden expression built with {', '.join(operations) or 'leaves only'}"
 
     def _smallest_failure(self, ctx: CheckContext, program: Program) -> tuple[Program, str]:
         candidates = sorted(
@@ -164,6 +171,15 @@ _CONSTANT_FORMS = {
     "rmul": "({1} * {0})",
     "rdiv": "({1} / {0})",
 }
+
+
+def _operation(op: str) -> str:
+    """An operation in general form: ``a * b``, ``(c - a)`` (c a number), ``a.exp()``."""
+    if op in _SYMBOLS:
+        return f"(a {_SYMBOLS[op]} b)"
+    if op in _CONSTANT_FORMS:
+        return _CONSTANT_FORMS[op].format("a", "c")
+    return "(-a)" if op == "neg" else f"a.{op}()"
 
 
 def _expression(program: Program) -> str:
