@@ -1,0 +1,426 @@
+"""Grader-side references for Lab 4 (backpropagation).
+
+Checks name these as ``lab:<name>``. They run in the grader only, never next to student code:
+
+- references: the grader's own answer for an exercise, computed independently of the
+  student's method (sympy for the chain rule, torch autograd for everything else);
+- input builders ``builder(generator, dtype) -> (args, kwargs)`` for inputs that are not plain
+  random tensors (Python numbers, test functions, planted exact zeros);
+- judges ``judge(result, args, kwargs) -> None | reason`` for results graded in parts;
+- mistakes: functions with a reference's signature that make one known error, replayed on the
+  same inputs so that a recognised wrong answer earns a specific hint.
+
+``Value`` needs nothing here: the ``value_program`` check compares it with torch autograd.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sympy
+import torch
+import torch.nn.functional as F
+
+from deepgrade._probes import Probe
+from deepgrade.comparison import Comparison, compare, default_tolerance, describe_value
+
+Inputs = tuple[list[Any], dict[str, Any]]
+Grads = dict[str, torch.Tensor]
+
+# -- chain_rule_grads --------------------------------------------------------------------------
+_X, _Y, _Z = sympy.symbols("x y z", real=True)
+_F = (_X + _Y) * _Z
+
+
+def chain_rule_grads(x: float, y: float, z: float) -> tuple[float, float, float]:
+    """(df/dx, df/dy, df/dz) of f = (x + y) z by ``sympy.diff``, as Python floats."""
+    point = {_X: x, _Y: y, _Z: z}
+    dx, dy, dz = (float(sympy.diff(_F, v).subs(point)) for v in (_X, _Y, _Z))
+    return dx, dy, dz
+
+
+def chain_rule_own_factor(x: float, y: float, z: float) -> tuple[float, float, float]:
+    """Mistake: each factor of q * z receives itself instead of the other factor."""
+    q = float(x + y)
+    return q, q, float(z)
+
+
+def chain_rule_reversed(x: float, y: float, z: float) -> tuple[float, float, float]:
+    """Mistake: the gradients in the order (df/dz, df/dy, df/dx)."""
+    return float(x + y), float(z), float(z)
+
+
+def _three_numbers(generator: torch.Generator, low: float, high: float) -> list[float]:
+    values = low + (high - low) * torch.rand(3, generator=generator, dtype=torch.float64)
+    return [round(v, 3) for v in values.tolist()]
+
+
+def chain_rule_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """Three random Python floats in [-3, 3] (rounded, so messages stay readable)."""
+    return list(_three_numbers(generator, -3.0, 3.0)), {}
+
+
+def chain_rule_wide_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """Three random Python floats in [-500, 500]."""
+    return list(_three_numbers(generator, -500.0, 500.0)), {}
+
+
+def chain_rule_lecture_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """The notebook's example x = 1, y = -3, z = 4 (gradient (4, 4, -2))."""
+    return [1.0, -3.0, 4.0], {}
+
+
+def chain_rule_integer_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """The same example with Python ints: the result must still be three floats."""
+    return [1, -3, 4], {}
+
+
+_CHAIN_MISTAKES: list[tuple[Callable[[float, float, float], tuple[float, float, float]], str]] = [
+    (
+        chain_rule_own_factor,
+        "a product q * z hands each factor the upstream gradient times the OTHER factor: "
+        "df/dq = z and df/dz = q = x + y.",
+    ),
+    (chain_rule_reversed, "return the gradients in the order (df/dx, df/dy, df/dz)."),
+]
+_CHAIN_NAMES = ("df/dx", "df/dy", "df/dz")
+
+
+def _close(expected: float, got: float) -> bool:
+    return abs(expected - got) <= 1e-9 * max(1.0, abs(expected))
+
+
+def chain_rule_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+    """Judge: the three derivatives equal sympy's (any numbers; three_floats checks types)."""
+    if not isinstance(result, tuple | list) or len(result) != 3:
+        return f"it returned {describe_value(result)}; return a tuple (df/dx, df/dy, df/dz)."
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in result):
+        kinds = ", ".join(describe_value(v) for v in result)
+        return f"it returned ({kinds}); return three Python numbers (use .item() or float())."
+    expected = chain_rule_grads(*args)
+    for name, wanted, got in zip(_CHAIN_NAMES, expected, result, strict=True):
+        if not _close(wanted, got):
+            hint = "df/dx = df/dq * dq/dx = z, df/dy = z and df/dz = q = x + y."
+            for mistake, mistake_hint in _CHAIN_MISTAKES:
+                if all(map(_close, mistake(*args), result)):
+                    hint = mistake_hint
+                    break
+            return f"{name} should be {wanted:.10g}, got {got!r}. Hint: {hint}"
+    return None
+
+
+def three_floats(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+    """Judge: a tuple of three Python floats (the values are the other checks' business)."""
+    if not isinstance(result, tuple | list) or len(result) != 3:
+        return f"it returned {describe_value(result)}; return a tuple of three floats."
+    wrong_types = sorted({type(v).__name__ for v in result if type(v) is not float})
+    if wrong_types:
+        return (
+            f"it returned {result!r}, with items of type {', '.join(wrong_types)}: "
+            "return Python floats, for instance float(df_dx), also when x, y and z are ints."
+        )
+    return None
+
+
+# -- numerical_gradient ------------------------------------------------------------------------
+def numerical_gradient(f: Probe, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """The exact gradient of the test function at x (autograd in float64), in x's dtype."""
+    point = x.detach().to(torch.float64).requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(point), point)
+    return grad.to(dtype=x.dtype)
+
+
+def _differences(
+    f: Probe, x: torch.Tensor, eps: float, slope: Callable[[float, float, float], float]
+) -> list[float]:
+    """``slope(f(x + eps e_i), f(x), f(x - eps e_i))`` for every entry i, as a student would."""
+    point = x.detach().clone(memory_format=torch.contiguous_format)
+    flat = point.view(-1)
+    at_x = float(f(point))
+    slopes = []
+    for i in range(flat.numel()):
+        original = flat[i].item()
+        flat[i] = original + eps
+        plus = float(f(point))
+        flat[i] = original - eps
+        minus = float(f(point))
+        flat[i] = original
+        slopes.append(slope(plus, at_x, minus))
+    return slopes
+
+
+def _like(slopes: list[float], x: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(slopes, dtype=x.dtype, device=x.device).reshape(x.shape)
+
+
+def numerical_gradient_forward(f: Probe, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Mistake: the one-sided difference (f(x + eps) - f(x)) / eps."""
+    return _like(_differences(f, x, eps, lambda p, c, m: (p - c) / eps), x)
+
+
+def numerical_gradient_over_eps(f: Probe, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Mistake: the central difference divided by eps instead of 2 eps."""
+    return _like(_differences(f, x, eps, lambda p, c, m: (p - m) / eps), x)
+
+
+def numerical_gradient_float32(f: Probe, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Mistake: ``torch.tensor(slopes)`` without a dtype, which is float32."""
+    slopes = _differences(f, x, eps, lambda p, c, m: (p - m) / (2 * eps))
+    return torch.tensor(slopes, device=x.device).reshape(x.shape)
+
+
+def _probe_inputs(
+    name: str, shape: Sequence[int], generator: torch.Generator, dtype: torch.dtype
+) -> Inputs:
+    x = torch.randn(list(shape), generator=generator, dtype=torch.float64)
+    return [Probe(name), x.to(dtype)], {}
+
+
+def sin_cubic_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """sum(sin(x) x + x^3 / 3) at a random x of shape [3, 4]."""
+    return _probe_inputs("sin_cubic", [3, 4], generator, dtype)
+
+
+def logsumexp_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """logsumexp of all entries (couples them) at a random x of shape [2, 3, 2]."""
+    return _probe_inputs("logsumexp", [2, 3, 2], generator, dtype)
+
+
+def logsumexp_vector_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """logsumexp at a random vector of 7 entries."""
+    return _probe_inputs("logsumexp", [7], generator, dtype)
+
+
+def quadratic_scalar_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """The quadratic test function at a 0-dim x: the result must be 0-dim too."""
+    return _probe_inputs("quadratic", [], generator, dtype)
+
+
+# -- mlp2_loss_and_grads -----------------------------------------------------------------------
+_NAMES = ("W1", "b1", "W2", "b2")
+
+
+def mlp2_loss_and_grads(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    W1: torch.Tensor,
+    b1: torch.Tensor,
+    W2: torch.Tensor,
+    b2: torch.Tensor,
+) -> tuple[torch.Tensor, Grads]:
+    """Loss and parameter gradients of Linear, ReLU, Linear, MSE by torch autograd."""
+    params = [p.detach().clone().requires_grad_(True) for p in (W1, b1, W2, b2)]
+    w1, c1, w2, c2 = params
+    loss = F.mse_loss(F.linear(torch.relu(F.linear(X, w1, c1)), w2, c2), Y)
+    grads = torch.autograd.grad(loss, params)
+    return loss.detach(), dict(zip(_NAMES, grads, strict=True))
+
+
+def _manual(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    W1: torch.Tensor,
+    b1: torch.Tensor,
+    W2: torch.Tensor,
+    b2: torch.Tensor,
+    *,
+    loss_scale: str = "nk",
+    relu_at_zero: float = 0.0,
+    transpose_dW2: bool = False,
+    scalar_db1: bool = False,
+) -> tuple[torch.Tensor, Grads]:
+    """The notebook's manual backward pass, with the switches that replay the mistakes."""
+    A = X @ W1.T + b1
+    H = A.clamp(min=0)
+    diff = H @ W2.T + b2 - Y
+    loss = (diff * diff).mean()
+    count = diff.shape[0] if loss_scale == "n" else diff.numel()
+    dY_hat = 2.0 * diff / count
+    dW2 = H.T @ dY_hat if transpose_dW2 else dY_hat.T @ H
+    dH = dY_hat @ W2
+    slope = torch.where(A > 0, 1.0, torch.where(A == 0, relu_at_zero, 0.0)).to(A.dtype)
+    dA = dH * slope
+    db1 = dA.sum() if scalar_db1 else dA.sum(0)
+    return loss, {"W1": dA.T @ X, "b1": db1, "W2": dW2, "b2": dY_hat.sum(0)}
+
+
+def mlp2_two_over_n(*args: torch.Tensor) -> tuple[torch.Tensor, Grads]:
+    """Mistake: dL/dY_hat = 2 (Y_hat - Y) / n, as if the mean were over the rows only."""
+    return _manual(*args, loss_scale="n")
+
+
+def mlp2_relu_at_zero_one(*args: torch.Tensor) -> tuple[torch.Tensor, Grads]:
+    """Mistake: ReLU'(0) = 1 (A >= 0 instead of A > 0)."""
+    return _manual(*args, relu_at_zero=1.0)
+
+
+def mlp2_dW2_transposed(*args: torch.Tensor) -> tuple[torch.Tensor, Grads]:
+    """Mistake: dW2 = H^T dY_hat, shaped [h, k] instead of W2's [k, h]."""
+    return _manual(*args, transpose_dW2=True)
+
+
+def mlp2_db1_scalar(*args: torch.Tensor) -> tuple[torch.Tensor, Grads]:
+    """Mistake: db1 = dA.sum(), a sum over the hidden units too."""
+    return _manual(*args, scalar_db1=True)
+
+
+def mlp2_loss_item(*args: torch.Tensor) -> tuple[Any, Grads]:
+    """Mistake: the loss returned as a Python float (loss.item())."""
+    loss, grads = _manual(*args)
+    return float(loss.item()), grads
+
+
+_MLP2_MISTAKES: list[tuple[Callable[..., tuple[Any, Grads]], str]] = [
+    (
+        mlp2_two_over_n,
+        "the loss is a mean over all n * k entries of Y, so dL/dY_hat = 2 (Y_hat - Y) / (n k), "
+        "not 2 (Y_hat - Y) / n.",
+    ),
+    (
+        mlp2_relu_at_zero_one,
+        "ReLU'(0) = 0 as in PyTorch: keep the gradient only where A > 0 (not A >= 0).",
+    ),
+    (
+        mlp2_dW2_transposed,
+        "dW2 = dY_hat^T H has W2's shape [k, h]; H^T dY_hat is its transpose.",
+    ),
+    (
+        mlp2_db1_scalar,
+        "b1 was added to every row, so db1 sums dA over the batch only: dA.sum(0), shape [h].",
+    ),
+    (
+        mlp2_loss_item,
+        "return the loss as a 0-dim tensor (the mean itself), not loss.item().",
+    ),
+]
+
+_GENERIC_HINTS = {
+    "loss": "the loss is the mean of (Y_hat - Y)^2 over all n * k entries, as a 0-dim tensor.",
+    "W2": "second layer: dW2 = dY_hat^T H, db2 = dY_hat.sum(0), with H = relu(A) from the "
+    "forward pass.",
+    "W1": "first layer: dH = dY_hat W2, dA = dH where A > 0 (else 0), dW1 = dA^T X, "
+    "db1 = dA.sum(0).",
+}
+
+
+def _mlp2_parts(result: Any, keys: Sequence[str]) -> tuple[dict[str, Any] | None, str | None]:
+    """The parts named by ``keys`` (``loss`` or a parameter name), or why they are unreadable."""
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        return None, f"it returned {describe_value(result)}; return the pair (loss, grads)."
+    loss, grads = result
+    if any(key != "loss" for key in keys) and (
+        not isinstance(grads, dict) or set(grads) != set(_NAMES)
+    ):
+        shown = f"a dict with keys {sorted(grads)}" if isinstance(grads, dict) else None
+        return None, (
+            f"grads should be a dict with keys {sorted(_NAMES)}, "
+            f"but it is {shown or describe_value(grads)}."
+        )
+    return {key: loss if key == "loss" else grads[key] for key in keys}, None
+
+
+def _label(key: str) -> str:
+    return "the loss" if key == "loss" else f"grads[{key!r}]"
+
+
+def _compare_parts(expected: dict[str, Any], got: dict[str, Any], dtype: torch.dtype) -> Comparison:
+    tolerance = default_tolerance(dtype)
+    for key, wanted in expected.items():
+        verdict = compare(wanted.detach().cpu(), got[key], tolerance, what=_label(key))
+        if not verdict.ok:
+            return verdict
+    return Comparison(True)
+
+
+def _judge_mlp2(result: Any, args: Sequence[Any], keys: Sequence[str]) -> str | None:
+    got, problem = _mlp2_parts(result, keys)
+    if got is None:
+        return problem
+    dtype = args[0].dtype
+    expected, _ = _mlp2_parts(mlp2_loss_and_grads(*args), keys)
+    assert expected is not None
+    verdict = _compare_parts(expected, got, dtype)
+    if verdict.ok:
+        return None
+    hint = _GENERIC_HINTS["loss" if keys == ["loss"] else keys[0]]
+    for mistake, mistake_hint in _MLP2_MISTAKES:
+        wrong, _ = _mlp2_parts(mistake(*args), keys)
+        if wrong is not None and _matches(wrong, got, dtype):
+            hint = mistake_hint
+            break
+    return f"{verdict.message} Hint: {hint}"
+
+
+def _matches(wrong: dict[str, Any], got: dict[str, Any], dtype: torch.dtype) -> bool:
+    """Whether a replayed mistake gives what the student got (floats for a .item() loss)."""
+    for key, value in wrong.items():
+        if isinstance(value, float):
+            if not isinstance(got[key], float) or abs(got[key] - value) > 1e-5 * (1 + abs(value)):
+                return False
+        elif not _compare_parts({key: value}, {key: got[key]}, dtype).ok:
+            return False
+    return True
+
+
+def mlp2_loss_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+    """Judge: the loss only."""
+    return _judge_mlp2(result, args, ["loss"])
+
+
+def mlp2_second_layer_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+    """Judge: the gradients of W2 and b2."""
+    return _judge_mlp2(result, args, ["W2", "b2"])
+
+
+def mlp2_first_layer_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+    """Judge: the gradients of W1 and b1."""
+    return _judge_mlp2(result, args, ["W1", "b1"])
+
+
+def mlp2_gradients_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+    """Judge: the four gradients."""
+    return _judge_mlp2(result, args, ["W2", "b2", "W1", "b1"])
+
+
+def _mlp2_random(
+    generator: torch.Generator, dtype: torch.dtype, n: int, d: int, h: int, k: int
+) -> Inputs:
+    shapes = [(n, d), (n, k), (h, d), (h,), (k, h), (k,)]
+    tensors = [torch.randn(s, generator=generator, dtype=torch.float64) for s in shapes]
+    return [t.to(dtype) for t in tensors], {}
+
+
+def mlp2_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """X [6, 3], Y [6, 2], W1 [5, 3], b1 [5], W2 [2, 5], b2 [2], all randn.
+
+    Every size differs, so a transposed gradient has the wrong shape, and k = 2 tells 2 / n
+    from 2 / (n k).
+    """
+    return _mlp2_random(generator, dtype, n=6, d=3, h=5, k=2)
+
+
+def mlp2_large_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """A wider problem: n = 32, d = 4, h = 16, k = 3."""
+    return _mlp2_random(generator, dtype, n=32, d=4, h=16, k=3)
+
+
+def mlp2_kink_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """Small integer X, W1 and b1 so that A = X W1^T + b1 is exactly 0 at some entries.
+
+    b1 cancels row 0 of X W1^T at hidden units 0, 2 and 4, and row 3 of X repeats row 0, so
+    six entries of A are exactly 0 (integers are exact in float32 and float64). There
+    ReLU'(0) = 0 keeps W1's and b1's gradients from receiving dH.
+    """
+    n, d, h, k = 6, 3, 5, 2
+    X = torch.randint(-2, 3, (n, d), generator=generator).to(torch.float64)
+    X[0] = torch.tensor([1.0, -2.0, 1.0], dtype=torch.float64)
+    X[3] = X[0]
+    W1 = torch.randint(-2, 3, (h, d), generator=generator).to(torch.float64)
+    b1 = torch.randint(-2, 3, (h,), generator=generator).to(torch.float64)
+    for unit in (0, 2, 4):
+        b1[unit] = 0.0 - X[0] @ W1[unit]  # 0.0 - ...: no -0.0 in messages
+    Y = torch.randn(n, k, generator=generator, dtype=torch.float64)
+    W2 = torch.randn(k, h, generator=generator, dtype=torch.float64)
+    b2 = torch.randn(k, generator=generator, dtype=torch.float64)
+    return [t.to(dtype) for t in (X, Y, W1, b1, W2, b2)], {}
