@@ -155,6 +155,8 @@ def optimizer_run(optimizer_class: Any, payload: dict[str, Any]) -> dict[str, An
             parameter.grad = None if grad is None else grad.clone()
         optimizer.step()
         trajectory.append([p.detach().clone() for p in params])
+    if not payload.get("zero_grad", True):
+        return {"trajectory": trajectory}
     optimizer.zero_grad()
     cleared = [p.grad is None or not bool(p.grad.any()) for p in params]
     return {"trajectory": trajectory, "cleared": cleared}

@@ -83,6 +83,11 @@ class OptimizerTrajectoryCheck(CheckSpec):
         description="Learning rates set before the first steps, one a step, as a schedule does "
         "(optimizer.lr; torch.optim's in its param groups); after them the last one stays.",
     )
+    zero_grad: bool = Field(
+        True,
+        description="Then call zero_grad() and require every .grad cleared; false grades the "
+        "steps alone, so that zero_grad() earns its own share in the checks that keep it.",
+    )
     seed: int = 0
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
     mistakes: list[Mistake] = Field(default_factory=list)
@@ -123,7 +128,9 @@ class OptimizerTrajectoryCheck(CheckSpec):
                     hint,
                 )
             cleared = got.get("cleared")
-            if not isinstance(cleared, list) or not all(c is True for c in cleared):
+            if self.zero_grad and (
+                not isinstance(cleared, list) or not all(c is True for c in cleared)
+            ):
                 return self.failed(
                     f"{setting}: after zero_grad() a parameter still has a non-zero .grad "
                     "(set each .grad to None, or fill it with zeros)."
@@ -147,7 +154,13 @@ class OptimizerTrajectoryCheck(CheckSpec):
                 row[0] = None
             grads.append(row)
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.kwargs.items()}
-        return {"params": params, "grads": grads, "kwargs": kwargs, "lrs": list(self.lrs)}
+        return {
+            "params": params,
+            "grads": grads,
+            "kwargs": kwargs,
+            "lrs": list(self.lrs),
+            "zero_grad": self.zero_grad,
+        }
 
 
 @register_check
