@@ -102,7 +102,7 @@ class OptimizerTrajectoryCheck(CheckSpec):
             got = ctx.drive("optimizer", self.call, payload)
             if not isinstance(got, dict):
                 return self.failed("the optimiser could not be run.")
-            setting = f"{self.call}(params, {self._arguments()}) in {dtype_name}"
+            setting = f"{self.call}({self._arguments()}) in {dtype_name}"
             if self.lrs:
                 rates = ", ".join(f"{lr:g}" for lr in self.lrs)
                 setting += f", with optimizer.lr set to {rates} before steps 1 to {len(self.lrs)}"
@@ -138,7 +138,7 @@ class OptimizerTrajectoryCheck(CheckSpec):
         return CheckOutcome(True)
 
     def _arguments(self) -> str:
-        return ", ".join(f"{key}={value!r}" for key, value in self.kwargs.items())
+        return ", ".join(["params", *(f"{key}={value!r}" for key, value in self.kwargs.items())])
 
     def _payload(self, dtype: torch.dtype) -> dict[str, Any]:
         generator = torch.Generator().manual_seed(self.seed)
