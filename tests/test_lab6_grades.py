@@ -210,6 +210,12 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["5 times the expected", "mean of loss.item() over the batches"],
     ),
+    "train_epoch without model.train()": (
+        [("    model.train()\n    total, count = 0.0, 0\n", "    total, count = 0.0, 0\n")],
+        {"lab6.train_epoch": 1.5},
+        "failed",
+        ["the model ran in the wrong mode", "call model.train() first"],
+    ),
     # -- evaluate: the mean loss 1, eval mode without gradients 1, hidden 1: 0.5 point each
     "evaluate without model.eval()": (
         [("    model.eval()\n    total, count = 0.0, 0\n", "    total, count = 0.0, 0\n")],

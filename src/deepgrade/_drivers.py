@@ -223,10 +223,13 @@ def run_loop(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
     """Call a training-loop function on a fresh model, loss and optimiser described by data.
 
     ``payload["arguments"]`` names what to pass, in order: ``model``, ``loss_fn`` and
-    ``optimizer`` are built here, any other name is looked up in ``payload["data"]``.
+    ``optimizer`` are built here, any other name is looked up in ``payload["data"]``. With
+    ``start_in_eval`` the model is handed over in eval mode, so a loop that must train has to
+    switch it back itself.
     """
     spec = payload["model"]
     model = build_mlp(spec["sizes"], spec["activation"], spec["state"])
+    model.train(not payload.get("start_in_eval", False))
     loss_fn = _LOSSES[payload["loss"]]()
     settings = dict(payload["optimizer"])
     optimizer = _OPTIMIZERS[settings.pop("name")](model.parameters(), **settings)

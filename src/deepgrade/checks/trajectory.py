@@ -278,6 +278,8 @@ class TrainingLoopCheck(CheckSpec):
             "optimizer": dict(self.optimizer),
             "arguments": self.arguments,
             "data": data,
+            # The opposite of the mode the loop must set, so that forgetting to set it shows.
+            "start_in_eval": self.mode == "train",
         }
 
     def _batch(self, draw: Any, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
