@@ -11,7 +11,7 @@ differ, and the one that reproduces the student's trajectory supplies the hint.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -65,13 +65,71 @@ def _replay(harness: Any, payload: dict[str, Any], key: str) -> Any:
     return replay
 
 
+class _HarnessCheck(CheckSpec):
+    """Runs one harness of ``_drivers`` on the reference here and on the student's code there.
+
+    Subclasses say which harness and driver, build the payload and judge the two results.
+    """
+
+    call: str
+    reference: str
+    seed: int = 0
+    dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
+    mistakes: list[Mistake] = Field(default_factory=list)
+
+    driver: ClassVar[str]
+
+    def _harness(self, target: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        """The driver's harness, run here on the reference (or a replayed mistake)."""
+        raise NotImplementedError
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        reference = ctx.resolve(self.reference)
+        for dtype_name in self.dtypes:
+            dtype = DTYPES[dtype_name]
+            payload = self._payload(dtype)
+            expected = self._harness(reference, payload)
+            got = ctx.drive(self.driver, self.call, payload)
+            if not isinstance(got, dict):
+                return self.failed(f"{self.call} could not be run.")
+            problem = self._problem(ctx, payload, expected, got, dtype_name)
+            if problem:
+                message, hint = problem
+                return self.failed(message, hint)
+        return CheckOutcome(True)
+
+    def _payload(self, dtype: torch.dtype) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _problem(
+        self,
+        ctx: CheckContext,
+        payload: dict[str, Any],
+        expected: dict[str, Any],
+        got: dict[str, Any],
+        dtype_name: DTypeName,
+    ) -> tuple[str, str | None] | None:
+        raise NotImplementedError
+
+    def _recognise(
+        self, ctx: CheckContext, payload: dict[str, Any], got: Any, key: str, names: list[str]
+    ) -> str | None:
+        tolerance = self.tolerance(DTYPES[payload.get("dtype", "float64")])
+        return recognise(
+            ctx,
+            self.mistakes,
+            got,
+            _replay(self._harness, payload, key),
+            _matches(names, tolerance),
+        )
+
+
 @register_check
-class OptimizerTrajectoryCheck(CheckSpec):
+class OptimizerTrajectoryCheck(_HarnessCheck):
     """An optimiser class steps parameters exactly as a reference optimiser does."""
 
     kind: Literal["optimizer_trajectory"] = "optimizer_trajectory"
-    call: str = Field(description="The student's optimiser class.")
-    reference: str = Field(description="torch.optim.<Name>, or lab:<name>.")
+    driver: ClassVar[str] = "optimizer"
     kwargs: dict[str, float | list[float]] = Field(default_factory=dict)
     shapes: list[list[int]] = Field(default_factory=lambda: [[4, 3], [3]])
     steps: int = Field(8, ge=1)
@@ -88,54 +146,46 @@ class OptimizerTrajectoryCheck(CheckSpec):
         description="Then call zero_grad() and require every .grad cleared; false grades the "
         "steps alone, so that zero_grad() earns its own share in the checks that keep it.",
     )
-    seed: int = 0
-    dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
-    mistakes: list[Mistake] = Field(default_factory=list)
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        reference = ctx.resolve(self.reference)
+    def _harness(self, target: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        return optimizer_run(target, payload)
+
+    def _problem(
+        self,
+        ctx: CheckContext,
+        payload: dict[str, Any],
+        expected: dict[str, Any],
+        got: dict[str, Any],
+        dtype_name: DTypeName,
+    ) -> tuple[str, str | None] | None:
         names = [f"{i} (shape {shape})" for i, shape in enumerate(self.shapes)]
-        for dtype_name in self.dtypes:
-            dtype = DTYPES[dtype_name]
-            payload = self._payload(dtype)
-            expected = optimizer_run(reference, payload)
-            got = ctx.drive("optimizer", self.call, payload)
-            if not isinstance(got, dict):
-                return self.failed("the optimiser could not be run.")
-            setting = f"{self.call}({self._arguments()}) in {dtype_name}"
-            if self.lrs:
-                rates = ", ".join(f"{lr:g}" for lr in self.lrs)
-                setting += f", with optimizer.lr set to {rates} before steps 1 to {len(self.lrs)}"
-            tolerance = self.tolerance(dtype)
-            problem = first_divergence(
-                expected["trajectory"], got.get("trajectory"), names, tolerance
+        setting = f"{self.call}({self._arguments()}) in {dtype_name}"
+        if self.lrs:
+            rates = ", ".join(f"{lr:g}" for lr in self.lrs)
+            setting += f", with optimizer.lr set to {rates} before steps 1 to {len(self.lrs)}"
+        tolerance = self.tolerance(DTYPES[dtype_name])
+        problem = first_divergence(expected["trajectory"], got.get("trajectory"), names, tolerance)
+        if problem:
+            hint = self._recognise(ctx, payload, got.get("trajectory"), "trajectory", names)
+            skipped = (
+                " (in this check parameter 0 has no gradient at every second step:"
+                " a parameter whose .grad is None must be left alone)"
             )
-            if problem:
-                hint = recognise(
-                    ctx,
-                    self.mistakes,
-                    got.get("trajectory"),
-                    _replay(optimizer_run, payload, "trajectory"),
-                    _matches(names, tolerance),
-                )
-                skipped = (
-                    " (in this check parameter 0 has no gradient at every second step:"
-                    " a parameter whose .grad is None must be left alone)"
-                )
-                return self.failed(
-                    f"{setting}, {self.steps} steps with random gradients: {problem}"
-                    + (skipped if self.skip_grad else ""),
-                    hint,
-                )
-            cleared = got.get("cleared")
-            if self.zero_grad and (
-                not isinstance(cleared, list) or not all(c is True for c in cleared)
-            ):
-                return self.failed(
-                    f"{setting}: after zero_grad() a parameter still has a non-zero .grad "
-                    "(set each .grad to None, or fill it with zeros)."
-                )
-        return CheckOutcome(True)
+            return (
+                f"{setting}, {self.steps} steps with random gradients: {problem}"
+                + (skipped if self.skip_grad else ""),
+                hint,
+            )
+        cleared = got.get("cleared")
+        if self.zero_grad and (
+            not isinstance(cleared, list) or not all(c is True for c in cleared)
+        ):
+            return (
+                f"{setting}: after zero_grad() a parameter still has a non-zero .grad "
+                "(set each .grad to None, or fill it with zeros).",
+                None,
+            )
+        return None
 
     def _arguments(self) -> str:
         return ", ".join(["params", *(f"{key}={value!r}" for key, value in self.kwargs.items())])
@@ -155,6 +205,7 @@ class OptimizerTrajectoryCheck(CheckSpec):
             grads.append(row)
         kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in self.kwargs.items()}
         return {
+            "dtype": str(dtype).removeprefix("torch."),
             "params": params,
             "grads": grads,
             "kwargs": kwargs,
@@ -164,7 +215,7 @@ class OptimizerTrajectoryCheck(CheckSpec):
 
 
 @register_check
-class TrainingLoopCheck(CheckSpec):
+class TrainingLoopCheck(_HarnessCheck):
     """A training-loop function drives a model exactly as the reference loop does.
 
     The model is a small PyTorch MLP (``sizes``, ``activation``) with seeded weights, the loss
@@ -175,8 +226,7 @@ class TrainingLoopCheck(CheckSpec):
     """
 
     kind: Literal["training_loop"] = "training_loop"
-    call: str
-    reference: str = Field(description="lab:<name>, the reference loop.")
+    driver: ClassVar[str] = "loop"
     arguments: list[str]
     sizes: list[int] = Field(default_factory=lambda: [3, 6, 2])
     activation: Literal["relu", "tanh"] = "relu"
@@ -193,25 +243,10 @@ class TrainingLoopCheck(CheckSpec):
         description="Compare the returned value; false grades only the weights (and the mode), "
         "so that a wrong return value and a wrong update can earn separate credit.",
     )
-    seed: int = 0
     dtypes: list[DTypeName] = Field(default_factory=lambda: list[DTypeName](["float64"]))
-    mistakes: list[Mistake] = Field(default_factory=list)
 
-    def run(self, ctx: CheckContext) -> CheckOutcome:
-        reference = ctx.resolve(self.reference)
-        for dtype_name in self.dtypes:
-            dtype = DTYPES[dtype_name]
-            payload = self._payload(dtype)
-            expected = run_loop(reference, payload)
-            got = ctx.drive("loop", self.call, payload)
-            if not isinstance(got, dict):
-                return self.failed("the loop could not be run.")
-            where = f"{self.call}({', '.join(self.arguments)}) in {dtype_name}"
-            problem = self._problem(ctx, payload, expected, got, self.tolerance(dtype))
-            if problem:
-                message, hint = problem
-                return self.failed(f"{where}: {message}", hint)
-        return CheckOutcome(True)
+    def _harness(self, target: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        return run_loop(target, payload)
 
     def _problem(
         self,
@@ -219,45 +254,42 @@ class TrainingLoopCheck(CheckSpec):
         payload: dict[str, Any],
         expected: dict[str, Any],
         got: dict[str, Any],
-        tolerance: Tolerance,
+        dtype_name: DTypeName,
     ) -> tuple[str, str | None] | None:
+        where = f"{self.call}({', '.join(self.arguments)}) in {dtype_name}: "
+        tolerance = self.tolerance(DTYPES[dtype_name])
         # nn.Sequential numbers its layers; the Linear layers are every other one.
         names = [
             f"{2 * i}.{kind}" for i in range(len(self.sizes) - 1) for kind in ("weight", "bias")
         ]
         divergence = first_divergence(expected["steps"], got.get("steps"), names, tolerance)
         if divergence:
-            hint = recognise(
-                ctx,
-                self.mistakes,
-                got.get("steps"),
-                _replay(run_loop, payload, "steps"),
-                _matches(names, tolerance),
+            return where + divergence, self._recognise(
+                ctx, payload, got.get("steps"), "steps", names
             )
-            return divergence, hint
         final = compare_tree(expected["final"], got.get("final"), tolerance, what="the weights")
         if not final.ok:
-            return f"when it returned, {final.message}", None
-        value = got.get("value")
-        returned = compare_tree(expected["value"], value, tolerance, what="the result")
+            return f"{where}when it returned, {final.message}", None
+        returned = compare_tree(expected["value"], got.get("value"), tolerance, what="the result")
         if self.result and not returned.ok:
-            return returned.message, None
+            return where + returned.message, None
         if self.mode is not None:
-            return self._mode_problem(got.get("modes"))
+            problem = self._mode_problem(got.get("modes"))
+            return (where + problem, None) if problem else None
         return None
 
-    def _mode_problem(self, modes: Any) -> tuple[str, str | None] | None:
+    def _mode_problem(self, modes: Any) -> str | None:
         if not isinstance(modes, list) or not modes:
-            return "the model was never called.", None
+            return "the model was never called."
         training = self.mode == "train"
         for was_training, grad_enabled in modes:
             if was_training is not training:
                 call = "model.train()" if training else "model.eval()"
-                return f"the model ran in the wrong mode: call {call} first.", None
+                return f"the model ran in the wrong mode: call {call} first."
             if grad_enabled is not training:
                 if training:
-                    return "gradients were disabled during training.", None
-                return "gradients were recorded: evaluate under torch.no_grad().", None
+                    return "gradients were disabled during training."
+                return "gradients were recorded: evaluate under torch.no_grad()."
         return None
 
     def _payload(self, dtype: torch.dtype) -> dict[str, Any]:
@@ -273,6 +305,7 @@ class TrainingLoopCheck(CheckSpec):
         for name, count in self.batches.items():
             data[name] = [self._batch(draw, generator) for _ in range(count)]
         return {
+            "dtype": str(dtype).removeprefix("torch."),
             "model": {"sizes": self.sizes, "activation": self.activation, "state": state},
             "loss": self.loss,
             "optimizer": dict(self.optimizer),
