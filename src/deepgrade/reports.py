@@ -25,6 +25,13 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
+def _curve(name: str, values: list[float]) -> Text:
+    """One line that sums up a recorded curve such as a loss history."""
+    return Text(
+        f"  {name}: {len(values)} values, from {values[0]:.4g} to {values[-1]:.4g}", style="dim"
+    )
+
+
 def render_result(result: LabResult, console: Console, *, verbose: bool = False) -> None:
     """Print the score table, then an explanation for every exercise that did not pass."""
     table = Table(title=f"{result.lab}: {_points(result.score)} / {_points(result.max_score)}")
@@ -46,11 +53,12 @@ def render_result(result: LabResult, console: Console, *, verbose: bool = False)
     for exercise in result.exercises:
         if exercise.status is Status.PASSED and not verbose:
             continue
-        lines = [
-            Text(f"{check.label}: {check.message}" if check.message else check.label)
-            for check in exercise.checks
-            if check.status is not Status.PASSED or verbose
-        ]
+        lines: list[Text] = []
+        for check in exercise.checks:
+            if check.status is Status.PASSED and not verbose:
+                continue
+            lines.append(Text(f"{check.label}: {check.message}" if check.message else check.label))
+            lines += [_curve(name, values) for name, values in check.series.items() if values]
         body: list[Text] = lines or [Text(exercise.message)]
         if exercise.output and (verbose or exercise.status is not Status.PASSED):
             body.append(Text("\nyour code printed:\n" + exercise.output, style="dim"))

@@ -66,10 +66,10 @@ class OutcomeCheck(CheckSpec):
         # The history and the metric earn separate shares: a good curve counts even when the
         # metric reaches no tier, and a malformed one costs its share whatever the metric.
         tier = self._credit(score)
-        if tier >= 1 and not history_problem:
-            return CheckOutcome(True, series=series)
-        credit = (1 - self.history_share) * tier + (0 if history_problem else self.history_share)
         message = f"{name} {score:.4g} ({self._tiers_text()})."
+        if tier >= 1 and not history_problem:
+            return CheckOutcome(True, message, series=series)
+        credit = (1 - self.history_share) * tier + (0 if history_problem else self.history_share)
         if history_problem:
             message += f" {history_problem}"
         return CheckOutcome(False, self.failed(message).message, credit=credit, series=series)
