@@ -2,11 +2,11 @@
 wrong optimisers, batchers and loops that the checks replay to recognise a mistake.
 
 The optimisers themselves are graded against ``torch.optim.SGD`` and ``torch.optim.Adam``;
-the classes here only make one known error each (a mistake is replayed on the same
-parameters and gradients, and the first one whose trajectory matches the student's supplies
-its hint). The loops (``train_epoch``, ``evaluate``, ``fit``) follow the notebook's recipe to
-the letter, since the grader runs them through the same harness as the student's, with
-``torch.optim`` optimisers on a PyTorch MLP.
+each mistake here is the notebook's optimiser, batcher, epoch or early stopping with one
+switch flipped (a mistake is replayed on the same inputs, and the first one whose result
+matches the student's supplies its hint). The loops (``train_epoch``, ``evaluate``, ``fit``)
+follow the notebook's recipe to the letter, since the grader runs them through the same
+harness as the student's, with ``torch.optim`` optimisers on a PyTorch MLP.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
 import torch
 from torch import nn
@@ -23,21 +23,41 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 Args = tuple[list[Any], dict[str, Any]]
 Builder = Callable[[torch.Generator, torch.dtype], Args]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batcher = Callable[..., Iterator[Batch]]
+Epoch = Callable[[nn.Module, Iterable[Batch], LossFn, Any], float]
+Fit = Callable[[nn.Module, list[Batch], list[Batch], LossFn, Any, int, int], dict[str, list[float]]]
 
 
-# -- SGD mistakes -----------------------------------------------------------------------------
-class _SGDVariant:
-    """SGD as the notebook writes it (= ``torch.optim.SGD``), with switches for one error each.
+# -- optimisers -------------------------------------------------------------------------------
+class _Optimizer:
+    """What the notebook's optimisers share: the parameters, ``lr`` read at every step, and a
+    ``zero_grad()`` that clears each ``.grad``."""
 
-    Subclasses flip one switch; each is a mistake reference, constructed like the student's
-    class, ``(params, lr, momentum=0.0, weight_decay=0.0)``.
-    """
+    lr_at_init = False  # the rate read once, in the constructor
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float) -> None:
+        self.params = list(params)
+        self.lr = lr
+        self._initial_lr = lr
+
+    @property
+    def rate(self) -> float:
+        """The learning rate this step uses."""
+        return self._initial_lr if self.lr_at_init else self.lr
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+
+class _SGD(_Optimizer):
+    """SGD as the notebook writes it (= ``torch.optim.SGD``), with switches for one error each,
+    constructed like the student's class, ``(params, lr, momentum=0.0, weight_decay=0.0)``."""
 
     dampening = False  # buffer = mu * buffer + (1 - mu) * g, from a zero buffer
     forget_weight_decay = False  # weight_decay accepted, never applied
     decay_after_momentum = False  # the buffer sums raw gradients; lambda * p added at the step
     reset_buffer = False  # a new buffer every step: momentum has no effect
-    lr_at_init = False  # the rate read once, in the constructor
     skipped_advance = False  # a parameter without .grad still moves along its buffer
 
     def __init__(
@@ -47,15 +67,13 @@ class _SGDVariant:
         momentum: float = 0.0,
         weight_decay: float = 0.0,
     ) -> None:
-        self.params = list(params)
-        self.lr = lr
+        super().__init__(params, lr)
         self.momentum = momentum
         self.weight_decay = weight_decay
         self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
-        self._initial_lr = lr
 
     def step(self) -> None:
-        lr = self._initial_lr if self.lr_at_init else self.lr
+        lr = self.rate
         decay = 0.0 if self.forget_weight_decay else self.weight_decay
         with torch.no_grad():
             for i, p in enumerate(self.params):
@@ -83,58 +101,16 @@ class _SGDVariant:
                     g = g.add(p, alpha=decay)
                 p.add_(g, alpha=-lr)
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
 
-
-# Mistake classes are named like the mistake functions of other labs (lab:<name>).
-class sgd_with_dampening(_SGDVariant):
-    """Mistake: momentum as an average, ``b = mu b + (1 - mu) g`` from ``b = 0``."""
-
-    dampening = True
-
-
-class sgd_without_weight_decay(_SGDVariant):
-    """Mistake: ``weight_decay`` stored but never added to the gradient."""
-
-    forget_weight_decay = True
-
-
-class sgd_weight_decay_after_momentum(_SGDVariant):
-    """Mistake: the decay term added to the step, after the buffer (decoupled decay)."""
-
-    decay_after_momentum = True
-
-
-class sgd_buffer_reset_each_step(_SGDVariant):
-    """Mistake: the momentum buffer lives in ``step()``, so it starts afresh every step."""
-
-    reset_buffer = True
-
-
-class sgd_lr_read_once(_SGDVariant):
-    """Mistake: the learning rate copied in ``__init__``; later changes of ``.lr`` ignored."""
-
-    lr_at_init = True
-
-
-class sgd_skipped_parameter_moves(_SGDVariant):
-    """Mistake: a parameter whose ``.grad`` is None still decays its buffer and steps."""
-
-    skipped_advance = True
-
-
-# -- Adam mistakes ----------------------------------------------------------------------------
-class _AdamVariant:
-    """Adam as the notebook writes it (= ``torch.optim.Adam``), with switches for one error each."""
+class _Adam(_Optimizer):
+    """Adam as the notebook writes it (= ``torch.optim.Adam``), with switches for one error
+    each, constructed like the student's class, ``(params, lr=1e-3, betas, eps)``."""
 
     bias_correction = True
     eps_inside_sqrt = False  # sqrt(v_hat + eps)
     frozen_count = False  # t stays 1: the bias correction of the first step, forever
     shared_count = False  # one t for all parameters, advanced once per step()
     in_place_correction = False  # m and v divided in place by the correction
-    lr_at_init = False
 
     def __init__(
         self,
@@ -143,19 +119,17 @@ class _AdamVariant:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        self.params = list(params)
-        self.lr = lr
+        super().__init__(params, lr)
         self.betas = betas
         self.eps = eps
         self.steps = [0] * len(self.params)
         self.step_count = 0
         self.m: list[torch.Tensor | None] = [None] * len(self.params)
         self.v: list[torch.Tensor | None] = [None] * len(self.params)
-        self._initial_lr = lr
 
     def step(self) -> None:
         beta1, beta2 = self.betas
-        lr = self._initial_lr if self.lr_at_init else self.lr
+        lr = self.rate
         self.step_count += 1
         with torch.no_grad():
             for i, p in enumerate(self.params):
@@ -185,45 +159,76 @@ class _AdamVariant:
                     denominator = v_hat.sqrt() + self.eps
                 p.sub_(lr * m_hat / denominator)
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
+
+_O = TypeVar("_O", bound=_Optimizer)
 
 
-class adam_without_bias_correction(_AdamVariant):
-    """Mistake: ``m`` and ``v`` used as they are, without dividing by ``1 - beta^t``."""
-
-    bias_correction = False
-
-
-class adam_eps_inside_sqrt(_AdamVariant):
-    """Mistake: ``sqrt(v_hat + eps)`` instead of ``sqrt(v_hat) + eps``."""
-
-    eps_inside_sqrt = True
+def _mistake(base: type[_O], doc: str, **switch: bool) -> type[_O]:
+    """``base`` with one switch flipped: a mistake reference, constructed like ``base``."""
+    (name,) = switch
+    namespace = {"__doc__": doc, "__module__": __name__, **switch}
+    return cast(type[_O], type(f"{base.__name__}[{name}]", (base,), namespace))
 
 
-class adam_count_not_incremented(_AdamVariant):
-    """Mistake: the step count never advances, so every step is corrected as the first."""
-
-    frozen_count = True
-
-
-class adam_shared_count(_AdamVariant):
-    """Mistake: one step count for the optimiser; a skipped parameter's count still advances."""
-
-    shared_count = True
-
-
-class adam_correction_in_place(_AdamVariant):
-    """Mistake: ``m.div_(...)`` and ``v.div_(...)``: the correction overwrites the averages."""
-
-    in_place_correction = True
-
-
-class adam_lr_read_once(_AdamVariant):
-    """Mistake: the learning rate copied in ``__init__``; later changes of ``.lr`` ignored."""
-
-    lr_at_init = True
+# Mistakes are named like the mistake functions of other labs (lab:<name>).
+sgd_with_dampening = _mistake(
+    _SGD,
+    "Mistake: momentum as an average, ``b = mu b + (1 - mu) g`` from ``b = 0``.",
+    dampening=True,
+)
+sgd_without_weight_decay = _mistake(
+    _SGD,
+    "Mistake: ``weight_decay`` stored but never added to the gradient.",
+    forget_weight_decay=True,
+)
+sgd_weight_decay_after_momentum = _mistake(
+    _SGD,
+    "Mistake: the decay term added to the step, after the buffer (decoupled decay).",
+    decay_after_momentum=True,
+)
+sgd_buffer_reset_each_step = _mistake(
+    _SGD,
+    "Mistake: the momentum buffer lives in ``step()``, so it starts afresh every step.",
+    reset_buffer=True,
+)
+sgd_lr_read_once = _mistake(
+    _SGD,
+    "Mistake: the learning rate copied in ``__init__``; later changes of ``.lr`` ignored.",
+    lr_at_init=True,
+)
+sgd_skipped_parameter_moves = _mistake(
+    _SGD,
+    "Mistake: a parameter whose ``.grad`` is None still decays its buffer and steps.",
+    skipped_advance=True,
+)
+adam_without_bias_correction = _mistake(
+    _Adam,
+    "Mistake: ``m`` and ``v`` used as they are, without dividing by ``1 - beta^t``.",
+    bias_correction=False,
+)
+adam_eps_inside_sqrt = _mistake(
+    _Adam, "Mistake: ``sqrt(v_hat + eps)`` instead of ``sqrt(v_hat) + eps``.", eps_inside_sqrt=True
+)
+adam_count_not_incremented = _mistake(
+    _Adam,
+    "Mistake: the step count never advances, so every step is corrected as the first.",
+    frozen_count=True,
+)
+adam_shared_count = _mistake(
+    _Adam,
+    "Mistake: one step count for the optimiser; a skipped parameter's count still advances.",
+    shared_count=True,
+)
+adam_correction_in_place = _mistake(
+    _Adam,
+    "Mistake: ``m.div_(...)`` and ``v.div_(...)``: the correction overwrites the averages.",
+    in_place_correction=True,
+)
+adam_lr_read_once = _mistake(
+    _Adam,
+    "Mistake: the learning rate copied in ``__init__``; later changes of ``.lr`` ignored.",
+    lr_at_init=True,
+)
 
 
 # -- minibatches ------------------------------------------------------------------------------
@@ -231,68 +236,53 @@ def _order(n: int, shuffle: bool, generator: torch.Generator | None) -> torch.Te
     return torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
 
 
-def minibatches(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    batch_size: int,
-    shuffle: bool = True,
-    generator: torch.Generator | None = None,
-) -> Iterator[Batch]:
-    """The notebook's batches: consecutive slices of one ``randperm`` (or of 0..n-1)."""
-    order = _order(X.shape[0], shuffle, generator).to(X.device)
-    for start in range(0, X.shape[0], batch_size):
-        rows = order[start : start + batch_size]
-        yield X[rows], Y[rows]
+def _batcher(
+    doc: str,
+    *,
+    fixed_shuffle: bool | None = None,
+    drop_last: bool = False,
+    two_permutations: bool = False,
+) -> Batcher:
+    """The notebook's ``minibatches`` with switches for one error each: ``fixed_shuffle``
+    ignores the caller's ``shuffle``, ``drop_last`` leaves out the last, smaller batch,
+    ``two_permutations`` orders X and Y by two different draws."""
+
+    def minibatches(
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[Batch]:
+        n = X.shape[0]
+        if fixed_shuffle is not None:
+            shuffle = fixed_shuffle
+        order_x = _order(n, shuffle, generator).to(X.device)
+        order_y = _order(n, shuffle, generator).to(X.device) if two_permutations else order_x
+        for start in range(0, n - n % batch_size if drop_last else n, batch_size):
+            yield X[order_x[start : start + batch_size]], Y[order_y[start : start + batch_size]]
+
+    minibatches.__doc__ = doc
+    return minibatches
 
 
-def minibatches_dropping_last(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    batch_size: int,
-    shuffle: bool = True,
-    generator: torch.Generator | None = None,
-) -> Iterator[Batch]:
-    """Mistake: the last, smaller batch is left out (``range(n // batch_size)``)."""
-    order = _order(X.shape[0], shuffle, generator).to(X.device)
-    for k in range(X.shape[0] // batch_size):
-        rows = order[k * batch_size : (k + 1) * batch_size]
-        yield X[rows], Y[rows]
-
-
-def minibatches_two_permutations(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    batch_size: int,
-    shuffle: bool = True,
-    generator: torch.Generator | None = None,
-) -> Iterator[Batch]:
-    """Mistake: X and Y shuffled with two different permutations, so the pairs come apart."""
-    order_x = _order(X.shape[0], shuffle, generator).to(X.device)
-    order_y = _order(X.shape[0], shuffle, generator).to(X.device)
-    for start in range(0, X.shape[0], batch_size):
-        yield X[order_x[start : start + batch_size]], Y[order_y[start : start + batch_size]]
-
-
-def minibatches_never_shuffled(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    batch_size: int,
-    shuffle: bool = True,
-    generator: torch.Generator | None = None,
-) -> Iterator[Batch]:
-    """Mistake: ``shuffle`` ignored; the rows always come in their natural order."""
-    return minibatches(X, Y, batch_size, False, generator)
-
-
-def minibatches_always_shuffled(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    batch_size: int,
-    shuffle: bool = True,
-    generator: torch.Generator | None = None,
-) -> Iterator[Batch]:
-    """Mistake: ``shuffle=False`` ignored; the rows are always permuted."""
-    return minibatches(X, Y, batch_size, True, generator)
+minibatches = _batcher(
+    "The notebook's batches: consecutive slices of one ``randperm`` (or of 0..n-1)."
+)
+minibatches_dropping_last = _batcher(
+    "Mistake: the last, smaller batch is left out (``range(n // batch_size)``).", drop_last=True
+)
+minibatches_two_permutations = _batcher(
+    "Mistake: X and Y shuffled with two different permutations, so the pairs come apart.",
+    two_permutations=True,
+)
+minibatches_never_shuffled = _batcher(
+    "Mistake: ``shuffle`` ignored; the rows always come in their natural order.",
+    fixed_shuffle=False,
+)
+minibatches_always_shuffled = _batcher(
+    "Mistake: ``shuffle=False`` ignored; the rows are always permuted.", fixed_shuffle=True
+)
 
 
 def _batches_builder(n: int, batch_size: int, labels: bool = False) -> Builder:
@@ -326,64 +316,54 @@ batches_1_by_1 = _batches_builder(1, 1)
 
 
 # -- loops ------------------------------------------------------------------------------------
-def train_epoch(
-    model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn, optimizer: Any
-) -> float:
-    """The notebook's epoch: zero_grad, forward, loss, backward, step; the mean batch loss."""
-    model.train()
-    total, count = 0.0, 0
-    for xb, yb in batches:
-        optimizer.zero_grad()
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        optimizer.step()
-        total += loss.item()
-        count += 1
-    return total / count if count else math.nan
+def _epoch(
+    doc: str,
+    *,
+    zero_grad: Literal["first", "after_backward", "never"] = "first",
+    step_before_backward: bool = False,
+) -> Epoch:
+    """The notebook's epoch with switches for one error each: where ``zero_grad()`` runs (or
+    that it never does), and ``step()`` before ``backward()``."""
+
+    def train_epoch(
+        model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn, optimizer: Any
+    ) -> float:
+        model.train()
+        total, count = 0.0, 0
+        for xb, yb in batches:
+            if zero_grad == "first":
+                optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            if step_before_backward:
+                optimizer.step()
+            loss.backward()
+            if zero_grad == "after_backward":
+                optimizer.zero_grad()
+            if not step_before_backward:
+                optimizer.step()
+            total += loss.item()
+            count += 1
+        return total / count if count else math.nan
+
+    train_epoch.__doc__ = doc
+    return train_epoch
 
 
-def train_epoch_without_zero_grad(
-    model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn, optimizer: Any
-) -> float:
-    """Mistake: no ``zero_grad()``, so each step uses the sum of all gradients so far."""
-    model.train()
-    losses = []
-    for xb, yb in batches:
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
-
-
-def train_epoch_step_before_backward(
-    model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn, optimizer: Any
-) -> float:
-    """Mistake: ``step()`` before ``backward()``: each step uses the previous batch's gradient."""
-    model.train()
-    losses = []
-    for xb, yb in batches:
-        optimizer.zero_grad()
-        loss = loss_fn(model(xb), yb)
-        optimizer.step()
-        loss.backward()
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
-
-
-def train_epoch_zero_grad_after_backward(
-    model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn, optimizer: Any
-) -> float:
-    """Mistake: ``zero_grad()`` between ``backward()`` and ``step()``: nothing ever moves."""
-    model.train()
-    losses = []
-    for xb, yb in batches:
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        optimizer.zero_grad()
-        optimizer.step()
-        losses.append(loss.item())
-    return sum(losses) / len(losses)
+train_epoch = _epoch(
+    "The notebook's epoch: zero_grad, forward, loss, backward, step; the mean batch loss."
+)
+train_epoch_without_zero_grad = _epoch(
+    "Mistake: no ``zero_grad()``, so each step uses the sum of all gradients so far.",
+    zero_grad="never",
+)
+train_epoch_step_before_backward = _epoch(
+    "Mistake: ``step()`` before ``backward()``: each step uses the previous batch's gradient.",
+    step_before_backward=True,
+)
+train_epoch_zero_grad_after_backward = _epoch(
+    "Mistake: ``zero_grad()`` between ``backward()`` and ``step()``: nothing ever moves.",
+    zero_grad="after_backward",
+)
 
 
 def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn) -> float:
@@ -397,90 +377,59 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn) -> flo
     return total / count if count else math.nan
 
 
-def _fit(
-    model: nn.Module,
-    train: list[Batch],
-    val: list[Batch],
-    loss_fn: LossFn,
-    optimizer: Any,
-    epochs: int,
-    patience: int,
-    *,
-    stop_at: int = 0,
-    reset: bool = True,
-) -> dict[str, list[float]]:
-    """Early stopping; ``stop_at`` and ``reset`` replay the counting mistakes."""
-    history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
-    best_loss, best_state, waited = math.inf, None, 0
-    for _ in range(epochs):
-        history["train_loss"].append(train_epoch(model, train, loss_fn, optimizer))
-        val_loss = evaluate(model, val, loss_fn)
-        history["val_loss"].append(val_loss)
-        if val_loss < best_loss:
-            best_loss = val_loss
-            best_state = copy.deepcopy(model.state_dict())
-            if reset:
-                waited = 0
-        else:
-            waited += 1
-            if waited >= patience + stop_at:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history
+def _early_stopping(doc: str, *, stop_at: int = 0, reset: bool = True) -> Fit:
+    """The notebook's early stopping with switches for the counting mistakes: stop after
+    ``patience + stop_at`` epochs without improvement; without ``reset`` the count goes on
+    after an improvement."""
+
+    def fit(
+        model: nn.Module,
+        train: list[Batch],
+        val: list[Batch],
+        loss_fn: LossFn,
+        optimizer: Any,
+        epochs: int,
+        patience: int,
+    ) -> dict[str, list[float]]:
+        history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+        best_loss, best_state, waited = math.inf, None, 0
+        for _ in range(epochs):
+            history["train_loss"].append(train_epoch(model, train, loss_fn, optimizer))
+            val_loss = evaluate(model, val, loss_fn)
+            history["val_loss"].append(val_loss)
+            if val_loss < best_loss:
+                best_loss = val_loss
+                best_state = copy.deepcopy(model.state_dict())
+                if reset:
+                    waited = 0
+            else:
+                waited += 1
+                if waited >= patience + stop_at:
+                    break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        return history
+
+    fit.__doc__ = doc
+    return fit
 
 
-def fit(
-    model: nn.Module,
-    train: list[Batch],
-    val: list[Batch],
-    loss_fn: LossFn,
-    optimizer: Any,
-    epochs: int,
-    patience: int,
-) -> dict[str, list[float]]:
-    """The notebook's early stopping: keep the strictly best validation epoch's weights, stop
-    after ``patience`` epochs in a row without improvement, and load the best weights back."""
-    return _fit(model, train, val, loss_fn, optimizer, epochs, patience)
-
-
-def fit_stops_one_epoch_late(
-    model: nn.Module,
-    train: list[Batch],
-    val: list[Batch],
-    loss_fn: LossFn,
-    optimizer: Any,
-    epochs: int,
-    patience: int,
-) -> dict[str, list[float]]:
-    """Mistake: ``waited > patience``: one epoch more than ``patience`` without improvement."""
-    return _fit(model, train, val, loss_fn, optimizer, epochs, patience, stop_at=1)
-
-
-def fit_stops_one_epoch_early(
-    model: nn.Module,
-    train: list[Batch],
-    val: list[Batch],
-    loss_fn: LossFn,
-    optimizer: Any,
-    epochs: int,
-    patience: int,
-) -> dict[str, list[float]]:
-    """Mistake: ``waited >= patience - 1`` (or counting the improving epoch as a wait)."""
-    return _fit(model, train, val, loss_fn, optimizer, epochs, patience, stop_at=-1)
-
-
-def fit_without_reset(
-    model: nn.Module,
-    train: list[Batch],
-    val: list[Batch],
-    loss_fn: LossFn,
-    optimizer: Any,
-    epochs: int,
-    patience: int,
-) -> dict[str, list[float]]:
-    """Mistake: the count of epochs without improvement is not reset when the loss improves."""
-    return _fit(model, train, val, loss_fn, optimizer, epochs, patience, reset=False)
+fit = _early_stopping(
+    "The notebook's early stopping: keep the strictly best validation epoch's weights, stop "
+    "after ``patience`` epochs in a row without improvement, and load the best weights back."
+)
+fit_stops_one_epoch_late = _early_stopping(
+    "Mistake: ``waited > patience``: one epoch more than ``patience`` without improvement.",
+    stop_at=1,
+)
+fit_stops_one_epoch_early = _early_stopping(
+    "Mistake: ``waited >= patience - 1`` (or counting the improving epoch as a wait).",
+    stop_at=-1,
+)
+fit_without_reset = _early_stopping(
+    "Mistake: the count of epochs without improvement is not reset when the loss improves.",
+    reset=False,
+)
 
 
 # -- tasks ------------------------------------------------------------------------------------
