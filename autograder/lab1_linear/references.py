@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,10 @@ from deepgrade.comparison import (
 Args = tuple[list[Any], dict[str, Any]]
 Builder = Callable[[torch.Generator, torch.dtype], Args]
 Pair = tuple[torch.Tensor, torch.Tensor]
+Parts = tuple[Pair, Pair, Pair]
+Solver = Callable[[torch.Tensor, torch.Tensor], Pair]
+Splitter = Callable[..., Parts]
+Judge = Callable[[Any, list[Any], dict[str, Any]], str | None]
 
 
 # -- predict ----------------------------------------------------------------------------------
@@ -51,31 +55,40 @@ def _with_ones(X: torch.Tensor, first: bool = False) -> torch.Tensor:
     return torch.cat([ones, X] if first else [X, ones], dim=1)
 
 
-def least_squares(X: torch.Tensor, Y: torch.Tensor) -> Pair:
-    """The contract's closed form: ``torch.linalg.lstsq`` on ``[X, 1]``, split into W and b."""
-    d = X.shape[1]
-    theta = torch.linalg.lstsq(_with_ones(X), Y).solution
-    return theta[:d].T.contiguous(), theta[d].contiguous()
+def _solver(
+    doc: str, *, ones: Literal["last", "first"] | None = "last", transpose: bool = True
+) -> Solver:
+    """The contract's closed form with switches for one error each: the column of ones put
+    ``first`` (the bias still read from the last row) or left out (``None``, b = 0), and the
+    first d rows of the solution returned without ``transpose``."""
+
+    def least_squares(X: torch.Tensor, Y: torch.Tensor) -> Pair:
+        d = X.shape[1]
+        A = X if ones is None else _with_ones(X, first=ones == "first")
+        theta = torch.linalg.lstsq(A, Y).solution
+        W = theta[:d].T if transpose else theta[:d]
+        if ones is None:
+            return W.contiguous(), torch.zeros(Y.shape[1], dtype=X.dtype, device=X.device)
+        return W.contiguous(), theta[d].contiguous()
+
+    least_squares.__doc__ = doc
+    return least_squares
 
 
-def least_squares_untransposed(X: torch.Tensor, Y: torch.Tensor) -> Pair:
-    """Mistake: returns the first d rows of the solution, ``W.T`` of shape [d, k], as W."""
-    d = X.shape[1]
-    theta = torch.linalg.lstsq(_with_ones(X), Y).solution
-    return theta[:d].contiguous(), theta[d].contiguous()
-
-
-def least_squares_ones_first(X: torch.Tensor, Y: torch.Tensor) -> Pair:
-    """Mistake: the column of ones goes first, but the bias is read from the last row."""
-    d = X.shape[1]
-    theta = torch.linalg.lstsq(_with_ones(X, first=True), Y).solution
-    return theta[:d].T.contiguous(), theta[d].contiguous()
-
-
-def least_squares_without_bias(X: torch.Tensor, Y: torch.Tensor) -> Pair:
-    """Mistake: no column of ones, so the fit is forced through the origin and b = 0."""
-    W = torch.linalg.lstsq(X, Y).solution.T.contiguous()
-    return W, torch.zeros(Y.shape[1], dtype=X.dtype, device=X.device)
+least_squares = _solver(
+    "The contract's closed form: ``torch.linalg.lstsq`` on ``[X, 1]``, split into W and b."
+)
+least_squares_untransposed = _solver(
+    "Mistake: returns the first d rows of the solution, ``W.T`` of shape [d, k], as W.",
+    transpose=False,
+)
+least_squares_ones_first = _solver(
+    "Mistake: the column of ones goes first, but the bias is read from the last row.",
+    ones="first",
+)
+least_squares_without_bias = _solver(
+    "Mistake: no column of ones, so the fit is forced through the origin and b = 0.", ones=None
+)
 
 
 @functools.cache
@@ -261,7 +274,7 @@ _GRAD_MISTAKES: list[tuple[Callable[..., Pair], str]] = [
 ]
 
 
-def _gradient_judge(index: int) -> Callable[[Any, list[Any], dict[str, Any]], str | None]:
+def _gradient_judge(index: int) -> Judge:
     name = ("dW", "db")[index]
 
     def judge(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
@@ -349,55 +362,44 @@ _DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 _PART_NAMES = ("training", "validation", "test")
 
 
-def split(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    fractions: tuple[float, float, float] = _DEFAULT_FRACTIONS,
-    seed: int = 0,
-) -> tuple[Pair, Pair, Pair]:
-    """The contract's split: rows of a seeded ``torch.randperm``, sizes ``floor(f * n)``."""
-    n = X.shape[0]
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(X.device)
-    n_train = math.floor(fractions[0] * n)
-    n_val = math.floor(fractions[1] * n)
-    parts = (perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :])
-    return (X[parts[0]], Y[parts[0]]), (X[parts[1]], Y[parts[1]]), (X[parts[2]], Y[parts[2]])
+def _splitter(
+    doc: str,
+    *,
+    size: Callable[[float], int] = math.floor,
+    seed_ignored: bool = False,
+    y_in_order: bool = False,
+) -> Splitter:
+    """The contract's split with switches for one error each: the part sizes by another
+    ``size`` (``round``), the generator seeded with 0 whatever the seed (``seed_ignored``), and
+    Y cut in its original order while X is permuted (``y_in_order``)."""
+
+    def split(
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        fractions: tuple[float, float, float] = _DEFAULT_FRACTIONS,
+        seed: int = 0,
+    ) -> Parts:
+        n = X.shape[0]
+        generator = torch.Generator().manual_seed(0 if seed_ignored else seed)
+        perm = torch.randperm(n, generator=generator).to(X.device)
+        n_train, n_val = size(fractions[0] * n), size(fractions[1] * n)
+        cuts = (slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None))
+        train, val, test = ((X[perm[cut]], Y[cut] if y_in_order else Y[perm[cut]]) for cut in cuts)
+        return train, val, test
+
+    split.__doc__ = doc
+    return split
 
 
-def split_seed_ignored(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    fractions: tuple[float, float, float] = _DEFAULT_FRACTIONS,
-    seed: int = 0,
-) -> tuple[Pair, Pair, Pair]:
-    """Mistake: the generator is always seeded with 0."""
-    return split(X, Y, fractions, 0)
-
-
-def split_rounded(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    fractions: tuple[float, float, float] = _DEFAULT_FRACTIONS,
-    seed: int = 0,
-) -> tuple[Pair, Pair, Pair]:
-    """Mistake: sizes with ``round`` instead of ``math.floor``."""
-    n = X.shape[0]
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(X.device)
-    n_train, n_val = round(fractions[0] * n), round(fractions[1] * n)
-    parts = (perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :])
-    return (X[parts[0]], Y[parts[0]]), (X[parts[1]], Y[parts[1]]), (X[parts[2]], Y[parts[2]])
-
-
-def split_y_unshuffled(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    fractions: tuple[float, float, float] = _DEFAULT_FRACTIONS,
-    seed: int = 0,
-) -> tuple[Pair, Pair, Pair]:
-    """Mistake: X is permuted but Y is cut in its original order, so the pairs break."""
-    (Xtr, _), (Xva, _), (Xte, _) = split(X, Y, fractions, seed)
-    a, b = Xtr.shape[0], Xtr.shape[0] + Xva.shape[0]
-    return (Xtr, Y[:a]), (Xva, Y[a:b]), (Xte, Y[b:])
+split = _splitter(
+    "The contract's split: rows of a seeded ``torch.randperm``, sizes ``floor(f * n)``."
+)
+split_seed_ignored = _splitter("Mistake: the generator is always seeded with 0.", seed_ignored=True)
+split_rounded = _splitter("Mistake: sizes with ``round`` instead of ``math.floor``.", size=round)
+split_y_unshuffled = _splitter(
+    "Mistake: X is permuted but Y is cut in its original order, so the pairs break.",
+    y_in_order=True,
+)
 
 
 def split_judge(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
@@ -598,42 +600,40 @@ def _least_squares_float64(X: torch.Tensor, Y: torch.Tensor) -> Pair:
     return least_squares(X.detach().cpu().double(), Y.detach().cpu().double())
 
 
-def fit_recovers_planted_map(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+def _near_least_squares(doc: str, failure: str) -> Judge:
+    """A judge: W and b within relative error 1e-3 of the float64 least-squares fit of the
+    data, else ``failure`` filled in with the errors of W and b."""
+
+    def judge(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+        X, Y = args[0], args[1]
+        fitted, problem = _fit_result(result, X, Y)
+        if problem:
+            return problem
+        W_ls, b_ls = _least_squares_float64(X, Y)
+        errors = {"W": _relative_error(fitted[0], W_ls), "b": _relative_error(fitted[1], b_ls)}
+        if max(errors.values()) > 1e-3:
+            return failure.format(**errors)
+        return None
+
+    judge.__doc__ = doc
+    return judge
+
+
+fit_recovers_planted_map = _near_least_squares(
     """W and b within relative error 1e-3 of the planted map A, c.
 
     The data are noise-free, so the planted map is the exact least-squares fit of the data:
     the judge reads A and c back from the data with a float64 solve.
-    """
-    X, Y = args[0], args[1]
-    fitted, problem = _fit_result(result, X, Y)
-    if problem:
-        return problem
-    A, c = _least_squares_float64(X, Y)
-    errors = {"W": _relative_error(fitted[0], A), "b": _relative_error(fitted[1], c)}
-    worst = max(errors, key=lambda name: errors[name])
-    if errors[worst] > 1e-3:
-        return (
-            f"the planted map is not recovered: relative error of W {errors['W']:.2e}, of b "
-            f"{errors['b']:.2e} (at most 1e-3 for both). Check the gradient's sign and scale, "
-            "the update p - lr * g, and that every epoch makes its steps."
-        )
-    return None
-
-
-def fit_matches_least_squares(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
-    """With noisy targets, full-batch descent converges to the least-squares fit (1e-3)."""
-    X, Y = args[0], args[1]
-    fitted, problem = _fit_result(result, X, Y)
-    if problem:
-        return problem
-    W_ls, b_ls = _least_squares_float64(X, Y)
-    errors = {"W": _relative_error(fitted[0], W_ls), "b": _relative_error(fitted[1], b_ls)}
-    if max(errors.values()) > 1e-3:
-        return (
-            f"the result is not the least-squares fit: relative difference of W "
-            f"{errors['W']:.2e}, of b {errors['b']:.2e} (at most 1e-3 for both)."
-        )
-    return None
+    """,
+    "the planted map is not recovered: relative error of W {W:.2e}, of b {b:.2e} (at most "
+    "1e-3 for both). Check the gradient's sign and scale, the update p - lr * g, and that "
+    "every epoch makes its steps.",
+)
+fit_matches_least_squares = _near_least_squares(
+    "With noisy targets, full-batch descent converges to the least-squares fit (1e-3).",
+    "the result is not the least-squares fit: relative difference of W {W:.2e}, of b {b:.2e} "
+    "(at most 1e-3 for both).",
+)
 
 
 def fit_history(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:

@@ -218,58 +218,52 @@ def mlp2_loss_and_grads(
 
 
 def _manual(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    W1: torch.Tensor,
-    b1: torch.Tensor,
-    W2: torch.Tensor,
-    b2: torch.Tensor,
+    doc: str,
     *,
     loss_scale: str = "nk",
     relu_at_zero: float = 0.0,
     transpose_dW2: bool = False,
     scalar_db1: bool = False,
-) -> tuple[torch.Tensor, Grads]:
-    """The notebook's manual backward pass, with the switches that replay the mistakes."""
-    A = X @ W1.T + b1
-    H = A.clamp(min=0)
-    diff = H @ W2.T + b2 - Y
-    loss = (diff * diff).mean()
-    count = diff.shape[0] if loss_scale == "n" else diff.numel()
-    dY_hat = 2.0 * diff / count
-    dW2 = H.T @ dY_hat if transpose_dW2 else dY_hat.T @ H
-    dH = dY_hat @ W2
-    slope = torch.where(A > 0, 1.0, torch.where(A == 0, relu_at_zero, 0.0)).to(A.dtype)
-    dA = dH * slope
-    db1 = dA.sum() if scalar_db1 else dA.sum(0)
-    return loss, {"W1": dA.T @ X, "b1": db1, "W2": dW2, "b2": dY_hat.sum(0)}
+    loss_item: bool = False,
+) -> Callable[..., tuple[Any, Grads]]:
+    """The notebook's manual backward pass, with switches that replay one mistake each."""
+
+    def backward(*args: torch.Tensor) -> tuple[Any, Grads]:
+        X, Y, W1, b1, W2, b2 = args
+        A = X @ W1.T + b1
+        H = A.clamp(min=0)
+        diff = H @ W2.T + b2 - Y
+        loss = (diff * diff).mean()
+        count = diff.shape[0] if loss_scale == "n" else diff.numel()
+        dY_hat = 2.0 * diff / count
+        dW2 = H.T @ dY_hat if transpose_dW2 else dY_hat.T @ H
+        dH = dY_hat @ W2
+        slope = torch.where(A > 0, 1.0, torch.where(A == 0, relu_at_zero, 0.0)).to(A.dtype)
+        dA = dH * slope
+        db1 = dA.sum() if scalar_db1 else dA.sum(0)
+        grads = {"W1": dA.T @ X, "b1": db1, "W2": dW2, "b2": dY_hat.sum(0)}
+        return (float(loss.item()) if loss_item else loss), grads
+
+    backward.__doc__ = doc
+    return backward
 
 
-def mlp2_two_over_n(*args: torch.Tensor) -> tuple[torch.Tensor, Grads]:
-    """Mistake: dL/dY_hat = 2 (Y_hat - Y) / n, as if the mean were over the rows only."""
-    return _manual(*args, loss_scale="n")
-
-
-def mlp2_relu_at_zero_one(*args: torch.Tensor) -> tuple[torch.Tensor, Grads]:
-    """Mistake: ReLU'(0) = 1 (A >= 0 instead of A > 0)."""
-    return _manual(*args, relu_at_zero=1.0)
-
-
-def mlp2_dW2_transposed(*args: torch.Tensor) -> tuple[torch.Tensor, Grads]:
-    """Mistake: dW2 = H^T dY_hat, shaped [h, k] instead of W2's [k, h]."""
-    return _manual(*args, transpose_dW2=True)
-
-
-def mlp2_db1_scalar(*args: torch.Tensor) -> tuple[torch.Tensor, Grads]:
-    """Mistake: db1 = dA.sum(), a sum over the hidden units too."""
-    return _manual(*args, scalar_db1=True)
-
-
-def mlp2_loss_item(*args: torch.Tensor) -> tuple[Any, Grads]:
-    """Mistake: the loss returned as a Python float (loss.item())."""
-    loss, grads = _manual(*args)
-    return float(loss.item()), grads
-
+mlp2_two_over_n = _manual(
+    "Mistake: dL/dY_hat = 2 (Y_hat - Y) / n, as if the mean were over the rows only.",
+    loss_scale="n",
+)
+mlp2_relu_at_zero_one = _manual(
+    "Mistake: ReLU'(0) = 1 (A >= 0 instead of A > 0).", relu_at_zero=1.0
+)
+mlp2_dW2_transposed = _manual(
+    "Mistake: dW2 = H^T dY_hat, shaped [h, k] instead of W2's [k, h].", transpose_dW2=True
+)
+mlp2_db1_scalar = _manual(
+    "Mistake: db1 = dA.sum(), a sum over the hidden units too.", scalar_db1=True
+)
+mlp2_loss_item = _manual(
+    "Mistake: the loss returned as a Python float (loss.item()).", loss_item=True
+)
 
 _MLP2_MISTAKES: list[tuple[Callable[..., tuple[Any, Grads]], str]] = [
     (

@@ -9,10 +9,15 @@ Module builders take the student's constructor arguments and return a module who
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
+
+Inputs = tuple[list[Any], dict[str, Any]]
+Builder = Callable[[torch.Generator, torch.dtype], Inputs]
+Rule = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 # -- modules ----------------------------------------------------------------------------------
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -128,70 +133,52 @@ def maxout(in_features: int, out_features: int, pieces: int = 2) -> MaxoutRefere
 
 # -- the perceptron rule ----------------------------------------------------------------------
 def _perceptron_rule(
-    X: torch.Tensor,
-    y: torch.Tensor,
-    epochs: int,
-    lr: float,
+    doc: str,
     *,
     strict: bool = False,
     sigmoid: bool = False,
     update_bias: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The rule from zeros, rows in order; the keywords replay known mistakes."""
-    w = torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
-    b = torch.zeros((), dtype=X.dtype, device=X.device)
-    for _ in range(int(epochs)):
-        for i in range(X.shape[0]):
-            score = float((X[i] * w).sum() + b)
-            if sigmoid:
-                y_hat = 1.0 / (1.0 + math.exp(-score))
-            else:
-                y_hat = 1.0 if (score > 0 if strict else score >= 0) else 0.0
-            error = float(y[i]) - y_hat
-            if error != 0:
-                w = w + lr * error * X[i]
-                if update_bias:
-                    b = b + lr * error
-    return w, b
+    float32_bias: bool = False,
+) -> Rule:
+    """The rule from zeros, rows in order, with switches that replay one mistake each."""
+
+    def perceptron_train(
+        X: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        w = torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
+        b = torch.zeros((), dtype=X.dtype, device=X.device)
+        for _ in range(int(epochs)):
+            for i in range(X.shape[0]):
+                score = float((X[i] * w).sum() + b)
+                if sigmoid:
+                    y_hat = 1.0 / (1.0 + math.exp(-score))
+                else:
+                    y_hat = 1.0 if (score > 0 if strict else score >= 0) else 0.0
+                error = float(y[i]) - y_hat
+                if error != 0:
+                    w = w + lr * error * X[i]
+                    if update_bias:
+                        b = b + lr * error
+        return w, b.to(torch.float32) if float32_bias else b
+
+    perceptron_train.__doc__ = doc
+    return perceptron_train
 
 
-def perceptron_train(
-    X: torch.Tensor,
-    y: torch.Tensor,
-    epochs: int,
-    lr: float = 1.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The perceptron rule (COURSE.md): from zeros, rows 0..n-1 each epoch, Heaviside(0) = 1."""
-    return _perceptron_rule(X, y, epochs, lr)
-
-
-def perceptron_train_sigmoid(
-    X: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mistake: y_hat = sigmoid(score) instead of the step."""
-    return _perceptron_rule(X, y, epochs, lr, sigmoid=True)
-
-
-def perceptron_train_frozen_bias(
-    X: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mistake: b is never updated."""
-    return _perceptron_rule(X, y, epochs, lr, update_bias=False)
-
-
-def perceptron_train_strict(
-    X: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mistake: y_hat = 1 only when the score is > 0 (Heaviside(0) = 0)."""
-    return _perceptron_rule(X, y, epochs, lr, strict=True)
-
-
-def perceptron_train_float32(
-    X: torch.Tensor, y: torch.Tensor, epochs: int, lr: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mistake: w and b start as float32 zeros whatever X's dtype (b then stays float32)."""
-    w, b = _perceptron_rule(X, y, epochs, lr)
-    return w, b.to(torch.float32)
+perceptron_train = _perceptron_rule(
+    "The perceptron rule (COURSE.md): from zeros, rows 0..n-1 each epoch, Heaviside(0) = 1."
+)
+perceptron_train_sigmoid = _perceptron_rule(
+    "Mistake: y_hat = sigmoid(score) instead of the step.", sigmoid=True
+)
+perceptron_train_frozen_bias = _perceptron_rule("Mistake: b is never updated.", update_bias=False)
+perceptron_train_strict = _perceptron_rule(
+    "Mistake: y_hat = 1 only when the score is > 0 (Heaviside(0) = 0).", strict=True
+)
+perceptron_train_float32 = _perceptron_rule(
+    "Mistake: w and b start as float32 zeros whatever X's dtype (b then stays float32).",
+    float32_bias=True,
+)
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -207,29 +194,30 @@ def _integer_data(generator: torch.Generator, n: int, d: int) -> tuple[torch.Ten
     return X, y
 
 
-def perceptron_steps(
-    generator: torch.Generator, dtype: torch.dtype
-) -> tuple[list[Any], dict[str, Any]]:
-    """12 points in 3-D with integer coordinates and random labels, 3 epochs at lr = 1.
+def _integer_steps(n: int, d: int, epochs: int, lr: float) -> Builder:
+    """``n`` points in ``d``-D with integer coordinates and random labels, for ``epochs``
+    epochs at ``lr``.
 
     The labels are not separable, so the weights keep moving: a change of order, step or
     update shows in the result instead of being washed out by convergence.
     """
-    X, y = _integer_data(generator, 12, 3)
-    return [X.to(dtype), y.to(dtype)], {"epochs": 3, "lr": 1.0}
+
+    def build(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+        X, y = _integer_data(generator, n, d)
+        return [X.to(dtype), y.to(dtype)], {"epochs": epochs, "lr": lr}
+
+    build.__doc__ = (
+        f"{n} points in {d}-D with integer coordinates and random labels (not separable), "
+        f"{epochs} epochs at lr = {lr:g}."
+    )
+    return build
 
 
-def perceptron_steps_noisy(
-    generator: torch.Generator, dtype: torch.dtype
-) -> tuple[list[Any], dict[str, Any]]:
-    """20 points in 4-D with random labels (not separable), 4 epochs at lr = 0.5."""
-    X, y = _integer_data(generator, 20, 4)
-    return [X.to(dtype), y.to(dtype)], {"epochs": 4, "lr": 0.5}
+perceptron_steps = _integer_steps(12, 3, epochs=3, lr=1.0)
+perceptron_steps_noisy = _integer_steps(20, 4, epochs=4, lr=0.5)
 
 
-def separable_clouds(
-    generator: torch.Generator, dtype: torch.dtype
-) -> tuple[list[Any], dict[str, Any]]:
+def separable_clouds(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """40 points of [0, 4]^2 at least 0.2 from the line x1 + x2 = 4; class 1 above it.
 
     All points lie in the positive quadrant, so no line through the origin separates the
@@ -245,7 +233,7 @@ def separable_clouds(
     return [X.to(dtype), y.to(dtype)], {"epochs": 100}
 
 
-def xor(generator: torch.Generator, dtype: torch.dtype) -> tuple[list[Any], dict[str, Any]]:
+def xor(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """The four points of XOR, 50 epochs."""
     X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=dtype)
     y = torch.tensor([0.0, 1.0, 1.0, 0.0], dtype=dtype)
