@@ -3,24 +3,11 @@ the points it should lose (and nothing elsewhere)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-import torch
 
-from deepgrade.grading import grade_submission
-from deepgrade.scoring import LabResult
-
-from .conftest import (
-    FAST,
-    LAB2_SOLUTION,
-    LAB2_SOLUTION_NB,
-    LAB2_STUB,
-    LAB2_STUB_NB,
-    Grader,
-    exercise,
-    patched,
-    scores,
-    statuses,
-)
+from ._grading import Bug, Lab, needs_cuda
 
 pytestmark = pytest.mark.lab2
 
@@ -39,33 +26,27 @@ FULL = {
     "lab2.d_softplus": 1.0,
     "lab2.d_elu": 1.0,
 }
+LAB = Lab("lab2_activations", FULL)
 
 
-@pytest.mark.parametrize("path", [LAB2_SOLUTION, LAB2_SOLUTION_NB], ids=["module", "notebook"])
-def test_solution_scores_full_marks(path: object) -> None:
-    result = grade_submission(path, settings=FAST, device="cpu")  # type: ignore[arg-type]
-    assert scores(result) == FULL
-    assert set(statuses(result).values()) == {"passed"}
-    assert (result.score, result.max_score) == (20.0, 20.0)
+@LAB.each_solution
+def test_solution_scores_full_marks(path: Path) -> None:
+    LAB.grade_solution(path)
 
 
-@pytest.mark.parametrize("path", [LAB2_STUB, LAB2_STUB_NB], ids=["module", "notebook"])
-def test_released_stubs_score_zero(path: object) -> None:
-    result = grade_submission(path, settings=FAST, device="cpu")  # type: ignore[arg-type]
-    assert result.score == 0.0
-    assert set(statuses(result).values()) == {"not_implemented"}
-    sigmoid = result.exercises[0]
-    assert "Lab 2: implement Sigmoid.forward" in sigmoid.message
+@LAB.each_stub
+def test_released_stubs_score_zero(path: Path) -> None:
+    LAB.grade_stub(path, {"lab2.sigmoid": "Lab 2: implement Sigmoid.forward"})
 
 
 SIGMOID_FORWARD = """        e = torch.exp(-x.abs())
         y = torch.where(x >= 0, 1 / (1 + e), e / (1 + e))
         ctx.save_for_backward(y)"""
 
-# name -> (replacements in the solution, {exercise: expected score}, {exercise: expected status},
-#          words the failing exercise's message must contain)
-BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], list[str]]] = {
-    "overflowing sigmoid": (
+# name -> the replacements in the solution, {exercise: expected score}, {exercise: expected
+#         status}, words the failing exercise's message must contain
+BUGS: dict[str, Bug] = {
+    "overflowing sigmoid": Bug(
         [
             (
                 SIGMOID_FORWARD,
@@ -76,13 +57,13 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.sigmoid": "failed"},
         ["sigmoid(tensor([0, 10000, -10000", "expected 1, got nan", "overflow"],
     ),
-    "forward calls torch.sigmoid": (
+    "forward calls torch.sigmoid": Bug(
         [(SIGMOID_FORWARD, "        y = torch.sigmoid(x)\n        ctx.save_for_backward(y)")],
         {"lab2.sigmoid": 0.0},
         {"lab2.sigmoid": "forbidden"},
         ["sigmoid called in Sigmoid"],
     ),
-    "forward calls torch.sigmoid through an alias": (
+    "forward calls torch.sigmoid through an alias": Bug(
         [
             (
                 SIGMOID_FORWARD,
@@ -93,13 +74,13 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.sigmoid": "forbidden"},
         ["called sigmoid"],
     ),
-    "backward ignores grad_output": (
+    "backward ignores grad_output": Bug(
         [("        return grad_output * y * (1 - y)\n", "        return y * (1 - y)\n")],
         {"lab2.sigmoid": 1.0},
         {"lab2.sigmoid": "failed"},
         ["multiply the local derivative by grad_output"],
     ),
-    "tanh backward from the wrong cache": (
+    "tanh backward from the wrong cache": Bug(
         [
             (
                 "        y = torch.copysign(-torch.expm1(-2 * x.abs()) / (1 + e), x)\n"
@@ -112,7 +93,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.tanh": "failed"},
         ["the gradient of x", "1 - tanh(x)^2"],
     ),
-    "ReLU'(0) = 1": (
+    "ReLU'(0) = 1": Bug(
         [
             (
                 "        return torch.where(x > 0, grad_output, 0.0)",
@@ -123,7 +104,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.relu": "failed"},
         ["backward at the kink", "ReLU'(0) = 0", "The input there is 0"],
     ),
-    "LeakyReLU with a hard-coded slope": (
+    "LeakyReLU with a hard-coded slope": Bug(
         [
             (
                 "        return torch.where(x > 0, x, negative_slope * x)",
@@ -135,7 +116,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.leaky_relu": "failed"},
         ["negative_slope=0.2", "use the negative_slope argument"],
     ),
-    "ELU ignoring alpha": (
+    "ELU ignoring alpha": Bug(
         [
             ("alpha * torch.expm1(x.clamp(max=0))", "torch.expm1(x.clamp(max=0))"),
             (
@@ -147,7 +128,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.elu": "failed"},
         ["alpha=1.7", "use the alpha argument"],
     ),
-    "unstable softplus": (
+    "unstable softplus": Bug(
         [
             (
                 "        y = x.clamp(min=0) + torch.log1p(torch.exp(-x.abs()))",
@@ -158,19 +139,19 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.softplus": "failed"},
         ["expected 10000, got inf", "log1p"],
     ),
-    "heaviside(0) = 0": (
+    "heaviside(0) = 0": Bug(
         [("        return (x >= 0).to(x.dtype)", "        return (x > 0).to(x.dtype)")],
         {"lab2.heaviside": 0.625},
         {"lab2.heaviside": "failed"},
         ["expected 1, got 0", "heaviside(0) = 1"],
     ),
-    "PReLU without the gradient of a": (
+    "PReLU without the gradient of a": Bug(
         [("        return grad_x, grad_a.reshape(a.shape)", "        return grad_x, None")],
         {"lab2.prelu": 0.75},
         {"lab2.prelu": "failed"},
         ["the gradient of argument 2 should be a tensor", "the gradient of a too"],
     ),
-    "softmax without the max shift": (
+    "softmax without the max shift": Bug(
         [
             (
                 "        e = torch.exp(x - x.amax(dim=dim, keepdim=True))",
@@ -181,7 +162,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.softmax": "failed"},
         ["forward with large logits", "subtract each row's maximum"],
     ),
-    "softmax over the wrong dim": (
+    "softmax over the wrong dim": Bug(
         [
             (
                 "        e = torch.exp(x - x.amax(dim=dim, keepdim=True))\n"
@@ -195,13 +176,13 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab2.softmax": "failed"},
         ["forward along dim 0", "use the dim argument"],
     ),
-    "wrong derivation of tanh": (
+    "wrong derivation of tanh": Bug(
         [("    return 1 - sympy.tanh(x) ** 2", "    return 1 + sympy.tanh(x) ** 2")],
         {"lab2.d_tanh": 0.0},
         {"lab2.d_tanh": "failed"},
         ["tanh(x)**2 + 1", "not d/dx of tanh(x)"],
     ),
-    "derivation with sympy.diff": (
+    "derivation with sympy.diff": Bug(
         [("    return 1 - sympy.tanh(x) ** 2", "    return sympy.diff(sympy.tanh(x), x)")],
         {"lab2.d_tanh": 0.0},
         {"lab2.d_tanh": "forbidden"},
@@ -210,32 +191,16 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
 }
 
 
-def _check_bug(
-    result: LabResult, expected: dict[str, float], status: dict[str, str], words: list[str]
-) -> None:
-    assert scores(result) == FULL | expected
-    got_status = statuses(result)
-    assert {k: got_status[k] for k in status} == status
-    assert all(got_status[k] == "passed" for k in FULL if k not in status)
-    broken = exercise(result, next(iter(status)))
-    for word in words:
-        assert word in broken.message, f"{word!r} not in {broken.message!r}"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("bug", sorted(BUGS))
-def test_planted_bug_loses_exactly_its_points(bug: str, grade_text: Grader) -> None:
-    replacements, expected, status, words = BUGS[bug]
-    source = patched(LAB2_SOLUTION.read_text(encoding="utf-8"), replacements)
-    _check_bug(grade_text(source), expected, status, words)
+def test_planted_bug_loses_exactly_its_points(bug: str, tmp_path: Path) -> None:
+    LAB.grade_bug(BUGS[bug], tmp_path, whole_lab=True)
 
 
 def test_there_are_at_least_twelve_bugs() -> None:
     assert len(BUGS) >= 12
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_solution_scores_full_marks_on_cuda() -> None:
-    result = grade_submission(LAB2_SOLUTION, settings=FAST, device="cuda")
-    assert scores(result) == FULL
+    LAB.grade_solution_on_cuda()

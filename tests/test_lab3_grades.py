@@ -3,20 +3,16 @@ the points it should lose (graded on the exercises it touches only, to keep the 
 
 from __future__ import annotations
 
-import pytest
-import torch
+from pathlib import Path
 
-from deepgrade.grading import grade_submission
+import pytest
+
 from deepgrade.scoring import LabResult
 
-from .conftest import FAST, ROOT, Grader, exercise, patched, scores, statuses
+from ._grading import Bug, Lab, check_bug, needs_cuda
+from .conftest import Grader
 
 pytestmark = pytest.mark.lab3
-
-LAB3_SOLUTION = ROOT / "solutions" / "lab3_losses" / "lab3_losses.py"
-LAB3_SOLUTION_NB = ROOT / "solutions" / "lab3_losses" / "lab3_losses.ipynb"
-LAB3_STUB = ROOT / "exercises" / "lab3_losses" / "lab3_losses.py"
-LAB3_STUB_NB = ROOT / "exercises" / "lab3_losses" / "lab3_losses.ipynb"
 
 FULL = {
     "lab3.mse_loss": 2.0,
@@ -31,24 +27,22 @@ FULL = {
     "lab3.d_bce_with_logits": 1.5,
     "lab3.d_softmax_cross_entropy": 2.5,
 }
+LAB = Lab("lab3_losses", FULL)
 
 
-@pytest.mark.parametrize("path", [LAB3_SOLUTION, LAB3_SOLUTION_NB], ids=["module", "notebook"])
-def test_solution_scores_full_marks(path: object) -> None:
-    result = grade_submission(path, settings=FAST, device="cpu")  # type: ignore[arg-type]
-    assert scores(result) == FULL
-    assert set(statuses(result).values()) == {"passed"}
-    assert (result.score, result.max_score) == (20.0, 20.0)
+@LAB.each_solution
+def test_solution_scores_full_marks(path: Path) -> None:
+    LAB.grade_solution(path)
 
 
-@pytest.mark.parametrize("path", [LAB3_STUB, LAB3_STUB_NB], ids=["module", "notebook"])
-def test_released_stubs_score_zero(path: object) -> None:
+@LAB.each_stub
+def test_released_stubs_score_zero(path: Path) -> None:
     # Every exercise is a stub that raises NotImplementedError: none is a value left empty.
-    result = grade_submission(path, settings=FAST, device="cpu")  # type: ignore[arg-type]
-    assert result.score == 0.0
-    assert set(statuses(result).values()) == {"not_implemented"}
-    assert "Lab 3: implement MSELoss.forward" in exercise(result, "lab3.mse_loss").message
-    assert "Lab 3: implement one_hot" in exercise(result, "lab3.one_hot").message
+    messages = {
+        "lab3.mse_loss": "Lab 3: implement MSELoss.forward",
+        "lab3.one_hot": "Lab 3: implement one_hot",
+    }
+    LAB.grade_stub(path, messages)
 
 
 MSE_BACKWARD = "        return grad_output * 2 * residual / residual.numel(), None"
@@ -63,26 +57,26 @@ D_SOFTMAX_RETURN = (
     "    return [sympy.exp(z_i) / total - (1 if i == k else 0) for i, z_i in enumerate(z)]"
 )
 
-# name -> (replacements in the solution, {exercise: expected score}, {exercise: expected status},
-#          words the failing exercise's message must contain). Only the exercises named in the
-#          scores count for the bug; the first of them is the one whose message is inspected.
-#          Bugs in different exercises share one grading run (see _rounds).
-BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], list[str]]] = {
+# name -> the replacements in the solution, {exercise: expected score}, {exercise: expected
+#         status}, words the failing exercise's message must contain. Only the exercises named
+#         in the scores count for the bug. Bugs in different exercises share one grading run
+#         (see _rounds).
+BUGS: dict[str, Bug] = {
     # MSE: the forward (0.75 of 2.5) stands, every gradient check falls.
-    "MSE backward without /N": (
+    "MSE backward without /N": Bug(
         [(MSE_BACKWARD, "        return grad_output * 2 * residual, None")],
         {"lab3.mse_loss": 0.6},
         {"lab3.mse_loss": "failed"},
         ["the gradient of argument 1", "20 times the expected", "divide by N"],
     ),
-    "MSE backward without the 2": (
+    "MSE backward without the 2": Bug(
         [(MSE_BACKWARD, "        return grad_output * residual / residual.numel(), None")],
         {"lab3.mse_loss": 0.6},
         {"lab3.mse_loss": "failed"},
         ["0.5 times the expected", "keep the factor 2"],
     ),
     # L1: only the check at a zero residual sees sign(0).
-    "L1 backward with sign(0) = 1": (
+    "L1 backward with sign(0) = 1": Bug(
         [
             (
                 "        ctx.save_for_backward(torch.sign(residual))",
@@ -94,14 +88,14 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         ["backward where the residual is 0", "l1_loss(tensor([0, 1, -1", "sign(0) = 0"],
     ),
     # L1 summed: the gradient alone (the sympy check) is right, 0.5 of 2.
-    "L1 forward sums instead of averaging": (
+    "L1 forward sums instead of averaging": Bug(
         [("        return residual.abs().mean()", "        return residual.abs().sum()")],
         {"lab3.l1_loss": 0.5},
         {"lab3.l1_loss": "failed"},
         ["forward on random inputs", "the mean of |y_hat - y|, not the sum"],
     ),
     # BCE: the two checks at p = 0 and 1 (forward, and backward that compares the value first).
-    "BCE without clamping the logs": (
+    "BCE without clamping the logs": Bug(
         [
             (
                 BCE_FORWARD_LOGS,
@@ -112,7 +106,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab3.binary_cross_entropy": "failed"},
         ["forward at p = 0 and p = 1", "got nan", "0 * (-inf) is nan"],
     ),
-    "BCE clamping p instead of the logs": (
+    "BCE clamping p instead of the logs": Bug(
         [
             (
                 BCE_FORWARD_LOGS,
@@ -125,7 +119,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab3.binary_cross_entropy": "failed"},
         ["binary_cross_entropy(tensor([0, 1, 0, 1", "not p itself"],
     ),
-    "BCE gradient without the 1e-12 floor": (
+    "BCE gradient without the 1e-12 floor": Bug(
         [
             (
                 "        denominator = (p * (1 - p)).clamp(min=1e-12)",
@@ -136,7 +130,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab3.binary_cross_entropy": "failed"},
         ["backward at p = 0 and p = 1", "got nan", "max(p (1 - p), 1e-12)"],
     ),
-    "BCE with logits overflowing for z = -1e4": (
+    "BCE with logits overflowing for z = -1e4": Bug(
         [
             (
                 "        per_element = z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))",
@@ -148,19 +142,19 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         ["forward at logits of +-1e4", "got inf", "log(1 + exp(-z)) is inf at z = -1e4"],
     ),
     # Cross-entropy: large logits (forward, and the hidden backward there) fall, 0.75 of 3.
-    "cross-entropy without the max subtraction": (
+    "cross-entropy without the max subtraction": Bug(
         [(CE_SHIFT, "        shifted = logits")],
         {"lab3.cross_entropy": 2.25},
         {"lab3.cross_entropy": "failed"},
         ["cross_entropy(tensor([10000, 0, -10000", "exp(1e4) overflows"],
     ),
-    "cross-entropy shifted by the batch's maximum": (
+    "cross-entropy shifted by the batch's maximum": Bug(
         [(CE_SHIFT, "        shifted = logits - logits.max()")],
         {"lab3.cross_entropy": 2.5},
         {"lab3.cross_entropy": "failed"},
         ["rows on very different scales", "maximum of the whole batch"],
     ),
-    "cross-entropy backward without /n": (
+    "cross-entropy backward without /n": Bug(
         [
             (
                 "        return grad_output * grad / probs.shape[0], None",
@@ -171,7 +165,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab3.cross_entropy": "failed"},
         ["the gradient of argument 1", "4 times the expected", "/ n"],
     ),
-    "cross-entropy calls logsumexp": (
+    "cross-entropy calls logsumexp": Bug(
         [
             (
                 "        log_norm = torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))",
@@ -183,19 +177,19 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         ["logsumexp called in CrossEntropyLoss"],
     ),
     # one_hot: right values in the wrong dtype keep only the two ValueError checks (0.5/1.25).
-    "one_hot returns float32": (
+    "one_hot returns float32": Bug(
         [(ONE_HOT_RETURN, "    return (target.unsqueeze(-1) == classes).float()")],
         {"lab3.one_hot": 0.4},
         {"lab3.one_hot": "failed"},
         ["dtype float32, expected int64", "return an int64 tensor"],
     ),
-    "one_hot from the float identity matrix": (
+    "one_hot from the float identity matrix": Bug(
         [(ONE_HOT_RETURN, "    return torch.eye(K, device=target.device)[target]")],
         {"lab3.one_hot": 0.4},
         {"lab3.one_hot": "failed"},
         ["one_hot(tensor([2, 0, 3, 3, 1, 0], dtype=int64), 4)", "dtype float32, expected int64"],
     ),
-    "one_hot without the range check": (
+    "one_hot without the range check": Bug(
         [
             (
                 "    if target.numel() > 0 and (target.min() < 0 or target.max() >= K):\n"
@@ -207,7 +201,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab3.one_hot": "failed"},
         ["one_hot(tensor([0, 2, 3, 1], dtype=int64), 3) returned a tensor", "raise a ValueError"],
     ),
-    "zero_one_loss returns the accuracy": (
+    "zero_one_loss returns the accuracy": Bug(
         [
             (
                 "    wrong = logits.argmax(dim=1) != target",
@@ -218,7 +212,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab3.zero_one_loss": "failed"},
         ["error rate on random logits", "this is the accuracy"],
     ),
-    "L1 penalty takes the mean": (
+    "L1 penalty takes the mean": Bug(
         [
             ("    total = params[0].abs().sum()", "    total = params[0].abs().mean()"),
             ("        total = total + w.abs().sum()", "        total = total + w.abs().mean()"),
@@ -227,31 +221,31 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {"lab3.l1_penalty": "failed"},
         ["l1_penalty([4 tensors of shapes [4, 3], [4], [2, 4], [2]])", "not a mean per tensor"],
     ),
-    "L2 penalty halved": (
+    "L2 penalty halved": Bug(
         [(L2_LOOP, "        total = total + (w * w).sum()\n    return total / 2")],
         {"lab3.l2_penalty": 0.0},
         {"lab3.l2_penalty": "failed"},
         ["0.5 times the expected", "not halved: drop the factor 1/2"],
     ),
-    "L2 penalty with a square root": (
+    "L2 penalty with a square root": Bug(
         [(L2_LOOP, "        total = total + (w * w).sum()\n    return total.sqrt()")],
         {"lab3.l2_penalty": 0.0},
         {"lab3.l2_penalty": "failed"},
         ["l2_penalty([4 tensors", "with no square root"],
     ),
-    "wrong sign in d_bce_with_logits": (
+    "wrong sign in d_bce_with_logits": Bug(
         [("    return 1 / (1 + sympy.exp(-z)) - y", "    return y - 1 / (1 + sympy.exp(-z))")],
         {"lab3.d_bce_with_logits": 0.0},
         {"lab3.d_bce_with_logits": "failed"},
         ["d_bce_with_logits(z, y) returned", "not d/dz", "sigmoid(z) - y"],
     ),
-    "d_softmax_cross_entropy forgets the -1 at k": (
+    "d_softmax_cross_entropy forgets the -1 at k": Bug(
         [(D_SOFTMAX_RETURN, "    return [sympy.exp(z_i) / total for z_i in z]")],
         {"lab3.d_softmax_cross_entropy": 0.0},
         {"lab3.d_softmax_cross_entropy": "failed"},
         ["d_softmax_cross_entropy([z0, z1, z2], 1)[1] returned", "subtract 1 at the true class"],
     ),
-    "d_softmax_cross_entropy with sympy.diff": (
+    "d_softmax_cross_entropy with sympy.diff": Bug(
         [
             (
                 D_SOFTMAX_RETURN,
@@ -274,9 +268,9 @@ def _rounds() -> list[list[str]]:
     """
     rounds: list[list[str]] = []
     for name in sorted(BUGS):
-        touched = set(BUGS[name][1])
+        touched = set(BUGS[name].score)
         for group in rounds:
-            if not touched & {e for other in group for e in BUGS[other][1]}:
+            if not touched & {e for other in group for e in BUGS[other].score}:
                 group.append(name)
                 break
         else:
@@ -293,33 +287,21 @@ def _graded(bug: str, grade_text: Grader) -> LabResult:
     index = next(i for i, group in enumerate(ROUNDS) if bug in group)
     if index not in _GRADED:
         group = ROUNDS[index]
-        replacements = [r for name in group for r in BUGS[name][0]]
-        source = patched(LAB3_SOLUTION.read_text(encoding="utf-8"), replacements)
-        exercises = [e for name in group for e in BUGS[name][1]]
-        _GRADED[index] = grade_text(source, name="lab3_losses.py", exercises=exercises)
+        source = LAB.planted(*(BUGS[name] for name in group))
+        exercises = [e for name in group for e in BUGS[name].score]
+        _GRADED[index] = grade_text(source, name=LAB.name, exercises=exercises)
     return _GRADED[index]
-
-
-def _check_bug(
-    result: LabResult, expected: dict[str, float], status: dict[str, str], words: list[str]
-) -> None:
-    assert {k: v for k, v in scores(result).items() if k in expected} == expected
-    assert {k: v for k, v in statuses(result).items() if k in status} == status
-    broken = exercise(result, next(iter(status)))
-    for word in words:
-        assert word in broken.message, f"{word!r} not in {broken.message!r}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bug", sorted(BUGS))
 def test_planted_bug_loses_exactly_its_points(bug: str, grade_text: Grader) -> None:
-    _, expected, status, words = BUGS[bug]
-    _check_bug(_graded(bug, grade_text), expected, status, words)
+    check_bug(_graded(bug, grade_text), BUGS[bug])
 
 
 def test_bug_rounds_touch_disjoint_exercises() -> None:
     for group in ROUNDS:
-        touched = [e for name in group for e in BUGS[name][1]]
+        touched = [e for name in group for e in BUGS[name].score]
         assert len(touched) == len(set(touched))
     assert sorted(name for group in ROUNDS for name in group) == sorted(BUGS)
 
@@ -328,8 +310,6 @@ def test_there_are_at_least_ten_bugs() -> None:
     assert len(BUGS) >= 10
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_solution_scores_full_marks_on_cuda() -> None:
-    result = grade_submission(LAB3_SOLUTION, settings=FAST, device="cuda")
-    assert scores(result) == FULL
+    LAB.grade_solution_on_cuda()

@@ -3,21 +3,17 @@ the points it should lose (graded on the exercises it touches only, to keep the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-import torch
 
 from deepgrade.forbidden import scan
-from deepgrade.grading import grade_submission
-from deepgrade.scoring import LabResult
 from deepgrade.spec import load_lab
 
-from .conftest import FAST, ROOT, Grader, exercise, patched, scores, statuses
+from ._grading import Bug, Lab, needs_cuda
+from .conftest import patched
 
 pytestmark = pytest.mark.lab4
-
-LAB4_SOLUTION = ROOT / "solutions" / "lab4_backprop" / "lab4_backprop.py"
-LAB4_SOLUTION_NB = ROOT / "solutions" / "lab4_backprop" / "lab4_backprop.ipynb"
-LAB4_STUB = ROOT / "exercises" / "lab4_backprop" / "lab4_backprop.py"
 
 CHAIN = "lab4.chain_rule_grads"
 VALUE = "lab4.Value"
@@ -26,23 +22,21 @@ LINEAR = "lab4.LinearFunction"
 MLP2 = "lab4.mlp2_loss_and_grads"
 
 FULL = {CHAIN: 2.0, VALUE: 7.0, NUMERIC: 3.0, LINEAR: 3.0, MLP2: 5.0}
+LAB = Lab("lab4_backprop", FULL)
 
 
-@pytest.mark.parametrize("path", [LAB4_SOLUTION, LAB4_SOLUTION_NB], ids=["module", "notebook"])
-def test_solution_scores_full_marks(path: object) -> None:
-    result = grade_submission(path, settings=FAST, device="cpu")  # type: ignore[arg-type]
-    assert scores(result) == FULL
-    assert set(statuses(result).values()) == {"passed"}
-    assert (result.score, result.max_score) == (20.0, 20.0)
+@LAB.each_solution
+def test_solution_scores_full_marks(path: Path) -> None:
+    LAB.grade_solution(path)
 
 
 def test_released_stub_scores_zero() -> None:
     # Every exercise is a stub that raises NotImplementedError: none is a value left empty.
-    result = grade_submission(LAB4_STUB, settings=FAST, device="cpu")
-    assert result.score == 0.0
-    assert set(statuses(result).values()) == {"not_implemented"}
-    assert "Lab 4: implement Value.__init__" in exercise(result, VALUE).message
-    assert "Lab 4: implement LinearFunction.forward" in exercise(result, LINEAR).message
+    messages = {
+        VALUE: "Lab 4: implement Value.__init__",
+        LINEAR: "Lab 4: implement LinearFunction.forward",
+    }
+    LAB.grade_stub(LAB.stub, messages)
 
 
 # Weights (hidden checks included), per exercise (points / total weight):
@@ -86,11 +80,11 @@ AUTOGRAD_FORWARD = (
 )
 NAMES = '("W1", "b1", "W2", "b2")'
 
-# name -> (replacements in the solution, {exercise: expected score}, {exercise: status},
-#          words the message must contain)
-BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], list[str]]] = {
+# name -> the replacements in the solution, {exercise: expected score}, {exercise: status},
+#         words the message must contain
+BUGS: dict[str, Bug] = {
     # -- chain_rule_grads
-    "chain rule: each factor gets itself": (
+    "chain rule: each factor gets itself": Bug(
         [(CHAIN_BACKWARD, "    df_dq = df_df * q\n    df_dz = df_df * z\n")],
         {CHAIN: 0.4},
         {CHAIN: "failed"},
@@ -102,33 +96,33 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
             "chain_rule_grads(<hidden number>, <hidden number>, <hidden number>)",
         ],
     ),
-    "chain rule: ints for int arguments": (
+    "chain rule: ints for int arguments": Bug(
         [(CHAIN_BACKWARD + "    df_dx", "    return z, z, x + y\n" + CHAIN_BACKWARD + "    df_dx")],
         {CHAIN: 1.6},
         {CHAIN: "failed"},
         ["chain_rule_grads(1, -3, 4)", "(4, 4, -2), with items of type int", "float(df_dx)"],
     ),
     # -- Value: reuse and order of backward lose 1.5 + 0.5 + 0.5
-    "Value: backward assigns instead of accumulating": (
+    "Value: backward assigns instead of accumulating": Bug(
         [("parent.grad += node.grad * local", "parent.grad = node.grad * local")],
         {VALUE: 4.5},
         {VALUE: "failed"},
         ["out = (a * a)", "d/da should be 3, got 1.5", "(+= in backward)"],
     ),
-    "Value: recursive backward without a topological order": (
+    "Value: recursive backward without a topological order": Bug(
         [(TOPOLOGICAL, RECURSIVE)],
         {VALUE: 4.5},
         {VALUE: "failed"},
         ["out = (((a * b) + a) * (a * b))", "d/da should be -0.75", "reverse topological order"],
     ),
     # Multiplication is everywhere (neg, sub, div): only exp/log/tanh, relu/sigmoid stand.
-    "Value: local derivatives of * swapped": (
+    "Value: local derivatives of * swapped": Bug(
         [("((self, other.data), (other, self.data))", "((self, self.data), (other, other.data))")],
         {VALUE: 2.0},
         {VALUE: "failed"},
         ["out = (a - b)", "d/db should be -1, got -2.0", "times b.data (the other factor)"],
     ),
-    "Value: 2 - a computed as a - 2": (
+    "Value: 2 - a computed as a - 2": Bug(
         [("        return Value(other) + (-self)", "        return self - other")],
         {VALUE: 5.25},
         {VALUE: "failed"},
@@ -141,31 +135,31 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
             "(-a), (a + c), (c - a): the value should be",
         ],
     ),
-    "Value: derivative of a ** p is p * a ** p": (
+    "Value: derivative of a ** p is p * a ** p": Bug(
         [("p * self.data ** (p - 1)", "p * self.data**p")],
         {VALUE: 4.75},
         {VALUE: "failed"},
         ["out = (a / b)", "d/db should be -2.34375", "p * a ** (p - 1)"],
     ),
-    "Value: tanh derivative from the input": (
+    "Value: tanh derivative from the input": Bug(
         [("((self, 1.0 - t * t),)", "((self, 1.0 - self.data**2),)")],
         {VALUE: 5.0},
         {VALUE: "failed"},
         ["a = Value(0.4), out = a.tanh()", "got 0.84", "the output, not the input"],
     ),
-    "Value: relu'(0) = 1": (
+    "Value: relu'(0) = 1": Bug(
         [("((self, 1.0 if positive else 0.0),)", "((self, 1.0 if self.data >= 0 else 0.0),)")],
         {VALUE: 6.5},
         {VALUE: "failed"},
         ["a = Value(0.0), out = a.relu()", "d/da should be 0, got 1.0", "relu'(0) = 0"],
     ),
-    "Value: sigmoid overflows at -800": (
+    "Value: sigmoid overflows at -800": Bug(
         [(SIGMOID, "        s = 1.0 / (1.0 + math.exp(-self.data))\n")],
         {VALUE: 6.5},
         {VALUE: "failed"},
         ["a = Value(-800.0), out = a.sigmoid()", "OverflowError", "exponentiate -|a|"],
     ),
-    "Value: plain numbers not wrapped": (
+    "Value: plain numbers not wrapped": Bug(
         [
             (
                 WRAP + "        return Value(self.data + other.data",
@@ -181,7 +175,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         ["out = (a - b)", "AttributeError: 'float' object has no attribute 'data'", "wrapped"],
     ),
     # -- numerical_gradient
-    "numerical_gradient: forward difference": (
+    "numerical_gradient: forward difference": Bug(
         [
             ("flat[i] = original - eps\n", "flat[i] = original\n"),
             (CENTRAL, "(f_plus - f_minus) / eps"),
@@ -191,7 +185,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         ["<test function sin_cubic>", "differs at 7 of 12", "use the central difference"],
     ),
     # sin_cubic is a sum over entries, so shifting the earlier entries changes no result.
-    "numerical_gradient: x left shifted by -eps": (
+    "numerical_gradient: x left shifted by -eps": Bug(
         [
             ("point = x.detach().clone(memory_format=torch.contiguous_format)", "point = x"),
             ("            flat[i] = original\n            slopes", "            slopes"),
@@ -200,57 +194,57 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         {NUMERIC: "failed"},
         ["eps=0.001) modified its arguments in place", "|diff| 0.001", "work on a copy of x"],
     ),
-    "numerical_gradient: float32 result": (
+    "numerical_gradient: float32 result": Bug(
         [("torch.tensor(slopes, dtype=x.dtype,", "torch.tensor(slopes,")],
         {NUMERIC: 0.5},
         {NUMERIC: "failed"},
         ["has dtype float32, expected float64", "pass dtype=x.dtype"],
     ),
     # -- LinearFunction: forward and the other two gradients stand (0.75 + 0.5 + 0.5)
-    "LinearFunction: db summed to a scalar": (
+    "LinearFunction: db summed to a scalar": Bug(
         [("grad_output.sum(0)", "grad_output.sum()")],
         {LINEAR: 1.75},
         {LINEAR: "error"},
         ["backward: the gradient of b", "invalid gradient at index 2 - got []"],
     ),
-    "LinearFunction: dW transposed": (
+    "LinearFunction: dW transposed": Bug(
         [("grad_output.T @ x", "x.T @ grad_output")],
         {LINEAR: 1.75},
         {LINEAR: "error"},
         ["backward: the gradient of W", "invalid gradient at index 1 - got [3, 4]"],
     ),
     # -- mlp2_loss_and_grads
-    "mlp2: 2 / n instead of 2 / (n k)": (
+    "mlp2: 2 / n instead of 2 / (n k)": Bug(
         [("2.0 * diff / diff.numel()", "2.0 * diff / diff.shape[0]")],
         {MLP2: 1.0},
         {MLP2: "failed"},
         ["grads['W2']", "2 times the expected", "2 (Y_hat - Y) / (n k)"],
     ),
-    "mlp2: relu'(0) = 1": (
+    "mlp2: relu'(0) = 1": Bug(
         [("torch.where(A > 0, dH, 0.0)", "torch.where(A >= 0, dH, 0.0)")],
         {MLP2: 4.5},
         {MLP2: "failed"},
         ["tensor([1, 2, 5, -1, 0], dtype=float32)", "grads['W1']", "not A >= 0"],
     ),
-    "mlp2: dW2 transposed": (
+    "mlp2: dW2 transposed": Bug(
         [("dW2 = dY_hat.T @ H", "dW2 = H.T @ dY_hat")],
         {MLP2: 3.0},
         {MLP2: "failed"},
         ["grads['W2'] has shape [5, 2], expected [2, 5]", "H^T dY_hat is its transpose"],
     ),
-    "mlp2: db1 summed to a scalar": (
+    "mlp2: db1 summed to a scalar": Bug(
         [("db1 = dA.sum(0)", "db1 = dA.sum()")],
         {MLP2: 2.5},
         {MLP2: "failed"},
         ["grads['b1'] has shape [], expected [5]", "dA.sum(0), shape [h]"],
     ),
-    "mlp2: loss returned with .item()": (
+    "mlp2: loss returned with .item()": Bug(
         [("loss = (diff * diff).mean()", "loss = (diff * diff).mean().item()")],
         {MLP2: 4.0},
         {MLP2: "failed"},
         ["the loss should be a tensor, but it is float", "not loss.item()"],
     ),
-    "mlp2: autograd through .backward()": (
+    "mlp2: autograd through .backward()": Bug(
         [
             (
                 MLP2_FORWARD,
@@ -264,7 +258,7 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
         ["backward called in mlp2_loss_and_grads"],
     ),
     # Out of the source scan's sight: the worker's tripwire sees the calls themselves.
-    "mlp2: autograd hidden behind getattr": (
+    "mlp2: autograd hidden behind getattr": Bug(
         [
             (
                 MLP2_FORWARD,
@@ -284,23 +278,10 @@ BUGS: dict[str, tuple[list[tuple[str, str]], dict[str, float], dict[str, str], l
 }
 
 
-def _check_bug(
-    result: LabResult, expected: dict[str, float], status: dict[str, str], words: list[str]
-) -> None:
-    assert scores(result) == expected
-    assert statuses(result) == status
-    broken = exercise(result, next(iter(status)))
-    for word in words:
-        assert word in broken.message, f"{word!r} not in {broken.message!r}"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("bug", sorted(BUGS))
-def test_planted_bug_loses_exactly_its_points(bug: str, grade_text: Grader) -> None:
-    replacements, expected, status, words = BUGS[bug]
-    source = patched(LAB4_SOLUTION.read_text(encoding="utf-8"), replacements)
-    result = grade_text(source, name="lab4_backprop.py", exercises=list(expected))
-    _check_bug(result, expected, status, words)
+def test_planted_bug_loses_exactly_its_points(bug: str, tmp_path: Path) -> None:
+    LAB.grade_bug(BUGS[bug], tmp_path)
 
 
 def test_there_are_at_least_ten_bugs() -> None:
@@ -319,8 +300,8 @@ def test_there_are_at_least_ten_bugs() -> None:
     ],
 )
 def test_source_scan_finds_autograd(exercise_id: str, anchor: str, call: str, name: str) -> None:
-    spec = load_lab(ROOT / "autograder" / "lab4_backprop").exercise(exercise_id)
-    source = LAB4_SOLUTION.read_text(encoding="utf-8")
+    spec = load_lab(LAB.checks).exercise(exercise_id)
+    source = LAB.solution.read_text(encoding="utf-8")
     assert scan([source], spec.requires, spec.forbidden) == []
     findings = scan(
         [patched(source, [(anchor, f"    {call}\n" + anchor)])], spec.requires, spec.forbidden
@@ -329,8 +310,6 @@ def test_source_scan_finds_autograd(exercise_id: str, anchor: str, call: str, na
     assert findings[0].scope == spec.requires[0]
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_solution_scores_full_marks_on_cuda() -> None:
-    result = grade_submission(LAB4_SOLUTION, settings=FAST, device="cuda")
-    assert scores(result) == FULL
+    LAB.grade_solution_on_cuda()

@@ -3,24 +3,14 @@ the points it should lose on the exercise it touches."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-import torch
 
-from deepgrade.grading import grade_submission
-from deepgrade.scoring import LabResult
-
-from .conftest import FAST, ROOT, Grader, exercise, patched, scores, statuses
+from ._grading import GENEROUS, Bug, Lab, needs_cuda
+from .conftest import exercise
 
 pytestmark = pytest.mark.lab5
-
-LAB5_SOLUTION = ROOT / "solutions" / "lab5_modules" / "lab5_modules.py"
-LAB5_SOLUTION_NB = ROOT / "solutions" / "lab5_modules" / "lab5_modules.ipynb"
-LAB5_STUB = ROOT / "exercises" / "lab5_modules" / "lab5_modules.py"
-LAB5_STUB_NB = ROOT / "exercises" / "lab5_modules" / "lab5_modules.ipynb"
-
-# None of these submissions hangs: a generous limit keeps a busy machine from cutting a check
-# short (which would lose points that the bug does not cost).
-SETTINGS = FAST.model_copy(update={"exercise_timeout": 30.0, "cell_timeout": 30.0})
 
 FULL = {
     "lab5.Linear": 4.0,
@@ -31,23 +21,23 @@ FULL = {
     "lab5.LogisticRegression": 3.0,
     "lab5.Maxout": 2.0,
 }
+# None of these submissions hangs: generous limits keep a busy machine from cutting a check
+# short (which would lose points that the bug does not cost).
+LAB = Lab("lab5_modules", FULL, settings=GENEROUS)
 
 
-@pytest.mark.parametrize("path", [LAB5_SOLUTION, LAB5_SOLUTION_NB], ids=["module", "notebook"])
-def test_solution_scores_full_marks(path: object) -> None:
-    result = grade_submission(path, settings=SETTINGS, device="cpu")  # type: ignore[arg-type]
-    assert scores(result) == FULL
-    assert set(statuses(result).values()) == {"passed"}
-    assert (result.score, result.max_score) == (20.0, 20.0)
+@LAB.each_solution
+def test_solution_scores_full_marks(path: Path) -> None:
+    LAB.grade_solution(path)
 
 
-@pytest.mark.parametrize("path", [LAB5_STUB, LAB5_STUB_NB], ids=["module", "notebook"])
-def test_released_stubs_score_zero(path: object) -> None:
-    result = grade_submission(path, settings=SETTINGS, device="cpu")  # type: ignore[arg-type]
-    assert result.score == 0.0
-    assert set(statuses(result).values()) == {"not_implemented"}
-    assert "Lab 5: implement Linear.__init__" in exercise(result, "lab5.Linear").message
-    assert "Lab 5: implement perceptron_train" in exercise(result, "lab5.perceptron_train").message
+@LAB.each_stub
+def test_released_stubs_score_zero(path: Path) -> None:
+    messages = {
+        "lab5.Linear": "Lab 5: implement Linear.__init__",
+        "lab5.perceptron_train": "Lab 5: implement perceptron_train",
+    }
+    LAB.grade_stub(path, messages)
 
 
 LINEAR_FORWARD = """        y = x @ self.weight.T
@@ -66,12 +56,11 @@ LINEAR_NO_BIAS = '        else:\n            self.register_parameter("bias", Non
 TRAIN_LOOP = """        for x_i, y_i in zip(rows, labels, strict=True):
             y_hat = 1.0 if (w @ x_i + b).item() >= 0 else 0.0"""
 
-# name -> (replacements in the solution, {exercise: expected score}, expected status,
-#          words the exercise's message must contain). Each bug is graded on its exercise only.
-Bug = tuple[list[tuple[str, str]], dict[str, float], str, list[str]]
+# name -> the replacements in the solution, {exercise: expected score}, expected status, words
+#         the exercise's message must contain. Each bug is graded on its exercise only.
 BUGS: dict[str, Bug] = {
     # -- Linear: 1.5 forward with bias, 0.75 without, 1.0 init; hidden 0.5 [..., in], 0.25 init
-    "Linear weight [in, out] used as x @ W": (
+    "Linear weight [in, out] used as x @ W": Bug(
         [
             ("torch.empty(out_features, in_features)", "torch.empty(in_features, out_features)"),
             ("        y = x @ self.weight.T\n", "        y = x @ self.weight\n"),
@@ -80,7 +69,7 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["Linear(5, 3) in float32", "[[5, 3], [3]]", "register weight [out, in] first"],
     ),
-    "Linear initialised with randn": (
+    "Linear initialised with randn": Bug(
         [
             (
                 ".empty(out_features, in_features).uniform_(-k, k)",
@@ -91,13 +80,13 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["Linear(400, 300).weight at initialisation", "lie outside [-0.05, 0.05]", "uniform_"],
     ),
-    "Linear bound from out_features": (
+    "Linear bound from out_features": Bug(
         [(LINEAR_WEIGHT, LINEAR_WEIGHT.replace("sqrt(in_features)", "sqrt(out_features)"))],
         {"lab5.Linear": 2.75},
         "failed",
         ["Linear(400, 300).weight", "do not look uniform", "in, not out"],
     ),
-    "Linear bias is a plain tensor": (
+    "Linear bias is a plain tensor": Bug(
         [
             (
                 LINEAR_BIAS,
@@ -110,7 +99,7 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["named_parameters() lacks bias", "no parameter named 'bias'"],
     ),
-    "Linear bias registered before weight": (
+    "Linear bias registered before weight": Bug(
         [
             (
                 LINEAR_WEIGHT + LINEAR_BIAS + LINEAR_NO_BIAS,
@@ -126,21 +115,21 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["[[3], [3, 5]]", "weight [out, in] first"],
     ),
-    "Linear calls F.linear": (
+    "Linear calls F.linear": Bug(
         [(LINEAR_FORWARD, "        return nn.functional.linear(x, self.weight, self.bias)")],
         {"lab5.Linear": 0.0},
         "forbidden",
         ["linear called in Linear"],
     ),
     # -- TwoLayerNet: 0.5 linear1 alone, 1.0 forward; hidden 0.5 forward
-    "TwoLayerNet without the ReLU": (
+    "TwoLayerNet without the ReLU": Bug(
         [("self.linear2(torch.relu(self.linear1(x)))", "self.linear2(self.linear1(x))")],
         {"lab5.TwoLayerNet": 0.5},
         "failed",
         ["TwoLayerNet(4, 6, 3)", "same parameter values", "without the ReLU"],
     ),
     # -- MLP: 1.0 per depth/activation, 0.25 ValueError; hidden 0.25 module, 0.5 ValueError
-    "MLP layers in a plain list": (
+    "MLP layers in a plain list": Bug(
         [
             ("        self.layers = nn.Sequential(*layers)", "        self.layers = layers"),
             (
@@ -152,13 +141,13 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["parameters() yields 0 tensors", "plain Python list"],
     ),
-    "MLP with one hidden layer too many": (
+    "MLP with one hidden layer too many": Bug(
         [("for _ in range(n_hidden - 1):", "for _ in range(n_hidden):")],
         {"lab5.MLP": 0.75},
         "failed",
         ["MLP(4, 6, 3) in float32", "parameters() yields 6 tensors", "(n_hidden - 1)"],
     ),
-    "MLP with an activation after the last Linear": (
+    "MLP with an activation after the last Linear": Bug(
         [
             (
                 "        layers.append(Linear(hidden, out_features))",
@@ -169,7 +158,7 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["same parameter values", "no activation after the last Linear"],
     ),
-    "MLP falls back to ReLU for unknown activations": (
+    "MLP falls back to ReLU for unknown activations": Bug(
         [
             (
                 "        if activation not in activations:\n            raise",
@@ -182,7 +171,7 @@ BUGS: dict[str, Bug] = {
         ["activation='gelu'", "expected it to raise a ValueError"],
     ),
     # -- Perceptron: 0.75 float32, 0.5 float64, 0.5 fresh (zeros); hidden 0.25 boundary
-    "Perceptron with Heaviside(0) = 0": (
+    "Perceptron with Heaviside(0) = 0": Bug(
         [
             (
                 "        return (X @ w + b >= 0).to(X.dtype)",
@@ -193,7 +182,7 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["Perceptron(3) in float32", "expected 1, got 0", "Heaviside(0) = 1"],
     ),
-    "Perceptron returns float32": (
+    "Perceptron returns float32": Bug(
         [
             (
                 "        return (X @ w + b >= 0).to(X.dtype)",
@@ -205,7 +194,7 @@ BUGS: dict[str, Bug] = {
         ["dtype float32, expected float64", "return the result in X.dtype"],
     ),
     # -- perceptron_train: 1.0 rule float32, 0.5 float64, 0.75 converges, 0.25 XOR; hidden 0.5
-    "perceptron_train predicts with the sigmoid": (
+    "perceptron_train predicts with the sigmoid": Bug(
         [
             (
                 TRAIN_LOOP,
@@ -218,13 +207,13 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["perceptron_train(", "not with the sigmoid"],
     ),
-    "perceptron_train never updates b": (
+    "perceptron_train never updates b": Bug(
         [("                b = b + lr * error\n", "")],
         {"lab5.perceptron_train": 0.25},
         "failed",
         ["update the bias too", "they need a bias"],
     ),
-    "perceptron_train shuffles the rows": (
+    "perceptron_train shuffles the rows": Bug(
         [
             (
                 "        for x_i, y_i in zip(rows, labels, strict=True):\n",
@@ -238,7 +227,7 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["epochs=3", "visit rows 0, 1, ..., n-1 in order"],
     ),
-    "perceptron_train starts from float32 zeros": (
+    "perceptron_train starts from float32 zeros": Bug(
         [
             ("torch.zeros(d, device=X.device, dtype=X.dtype)", "torch.zeros(d)"),
             ("torch.zeros((), device=X.device, dtype=X.dtype)", "torch.zeros(())"),
@@ -249,38 +238,38 @@ BUGS: dict[str, Bug] = {
     ),
     # -- LogisticRegression: 0.25 linear, 0.75 logits, 0.25 one row, 0.75 proba, 0.5 predict;
     #    hidden 0.25 predict at p = 0.5, 0.25 proba
-    "LogisticRegression returns [n, 1]": (
+    "LogisticRegression returns [n, 1]": Bug(
         [("        return self.linear(X).squeeze(-1)", "        return self.linear(X)")],
         {"lab5.LogisticRegression": 0.25},
         "failed",
         ["has shape [6, 1], expected [6]", "squeeze(-1)"],
     ),
-    "LogisticRegression squeezes every dimension": (
+    "LogisticRegression squeezes every dimension": Bug(
         [("        return self.linear(X).squeeze(-1)", "        return self.linear(X).squeeze()")],
         {"lab5.LogisticRegression": 2.75},
         "failed",
         ["has shape [], expected [1]", "squeeze() also drops the batch dimension"],
     ),
-    "LogisticRegression predicts class 0 at p = 0.5": (
+    "LogisticRegression predicts class 0 at p = 0.5": Bug(
         [("(self.predict_proba(X) >= 0.5)", "(self.predict_proba(X) > 0.5)")],
         {"lab5.LogisticRegression": 2.75},
         "failed",
         ["expected 1, got 0", "not > 0.5"],
     ),
-    "LogisticRegression predicts floats": (
+    "LogisticRegression predicts floats": Bug(
         [("(self.predict_proba(X) >= 0.5).long()", "(self.predict_proba(X) >= 0.5).float()")],
         {"lab5.LogisticRegression": 2.25},
         "failed",
         ["dtype float32, expected int64", "int64 class labels"],
     ),
     # -- Maxout: 0.75 two pieces, 0.5 four pieces, 0.25 init; hidden 0.5 three pieces
-    "Maxout takes the maximum over the outputs": (
+    "Maxout takes the maximum over the outputs": Bug(
         [("        return z.amax(dim=-2)", "        return z.amax(dim=-1)")],
         {"lab5.Maxout": 0.25},
         "failed",
         ["has shape [6, 2], expected [6, 3]", "maximum over the pieces"],
     ),
-    "Maxout reads the weight rows in the wrong layout": (
+    "Maxout reads the weight rows in the wrong layout": Bug(
         [
             (
                 "        z = z.reshape(*x.shape[:-1], pieces, out_features) + self.bias\n"
@@ -298,27 +287,17 @@ BUGS: dict[str, Bug] = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bug", sorted(BUGS))
-def test_planted_bug_loses_exactly_its_points(bug: str, grade_text: Grader) -> None:
-    replacements, expected, status, words = BUGS[bug]
-    source = patched(LAB5_SOLUTION.read_text(encoding="utf-8"), replacements)
-    result: LabResult = grade_text(
-        source, name="lab5_modules.py", exercises=list(expected), settings=SETTINGS
-    )
-    message = exercise(result, next(iter(expected))).message
-    assert scores(result) == expected, message
-    assert set(statuses(result).values()) == {status}, message
-    for word in words:
-        assert word in message, f"{word!r} not in {message!r}"
+def test_planted_bug_loses_exactly_its_points(bug: str, tmp_path: Path) -> None:
+    result = LAB.grade_bug(BUGS[bug], tmp_path)
     # None of these bugs is a constant factor; a 0/1 output of zeros must not be called one.
-    assert "constant factor" not in message
+    for exercise_id in BUGS[bug].score:
+        assert "constant factor" not in exercise(result, exercise_id).message
 
 
 def test_there_are_at_least_ten_bugs() -> None:
     assert len(BUGS) >= 10
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_solution_scores_full_marks_on_cuda() -> None:
-    result = grade_submission(LAB5_SOLUTION, settings=SETTINGS, device="cuda")
-    assert scores(result) == FULL
+    LAB.grade_solution_on_cuda()

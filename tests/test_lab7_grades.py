@@ -5,27 +5,16 @@ reach nbgrader as manually graded answer cells."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import torch
 
-from deepgrade.grading import grade_cells, grade_submission
-from deepgrade.loader import load_submission
-from deepgrade.scoring import LabResult
 from deepgrade.spec import load_lab
 
-from .conftest import FAST, ROOT, Grader, exercise, patched, scores, statuses
+from ._grading import Bug, Lab, needs_cuda
+from .conftest import exercise
 
 pytestmark = pytest.mark.lab7
-
-FOLDER = "lab7_report"
-LAB7_SOLUTION = ROOT / "solutions" / FOLDER / f"{FOLDER}.py"
-LAB7_SOLUTION_NB = ROOT / "solutions" / FOLDER / f"{FOLDER}.ipynb"
-LAB7_STUB = ROOT / "exercises" / FOLDER / f"{FOLDER}.py"
-LAB7_STUB_NB = ROOT / "exercises" / FOLDER / f"{FOLDER}.ipynb"
-LAB7_CHECKS = ROOT / "autograder" / FOLDER
 
 FULL = {"lab7.team": 1.0, "lab7.train_digits": 7.0}
 MANUAL = {
@@ -34,16 +23,14 @@ MANUAL = {
     "lab7.q_capacity": 3.0,
     "lab7.q_limitations": 3.0,
 }
+# The manual parts (12 points) are not scored by grade check.
+LAB = Lab("lab7_report", FULL, points=8.0)
 
 
 # -- the solution, the stubs, the manual parts -----------------------------------------------------
-@pytest.mark.parametrize("path", [LAB7_SOLUTION, LAB7_SOLUTION_NB], ids=["module", "notebook"])
+@LAB.each_solution
 def test_solution_scores_full_marks(path: Path) -> None:
-    result = grade_submission(path, settings=FAST, device="cpu")
-    assert scores(result) == FULL
-    assert set(statuses(result).values()) == {"passed"}
-    # The manual parts (12 points) are not scored by grade check.
-    assert (result.score, result.max_score) == (8.0, 8.0)
+    result = LAB.grade_solution(path)
     # Both runs (public seed 0 in float32, hidden seed 1 in float64) keep their curves for reports:
     # 30 epochs, the loss falling, the training accuracy a fraction.
     for check in exercise(result, "lab7.train_digits").checks:
@@ -52,27 +39,24 @@ def test_solution_scores_full_marks(path: Path) -> None:
         assert loss[-1] < loss[0] and 0.9 < accuracy[-1] <= 1.0
 
 
-@pytest.mark.parametrize("path", [LAB7_STUB, LAB7_STUB_NB], ids=["module", "notebook"])
+@LAB.each_stub
 def test_released_stubs_score_zero(path: Path) -> None:
-    result = grade_submission(path, settings=FAST, device="cpu")
-    assert (result.score, result.max_score) == (0.0, 8.0)
-    assert statuses(result) == {
-        "lab7.team": "not_implemented",
-        "lab7.train_digits": "not_implemented",
+    messages = {
+        "lab7.team": "Lab 7: implement team",
+        "lab7.train_digits": "Lab 7: implement train_digits",
     }
-    assert "Lab 7: implement team" in exercise(result, "lab7.team").message
-    assert "Lab 7: implement train_digits" in exercise(result, "lab7.train_digits").message
+    LAB.grade_stub(path, messages)
 
 
 def test_manual_parts_are_not_autograded() -> None:
-    lab = load_lab(LAB7_CHECKS)
+    lab = load_lab(LAB.checks)
     assert {part.id: part.points for part in lab.manual} == MANUAL
     assert {e.id: e.points for e in lab.exercises} == FULL
     assert lab.max_score == 8.0
     assert sum(MANUAL.values()) + lab.max_score == 20.0
 
 
-@pytest.mark.parametrize("path", [LAB7_STUB_NB, LAB7_SOLUTION_NB], ids=["student", "solution"])
+@pytest.mark.parametrize("path", [LAB.stub_nb, LAB.solution_nb], ids=["student", "solution"])
 def test_answer_cells_are_graded_by_hand_in_nbgrader(path: Path) -> None:
     notebook = json.loads(path.read_text(encoding="utf-8"))
     answers = {}
@@ -88,7 +72,7 @@ def test_answer_cells_are_graded_by_hand_in_nbgrader(path: Path) -> None:
         assert meta["grade"] is True and meta["solution"] is True and meta["task"] is False
         assert (meta["grade_id"], meta["points"]) == (part, MANUAL[part])
         text = "".join(cell["source"]).strip()
-        if path == LAB7_STUB_NB:
+        if path == LAB.stub_nb:
             assert text == "YOUR ANSWER HERE"
         else:
             assert "YOUR ANSWER HERE" not in text and len(text) > 200
@@ -98,17 +82,6 @@ def test_answer_cells_are_graded_by_hand_in_nbgrader(path: Path) -> None:
 TEAM = '    return ["Ada Example", "Alan Example"]'
 TRAIN = "    model, history = fit_mlp(X_train, y_train, hidden=128, epochs=30)\n    model.eval()"
 RETURN = "    model.eval()\n    return model, history\n"
-
-
-@dataclass(frozen=True)
-class Bug:
-    """A text replacement in the solution and what grading the exercise(s) it touches gives."""
-
-    replacements: list[tuple[str, str]]
-    score: dict[str, float]
-    status: dict[str, str]
-    words: list[str] = field(default_factory=list)
-    timeout: float | None = None  # a short exercise timeout, for runs that take too long
 
 
 TEAM_BUGS = {
@@ -233,33 +206,10 @@ TRAINING_BUGS = {
 BUGS = TEAM_BUGS | TRAINING_BUGS
 
 
-def _grade_bug(bug: Bug, grade_text: Grader, tmp_path: Path) -> LabResult:
-    source = patched(LAB7_SOLUTION.read_text(encoding="utf-8"), bug.replacements)
-    touched = list(bug.score)
-    if bug.timeout is None:
-        return grade_text(source, name=f"{FOLDER}.py", exercises=touched)
-    # The lab's 60 s would make the test wait a minute: the same lab with a short timeout.
-    lab = load_lab(LAB7_CHECKS)
-    short = [e.model_copy(update={"timeout": bug.timeout}) for e in lab.exercises]
-    path = tmp_path / f"{FOLDER}.py"
-    path.write_text(source, encoding="utf-8")
-    lab = lab.model_copy(update={"exercises": short})
-    return grade_cells(load_submission(path), lab, touched, "cpu", FAST)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BUGS))
-def test_planted_bug_loses_exactly_its_points(
-    name: str, grade_text: Grader, tmp_path: Path
-) -> None:
-    bug = BUGS[name]
-    result = _grade_bug(bug, grade_text, tmp_path)
-    assert scores(result) == bug.score
-    assert statuses(result) == bug.status
-    for exercise_id in bug.score:
-        message = exercise(result, exercise_id).message
-        for word in bug.words:
-            assert word in message, f"{word!r} not in {message!r}"
+def test_planted_bug_loses_exactly_its_points(name: str, tmp_path: Path) -> None:
+    LAB.grade_bug(BUGS[name], tmp_path)
 
 
 def test_there_are_at_least_ten_bugs_that_cost_points() -> None:
@@ -267,8 +217,6 @@ def test_there_are_at_least_ten_bugs_that_cost_points() -> None:
     assert len(costly) >= 10
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@needs_cuda
 def test_solution_scores_full_marks_on_cuda() -> None:
-    result = grade_submission(LAB7_SOLUTION, settings=FAST, device="cuda")
-    assert scores(result) == FULL
+    LAB.grade_solution_on_cuda()
