@@ -112,10 +112,6 @@ class CheckOutcome:
     credit: float | None = None
     series: Mapping[str, list[float]] = field(default_factory=dict)
 
-    @property
-    def earned(self) -> float:
-        return self.credit if self.credit is not None else float(self.passed)
-
 
 class TensorSpec(BaseModel):
     """How the grader generates one tensor argument from a seed."""
