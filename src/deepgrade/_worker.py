@@ -184,7 +184,8 @@ class Worker:
     def _drive(self, header: dict[str, Any], tensors: list[torch.Tensor]) -> tuple[Any, list[Any]]:
         device = torch.device(header.get("device", "cpu"))
         driver = DRIVERS[header["driver"]]
-        payload = _to_device(decode(header["payload"], tensors), device)
+        # Drivers that build tensors themselves (a module's parameters) need the device too.
+        payload = _to_device(decode(header["payload"], tensors), device) | {"device": str(device)}
 
         def action() -> tuple[Any, list[Any]]:
             return driver(self._resolve(header["target"]), payload), []
