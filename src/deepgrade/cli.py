@@ -95,3 +95,60 @@ def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
         click.echo(f"{'stale' if check_only else 'wrote'}: {path}")
     if check_only and stale:
         sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--course",
+    "course_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The course configuration (TOML).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for course.csv, moodle.csv and canvas.csv.",
+)
+def grades(course_file: Path, out: Path) -> None:
+    """Combine labs, team report and exam into G1, G2 and course grades, with LMS files."""
+    from deepgrade.course import load_course
+    from deepgrade.grades import compute_grades, write_exports
+
+    config = load_course(course_file)
+    table = compute_grades(config)
+    written = write_exports(table, out, lms_columns=config.lms.columns)
+    means = ", ".join(
+        f"{column} {table.format(table.mean(column))}" for column in ("G1", "G2", "course")
+    )
+    click.echo(f"{len(table.students)} students; means {means} (out of {table.scale:g})")
+    for row in table.students:
+        if row.notes:
+            click.echo(f"  {row.student.id}: {'; '.join(row.notes)}")
+    click.echo(f"wrote {', '.join(path.name for path in written)} in {out}")
+
+
+@main.command()
+@click.argument("lab")
+@click.option(
+    "--to",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the release to DIR/<lab folder>/ (built in a temporary nbgrader course).",
+)
+@click.option(
+    "--course",
+    "course_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="An nbgrader course folder: fills source/ and release/ and its gradebook.",
+)
+@click.option("--force", is_flag=True, help="With --to: replace an earlier release there.")
+def release(lab: str, to: Path | None, course_dir: Path | None, force: bool) -> None:
+    """Release LAB (lab2 or lab2_activations) to students through nbgrader."""
+    from deepgrade.release import release_lab
+
+    report = release_lab(lab, to=to, course_dir=course_dir, overwrite=force)
+    click.echo(f"released {report.lab}: {report.notebook}")
+    for path in report.files:
+        if path != report.notebook:
+            click.echo(f"  with {path}")
