@@ -152,28 +152,3 @@ def release(lab: str, to: Path | None, course_dir: Path | None, force: bool) -> 
     for path in report.files:
         if path != report.notebook:
             click.echo(f"  with {path}")
-
-
-@main.command()
-@click.argument("lab")
-@click.option(
-    "--to",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Write the release to DIR/<lab folder>/ (built in a temporary nbgrader course).",
-)
-@click.option(
-    "--course",
-    "course_dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="An nbgrader course folder: fills source/ and release/ and its gradebook.",
-)
-@click.option("--force", is_flag=True, help="With --to: replace an earlier release there.")
-def release(lab: str, to: Path | None, course_dir: Path | None, force: bool) -> None:
-    """Release LAB (lab2 or lab2_activations) to students through nbgrader."""
-    from deepgrade.release import release_lab
-
-    report = release_lab(lab, to=to, course_dir=course_dir, overwrite=force)
-    click.echo(f"released {report.lab}: {report.notebook}")
-    for path in report.files:
-        if path != report.notebook:
-            click.echo(f"  with {path}")
