@@ -92,6 +92,7 @@ def test_compare_reports_the_worst_element() -> None:
         (1.5, "should be a tensor, but it is float 1.5"),
         (torch.full((2, 3), torch.nan), "NaN or infinity where the answer is finite"),
         (2 * torch.ones(2, 3), "2 times the expected ones"),
+        (1.00002 * torch.ones(2, 3), "1.00002 times the expected ones"),
     ],
 )
 def test_compare_explains_mismatches(got: object, words: str) -> None:

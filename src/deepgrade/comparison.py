@@ -145,11 +145,20 @@ def _value_hint(exp: torch.Tensor, act: torch.Tensor, close: torch.Tensor) -> st
         and float(ratio.std(unbiased=False)) < 1e-6
         and bool(ratio.any())  # all zeros where values were expected is no "factor"
     ):
-        factor = float(ratio.mean())
         return (
-            f"Hint: your values are {factor:.4g} times the expected ones: a constant factor is off."
+            f"Hint: your values are {_factor(float(ratio.mean()))} times the expected ones: "
+            "a constant factor is off."
         )
     return ""
+
+
+def _factor(value: float) -> str:
+    """A factor short when it can be, but never rounded to a misleading "1"."""
+    for digits in (4, 6, 9):
+        text = f"{value:.{digits}g}"
+        if text != "1":
+            return text
+    return text
 
 
 def compare_tree(
