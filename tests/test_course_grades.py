@@ -106,6 +106,7 @@ def _course(
     exam: str = EXAM,
     manual: str = MANUAL,
     extra: str = "",
+    report: str = 'manual = "manual.csv"',
     records: list[SubmissionRecord] | None = None,
 ) -> Path:
     """Write a course folder (roster, exam, manual scores, batch results) and its TOML."""
@@ -119,7 +120,7 @@ def _course(
         (tmp_path / "out" / lab / "results").mkdir(parents=True, exist_ok=True)
     path = tmp_path / "course.toml"
     text = f'roster = "roster.csv"\nexam = "exam.csv"\n{extra}\n{teams}\n{labs}\n'
-    text += '[report]\nmanual = "manual.csv"\n'
+    text += f"[report]\n{report}\n"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -219,6 +220,10 @@ def test_configured_scale_and_formula(tmp_path: Path) -> None:
          r"labs: the lab weights \(lab2 0.4, lab7 0.5\) sum to 0.9, not 1"),
         ({"extra": "[formula]\ng1 = 0.6\n"}, r"formula: the weights of G1 and G2 sum to 1.1"),
         ({"labs": LABS.replace("lab7", "lab6")}, r"the report lab lab7 is not among the labs"),
+        ({"report": 'manual = "m.csv"\n[report.submitters]\nt1 = "s03"\nt9 = "s01"'},
+         r"s03 is not a member of team t1; report.submitters: s01 is not a member of team t9"),
+        ({"report": 'manual = "m.csv"\ngradebook = "nbgrader"'},
+         r"report: give the manual scores either as a CSV \(manual\) or a gradebook"),
     ],
 )  # fmt: skip
 def test_configuration_errors(tmp_path: Path, change: dict[str, str], message: str) -> None:

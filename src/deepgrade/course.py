@@ -190,22 +190,32 @@ class CourseConfig(BaseSettings):
         return labs
 
     @model_validator(mode="after")
-    def _resolve(self) -> CourseConfig:
+    def _check_names(self) -> CourseConfig:
+        """The names used across sections: the report lab, its submitters, the LMS columns."""
+        problems = []
         if self.report.lab not in self.labs:
-            raise ValueError(
+            problems.append(
                 f"the report lab {self.report.lab} is not among the labs "
                 f"({', '.join(self.labs)}); set report.lab"
             )
-        unknown = set(self.report.submitters) - set(self.teams)
-        if unknown:
-            raise ValueError(f"report.submitters names unknown teams: {', '.join(sorted(unknown))}")
+        problems += [
+            f"report.submitters: {student} is not a member of team {team}"
+            for team, student in self.report.submitters.items()
+            if student not in self.teams.get(team, [])
+        ]
         columns = [*self.labs, *GRADE_COLUMNS]
         strange = [name for name in self.lms.columns if name not in columns]
         if strange:
-            raise ValueError(
+            problems.append(
                 f"lms.columns names unknown columns {', '.join(strange)} "
                 f"(known: {', '.join(columns)})"
             )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> CourseConfig:
         base = self.file.parent
         self.roster = base / self.roster
         self.exam = base / self.exam if self.exam is not None else None
