@@ -114,7 +114,7 @@ def compute_grades(config: CourseConfig) -> CourseGrades:
                 team=team,
                 labs={lab: _round(value, config.decimals) for lab, value in exact.items()},
                 g1=_round(g1, config.decimals),
-                g2=g2,
+                g2=_round(g2, config.decimals),
                 course=_round(course, config.decimals),
                 notes=notes,
             )
