@@ -2,7 +2,9 @@
 
 A lab folder holds ``lab.toml`` (the exercises and their public checks), optionally
 ``hidden.toml`` (more checks, left out of student releases) and optionally ``references.py``
-(grader-side reference functions that checks name as ``lab:<name>``).
+(grader-side reference functions that checks name as ``lab:<name>``). A student release holds
+``recorded.pt`` instead, the references' recorded results (see ``recording``), and only the
+judges in ``references.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from deepgrade.errors import SpecError, UsageError
 LAB_FILE = "lab.toml"
 HIDDEN_FILE = "hidden.toml"
 REFERENCES_FILE = "references.py"
+RECORDED_FILE = "recorded.pt"
 
 
 class ExerciseSpec(BaseModel):
@@ -127,7 +130,7 @@ def load_lab(folder: Path, *, include_hidden: bool = True) -> LabSpec:
     """Load the lab declared in ``folder`` (a folder holding ``lab.toml``)."""
     data = _read_toml(folder / LAB_FILE)
     digest = hashlib.sha256()
-    for name in (LAB_FILE, HIDDEN_FILE, REFERENCES_FILE):
+    for name in (LAB_FILE, HIDDEN_FILE, REFERENCES_FILE, RECORDED_FILE):
         if (folder / name).is_file():
             digest.update(name.encode() + (folder / name).read_bytes())
     hidden_path = folder / HIDDEN_FILE

@@ -11,6 +11,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from deepgrade.comparison import Tolerance, default_tolerance
+from deepgrade.errors import DeepgradeError
 
 DTypeName = Literal["float32", "float64"]
 
@@ -97,6 +98,23 @@ class CheckContext(Protocol):
     def resolve(self, reference: str) -> Any:
         """The grader-side object named ``reference`` (``torch.sigmoid``, ``lab:heaviside``)."""
         ...
+
+    def run_reference(self, reference: str, harness: Harness, payload: Any) -> Any:
+        """``harness(resolve(reference), payload)``: all reference-side work goes through here.
+
+        A student release ships no reference code: there the result is replayed from what was
+        recorded at release time, keyed by the reference, the harness and the payload.
+        """
+        ...
+
+
+Harness = Callable[[Any, Any], Any]
+
+
+def call_with(function: Any, payload: tuple[Sequence[Any], Mapping[str, Any]]) -> Any:
+    """The harness of plain calls: ``payload`` holds the positional and keyword arguments."""
+    args, kwargs = payload
+    return function(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -198,13 +216,16 @@ def recognise(
     ctx: CheckContext,
     mistakes: Sequence[Mistake],
     got: Any,
-    replay: Callable[[Any], Any],
+    replay: Harness,
+    payload: Any,
     matches: Callable[[Any, Any], bool],
 ) -> str | None:
-    """The hint of the first mistake whose replayed result ``matches`` what the student got."""
+    """The hint of the first mistake whose result (``replay`` on ``payload``) ``matches`` got."""
     for mistake in mistakes:
         try:
-            wrong = replay(ctx.resolve(mistake.reference))
+            wrong = ctx.run_reference(mistake.reference, replay, payload)
+        except DeepgradeError:  # a recording that lacks this call is the grader's bug
+            raise
         except Exception:  # a mistake that cannot be replayed on this input says nothing
             continue
         if matches(wrong, got):
@@ -241,7 +262,7 @@ class ArgumentsMixin(BaseModel):  # type: ignore[no-redef]
         if self.inputs is None:
             return self.make_args(dtype, ctx.device), dict(self.kwargs)
         generator = torch.Generator().manual_seed(self.seed)
-        args, kwargs = ctx.resolve(self.inputs)(generator, dtype)
+        args, kwargs = ctx.run_reference(self.inputs, call_with, ([generator, dtype], {}))
         return to_device(list(args), ctx.device), to_device(dict(kwargs), ctx.device) | dict(
             self.kwargs
         )

@@ -74,68 +74,33 @@ class ModuleCheck(_Constructed):
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
-        build = ctx.resolve(self.reference)
         for dtype_name in self.dtypes:
-            dtype = DTYPES[dtype_name]
-            reference = build(*self.init_args, **self.init_kwargs).to(dtype=dtype)
-            generator = torch.Generator().manual_seed(self.seed)
-            wanted = self._targets(reference)
-            if self.values == "reference":
-                values = [t.detach().to(dtype).clone() for t in wanted.values()]
-            else:
-                values = [
-                    (0.5 * torch.randn(t.shape, generator=generator, dtype=torch.float64)).to(dtype)
-                    for t in wanted.values()
-                ]
-            self._load(reference, wanted, values)
-            x = self.input.make(generator, dtype)
-            x_ref = x.clone().requires_grad_(self.backward)
-            expected = getattr(reference, self.method)(x_ref)
-            extra: dict[str, Any] = {"input": x, "method": self.method}
+            side = ctx.run_reference(
+                self.reference,
+                _reference_module,
+                self.payload(
+                    dtype_name,
+                    input=self.input.model_dump(),
+                    method=self.method,
+                    backward=self.backward,
+                    attributes=self.attributes,
+                    values=self.values,
+                ),
+            )
+            extra: dict[str, Any] = {"input": side["input"], "method": self.method}
             if self.attributes:
-                extra["attributes"] = dict(zip(self.attributes, values, strict=True))
+                extra["attributes"] = dict(zip(self.attributes, side["values"], strict=True))
             else:
-                extra["load"] = values
-            ref_grads: dict[str, torch.Tensor | None] = {}
+                extra["load"] = side["values"]
             if self.backward:
-                grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
-                extra["grad_output"] = grad_output.to(dtype)
-                expected.backward(extra["grad_output"])
-                ref_grads["the input"] = x_ref.grad
-                if not self.attributes:
-                    ref_grads |= {name: t.grad for name, t in wanted.items()}
+                extra["grad_output"] = side["grad_output"]
             got = ctx.drive("module", self.call, self.payload(dtype_name, **extra))
-            problem = self._compare(got, wanted, expected.detach(), ref_grads, dtype)
+            problem = self._compare(got, side, DTYPES[dtype_name])
             if problem:
                 return self.failed(f"{self.constructor()} in {dtype_name}: {problem}")
         return CheckOutcome(True)
 
-    def _targets(self, reference: torch.nn.Module) -> dict[str, torch.Tensor]:
-        if self.attributes:
-            return {name: getattr(reference, name) for name in self.attributes}
-        return dict(reference.named_parameters())
-
-    def _load(
-        self,
-        reference: torch.nn.Module,
-        wanted: dict[str, torch.Tensor],
-        values: list[torch.Tensor],
-    ) -> None:
-        with torch.no_grad():
-            for name, value in zip(list(wanted), values, strict=True):
-                if self.attributes:
-                    setattr(reference, name, value.clone())
-                else:
-                    wanted[name].copy_(value)
-
-    def _compare(
-        self,
-        got: Any,
-        wanted: dict[str, torch.Tensor],
-        expected: torch.Tensor,
-        ref_grads: dict[str, torch.Tensor | None],
-        dtype: torch.dtype,
-    ) -> str | None:
+    def _compare(self, got: Any, side: dict[str, Any], dtype: torch.dtype) -> str | None:
         if not isinstance(got, dict):
             return "the module could not be probed."
         names, shapes = got.get("names", []), got.get("shapes", [])
@@ -143,20 +108,20 @@ class ModuleCheck(_Constructed):
         if missing:
             return f"named_parameters() lacks {', '.join(missing)} (it has {names or 'none'})."
         if not self.attributes:
-            expected_shapes = [list(t.shape) for t in wanted.values()]
+            expected_shapes = [list(t.shape) for t in side["values"]]
             if shapes != expected_shapes:
                 return (
                     f"parameters() yields {len(shapes)} tensors of shapes {shapes}; expected "
                     f"{len(expected_shapes)} of shapes {expected_shapes}, in that order."
                 )
         tolerance = self.tolerance(dtype)
-        verdict = compare(expected, got.get("output"), tolerance, what="the output")
+        verdict = compare(side["expected"], got.get("output"), tolerance, what="the output")
         if not verdict.ok:
             return f"with the same parameter values as the reference, {verdict.message}"
         student_names = ["the input", *names]
         got_grads = [got.get("input_grad"), *(got.get("parameter_grads") or [])]
         for wanted_grad, label, got_grad in zip(
-            ref_grads.values(), student_names, got_grads, strict=False
+            side["grads"], student_names, got_grads, strict=False
         ):
             if wanted_grad is None:
                 continue
@@ -164,6 +129,45 @@ class ModuleCheck(_Constructed):
             if not verdict.ok:
                 return f"after backward with a random grad_output, {verdict.message}"
         return None
+
+
+def _reference_module(build: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The reference module built and loaded with seeded values, run forward and backward.
+
+    Returns what the student's module receives (``values``, ``input``, ``grad_output``) and what
+    it must give back (``expected``, and ``grads``: the input's, then the parameters').
+    """
+    dtype = DTYPES[payload["dtype"]]
+    attributes = payload["attributes"]
+    reference = build(*payload["init_args"], **payload["init_kwargs"]).to(dtype=dtype)
+    generator = torch.Generator().manual_seed(payload["seed"])
+    if attributes:
+        wanted = {name: getattr(reference, name) for name in attributes}
+    else:
+        wanted = dict(reference.named_parameters())
+    if payload["values"] == "reference":
+        values = [t.detach().to(dtype).clone() for t in wanted.values()]
+    else:
+        values = [
+            (0.5 * torch.randn(t.shape, generator=generator, dtype=torch.float64)).to(dtype)
+            for t in wanted.values()
+        ]
+    with torch.no_grad():
+        for name, value in zip(list(wanted), values, strict=True):
+            if attributes:
+                setattr(reference, name, value.clone())
+            else:
+                wanted[name].copy_(value)
+    x = TensorSpec.model_validate(payload["input"]).make(generator, dtype)
+    x_ref = x.clone().requires_grad_(payload["backward"])
+    expected = getattr(reference, payload["method"])(x_ref)
+    side: dict[str, Any] = {"values": values, "input": x, "grad_output": None, "grads": []}
+    if payload["backward"]:
+        grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
+        side["grad_output"] = grad_output.to(dtype)
+        expected.backward(side["grad_output"])
+        side["grads"] = [x_ref.grad] + ([] if attributes else [t.grad for t in wanted.values()])
+    return side | {"expected": expected.detach()}
 
 
 @register_check

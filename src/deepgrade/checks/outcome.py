@@ -16,7 +16,13 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.checks.base import CheckContext, CheckOutcome, CheckSpec, register_check
+from deepgrade.checks.base import (
+    CheckContext,
+    CheckOutcome,
+    CheckSpec,
+    call_with,
+    register_check,
+)
 
 Metric = Literal["accuracy_logit", "accuracy_argmax", "mse", "relative_error"]
 _HIGHER_IS_BETTER = {"accuracy_logit": True, "accuracy_argmax": True}
@@ -53,7 +59,7 @@ class OutcomeCheck(CheckSpec):
     seed: int = 0
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
-        data = ctx.resolve(self.task)(self.seed)
+        data = ctx.run_reference(self.task, call_with, ([self.seed], {}))
         payload = {"train": list(data["train"]), "test_inputs": data["test_inputs"]}
         got = ctx.drive("outcome", self.call, payload)
         if not isinstance(got, dict):

@@ -55,20 +55,22 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
     mistakes: list[Mistake] = Field(default_factory=list)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
-        reference = ctx.resolve(self.reference)
         for dtype_name in self.dtypes:
             dtype = DTYPES[dtype_name]
             args, kwargs = self.make_inputs(ctx, dtype)
             grad_of = self.gradient_positions(args) if self.backward else []
-            ref_args = [_clone(a, i in grad_of) for i, a in enumerate(args)]
-            expected = reference(*ref_args, **_clone(kwargs, False))
-            if self.collect:
-                expected = list(expected)
+            reference_side = {
+                "args": args,
+                "kwargs": kwargs,
+                "collect": self.collect,
+                "grad_of": grad_of,
+                "grad_seed": self.seed + 1 if self.backward else None,
+                "dtype": dtype_name,
+            }
+            expected, wanted_grads = ctx.run_reference(self.reference, _expected, reference_side)
             grad_output = None
             if self.backward:
-                generator = torch.Generator().manual_seed(self.seed + 1)
-                grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
-                grad_output = grad_output.to(dtype=dtype, device=ctx.device)
+                grad_output = _grad_output(expected.shape, self.seed + 1, dtype).to(ctx.device)
             result = ctx.call(
                 self.call,
                 args,
@@ -81,7 +83,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
             where = self.describe_call(args, self.hidden, kwargs)
             tolerance = self.tolerance(dtype)
             verdict = compare_tree(
-                _detached(expected),
+                expected,
                 result.value,
                 tolerance,
                 got_device=result.value_device,
@@ -100,16 +102,11 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                         f"{where} modified its arguments in place ({changed.message}) "
                         "Build new tensors instead of updating the inputs."
                     )
-            if grad_output is None:
-                continue
-            expected.backward(grad_output)
-            for position, got, device in zip(
-                grad_of, result.grads, result.grad_devices, strict=False
+            for position, wanted, got, device in zip(
+                grad_of, wanted_grads, result.grads, result.grad_devices, strict=False
             ):
-                wanted = ref_args[position].grad
-                assert wanted is not None
                 verdict = compare(
-                    wanted.cpu(),
+                    wanted,
                     got,
                     tolerance,
                     got_device=device,
@@ -131,14 +128,11 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
         got: Any,
         tolerance: Tolerance,
     ) -> str | None:
-        def replay(wrong: Any) -> Any:
-            result = wrong(*[_clone(a, False) for a in args], **_clone(kwargs, False))
-            return list(result) if self.collect else result
-
         def matches(wrong: Any, value: Any) -> bool:
             return compare_tree(_detached(wrong), value, tolerance).ok
 
-        return recognise(ctx, self.mistakes, got, replay, matches)
+        payload = {"args": args, "kwargs": kwargs, "collect": self.collect}
+        return recognise(ctx, self.mistakes, got, _replay, payload, matches)
 
     def _at(self, args: list[Any], expected: Any, index: tuple[int, ...] | None) -> str:
         """The input element behind the worst output element, for elementwise functions."""
@@ -147,6 +141,35 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
         if not isinstance(expected, torch.Tensor) or expected.shape != args[0].shape:
             return ""
         return f" The input there is {float(args[0].cpu()[index]):.8g}."
+
+
+def _grad_output(shape: torch.Size, seed: int, dtype: torch.dtype) -> torch.Tensor:
+    """The random ``grad_output`` that both the reference and the student's code receive."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype)
+
+
+def _expected(reference: Any, payload: dict[str, Any]) -> tuple[Any, list[torch.Tensor]]:
+    """The reference's output on its own copy of the inputs, and (with a ``grad_seed``) the
+    gradients of the arguments in ``grad_of``, all detached on the CPU."""
+    grad_of = payload["grad_of"]
+    args = [_clone(a, i in grad_of) for i, a in enumerate(payload["args"])]
+    expected = reference(*args, **_clone(payload["kwargs"], False))
+    if payload["collect"]:
+        expected = list(expected)
+    if payload["grad_seed"] is None:
+        return _detached(expected), []
+    grad_output = _grad_output(expected.shape, payload["grad_seed"], DTYPES[payload["dtype"]])
+    expected.backward(grad_output.to(expected.device))
+    grads = [args[position].grad for position in grad_of]
+    assert all(grad is not None for grad in grads)
+    return _detached(expected), [_detached(grad) for grad in grads]
+
+
+def _replay(wrong: Any, payload: dict[str, Any]) -> Any:
+    """A mistake run like the reference, on its own copy of the inputs."""
+    result = wrong(*_clone(payload["args"], False), **_clone(payload["kwargs"], False))
+    return list(result) if payload["collect"] else result
 
 
 def _detached(value: Any) -> Any:
