@@ -6,7 +6,7 @@ import csv
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ def gradebook(course: Path) -> Iterator[Any]:
         yield gb
 
 
-def record(student: str, scores: dict[str, float], lab: LabSpec = LAB) -> SubmissionRecord:
+def record(
+    student: str, scores: dict[str, float], lab: LabSpec = LAB, source: Path | None = None
+) -> SubmissionRecord:
     """A graded record whose exercises earned ``scores`` (the rest: full points)."""
     exercises = []
     for exercise in lab.exercises:
@@ -72,7 +74,8 @@ def record(student: str, scores: dict[str, float], lab: LabSpec = LAB) -> Submis
     return SubmissionRecord(
         student=student,
         lab=lab.id,
-        source=f"submitted/{student}",
+        source=str(source or f"{student}.zip"),
+        graded_file=f"{ASSIGNMENT}.ipynb",
         content_hash="0" * 16,
         checks_version="test",
         status=RecordStatus.GRADED,
@@ -101,15 +104,44 @@ def auto_scores(gb: Any, student: str) -> dict[str, float | None]:
     }
 
 
-def test_writes_auto_scores_totals_and_autograded_notebooks(course: Path, gradebook: Any) -> None:
+def handed_in(course: Path, folder: Path, edit: Callable[[Any], None]) -> Path:
+    """A student's own folder holding the released notebook, edited."""
+    notebook = nbformat.read(course / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", 4)
+    edit(notebook)
+    folder.mkdir()
+    nbformat.write(notebook, folder / f"{ASSIGNMENT}.ipynb")
+    return folder
+
+
+def test_writes_auto_scores_totals_and_autograded_notebooks(
+    course: Path, gradebook: Any, tmp_path: Path
+) -> None:
+    def answer(notebook: Any) -> None:
+        notebook.cells[3].source = "def team():\n    return ['Bob Marker', 'Eve']"
+
+    def spoil(notebook: Any) -> None:
+        notebook.cells[3].metadata.nbgrader.grade_id = "not.an.id"
+
+    bob = handed_in(course, tmp_path / "bob", answer)
+    dora = handed_in(course, tmp_path / "dora", spoil)
     report = write_gradebook(
         course,
         LAB,
-        [record("alice", {}), record("bob", {TEAM: 0.0, TRAIN: 3.5}), failed_record("carol")],
+        [
+            record("alice", {}),
+            record("bob", {TEAM: 0.0, TRAIN: 3.5}, source=bob),
+            failed_record("carol"),
+            record("dora", {}, source=dora),
+        ],
     )
 
-    assert report.written == ["alice", "bob"]
+    assert report.written == ["alice", "bob", "dora"]
     assert report.skipped == {"carol": "submission_error: not a zip archive"}
+    # Dora's notebook cannot be matched with the release: her feedback shows the release.
+    assert len(report.notes) == 1 and "dora" in report.notes[0]
+    autograded = course / "autograded"
+    assert "Bob Marker" in (autograded / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
+    assert (autograded / "dora" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
     assert auto_scores(gradebook, "alice") == {TEAM: 1.0, TRAIN: 7.0}
     assert auto_scores(gradebook, "bob") == {TEAM: 0.0, TRAIN: 3.5}
     alice = gradebook.find_submission(ASSIGNMENT, "alice")

@@ -287,13 +287,17 @@ def _autograded_notebook(
 ) -> str | None:
     """The submitted notebook as autograde leaves it: the released cells, and the results.
 
-    A submission that is not a notebook (a module), or whose notebook nbgrader cannot match
-    with the release, is shown on the released notebook instead.
+    A submission that is not a notebook (a module), or whose notebook is in an archive or
+    does not match the release, is shown on the released notebook instead.
     """
     name = f"{assignment}.ipynb"
     submitted = Path(course.format_path(course.submitted_directory, record.student, assignment))
     released = Path(course.format_path(course.release_directory, ".", assignment))
-    candidates = [submitted / name, Path(record.graded_file), released / name]
+    # The batch names the student's file inside what it found: a folder or the file itself.
+    # An archive's notebook is gone by now, and the release stands in for it.
+    source = Path(record.source)
+    handed_in = source / record.graded_file if source.is_dir() else source
+    candidates = [submitted / name, handed_in, released / name]
     by_cell = {grade_id(exercise.id): exercise for exercise in result.exercises}
     for path in candidates:
         if path.suffix != ".ipynb" or not path.is_file():
