@@ -98,6 +98,74 @@ def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
 
 
 @main.command()
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("--lab", required=True, help="Lab id (lab2) or folder name (lab2_activations).")
+@click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Output folder."
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Submissions graded at once  [default: the number of cores]",
+)
+@click.option("--force", is_flag=True, help="Regrade submissions whose results are up to date.")
+@click.option(
+    "--gradebook",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="nbgrader course folder whose gradebook receives the scores.",
+)
+@click.option(
+    "--course",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Course configuration (TOML), for the team column.",
+)
+@click.option(
+    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True
+)
+@click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
+def batch(
+    submissions: Path,
+    lab: str,
+    out: Path,
+    jobs: int | None,
+    force: bool,
+    gradebook: Path | None,
+    course: Path | None,
+    device: str,
+    exercises: tuple[str, ...],
+) -> None:
+    """Grade a class's submissions: nbgrader's submitted/, student folders or zip archives."""
+    from deepgrade.batch import RichProgress, run_batch
+
+    with RichProgress() as progress:
+        result = run_batch(
+            submissions,
+            lab=lab,
+            out=out,
+            jobs=jobs,
+            force=force,
+            gradebook=gradebook,
+            course=course,
+            device=device,
+            exercises=exercises,
+            progress=progress,
+        )
+    mean = f"{result.mean_score:g}" if result.mean_score is not None else "-"
+    click.echo(
+        f"{len(result.graded) - len(result.failed)} graded, {len(result.skipped)} up to date, "
+        f"{len(result.failed)} failed; mean score {mean} / {result.max_score:g}; "
+        f"results in {result.out}"
+    )
+    if result.gradebook is not None:
+        skipped = len(result.gradebook.skipped)
+        click.echo(
+            f"gradebook {result.gradebook.course_dir}: {len(result.gradebook.written)} written"
+            + (f", {skipped} not graded" if skipped else "")
+        )
+    sys.exit(0 if result.complete else 1)
+
+
+@main.command()
 @click.option(
     "--course",
     "course_file",

@@ -1,0 +1,496 @@
+"""Grading a whole class: every submission of one lab, in parallel, resumable.
+
+Each submission is graded in a grader process of a small pool (spawned, so that no state
+leaks between students); a grader that dies costs only the submission it held, which gets a
+``grader_error`` record, and the pool starts another. Each record is written to
+``OUT/results/<student>.json`` as soon as it arrives, so that an interrupted batch resumes where
+it stopped: a record whose content and checks are unchanged is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import multiprocessing
+import os
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import SpawnContext, SpawnProcess
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+from loguru import logger
+
+from deepgrade.errors import GraderError, SubmissionError, UsageError
+from deepgrade.grading import find_lab, grade_cells, resolve_device
+from deepgrade.loader import load_submission
+from deepgrade.results import (
+    RecordStatus,
+    SubmissionRecord,
+    checks_version,
+    read_record,
+    read_records,
+    record_path,
+    write_atomic,
+    write_record,
+)
+from deepgrade.settings import GraderSettings
+from deepgrade.spec import LabSpec, load_lab
+from deepgrade.submissions import FoundSubmission, find_submissions, open_submission
+
+if TYPE_CHECKING:
+    from deepgrade.gradebook import GradebookReport
+
+GRADES_FILE = "grades.csv"
+FEEDBACK_DIR = "feedback"
+SUMMARY_FILE = "summary.html"
+# A grader is given up on this long after the submission's own time limit, which covers hangs
+# of the grader itself (the student's code is already limited inside the grading session).
+_GRACE_S = 60.0
+_STOP_S = 5.0
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs; :func:`run_batch` takes the same names as keywords."""
+
+    jobs: int | None = None
+    force: bool = False
+    gradebook: Path | None = None
+    course: Path | None = None
+    device: str = "auto"
+    exercises: tuple[str, ...] = ()
+    settings: GraderSettings = field(default_factory=GraderSettings)
+
+    @property
+    def workers(self) -> int:
+        """``jobs``, or as many as this process may use cores."""
+        if self.jobs is not None:
+            return self.jobs
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch did: the record of every submission found, and what happened to each."""
+
+    out: Path
+    max_score: float
+    records: list[SubmissionRecord]
+    graded: list[str]
+    skipped: list[str]
+    gradebook: GradebookReport | None = None
+
+    @property
+    def failed(self) -> list[SubmissionRecord]:
+        """Submissions graded now that could not be graded (unreadable, or the grader failed)."""
+        fresh = set(self.graded)
+        return [
+            r for r in self.records if r.student in fresh and r.status is not RecordStatus.GRADED
+        ]
+
+    @property
+    def mean_score(self) -> float | None:
+        scores = [r.score for r in self.records if r.status is RecordStatus.GRADED]
+        return statistics.fmean(scores) if scores else None
+
+    @property
+    def complete(self) -> bool:
+        """Whether every submission has a final record (no grader error to retry)."""
+        return all(r.status is not RecordStatus.GRADER_ERROR for r in self.records)
+
+
+class BatchProgress(Protocol):
+    """Told what a batch is doing, to show it (see :class:`RichProgress`)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, record: SubmissionRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Config:
+    """What a grader process needs, sent to it once when it starts."""
+
+    lab_id: str
+    lab_folder: Path
+    version: str
+    max_score: float
+    exercises: tuple[str, ...]
+    device: str
+    settings: GraderSettings
+
+
+@dataclass(frozen=True)
+class _Task:
+    found: FoundSubmission
+    content_hash: str
+
+
+def run_batch(
+    submissions: Path,
+    *,
+    lab: str,
+    out: Path,
+    jobs: int | None = None,
+    force: bool = False,
+    gradebook: Path | None = None,
+    course: Path | None = None,
+    device: str = "auto",
+    exercises: Sequence[str] = (),
+    settings: GraderSettings | None = None,
+    progress: BatchProgress | None = None,
+) -> BatchResult:
+    """Grade every submission of ``lab`` in ``submissions`` into the folder ``out``.
+
+    Writes ``out/results/<student>.json`` per submission, then ``out/grades.csv`` from every
+    record there, the feedback pages and class summary, and with ``gradebook`` the scores into
+    that nbgrader course's gradebook. ``exercises`` limits grading to those exercises.
+    """
+    options = BatchOptions(
+        jobs=jobs,
+        force=force,
+        gradebook=gradebook,
+        course=course,
+        device=device,
+        exercises=tuple(exercises),
+        settings=settings or GraderSettings(),
+    )
+    if options.workers < 1:
+        raise UsageError(f"--jobs must be at least 1, not {options.workers}")
+    resolve_device(device)
+    spec = find_lab(lab, None, options.settings)
+    chosen = [spec.exercise(e) for e in options.exercises] or spec.exercises
+    config = _Config(
+        lab_id=spec.id,
+        lab_folder=spec.folder,
+        version=_version(spec, options.exercises),
+        max_score=sum(e.points for e in chosen),
+        exercises=tuple(e.id for e in chosen) if options.exercises else (),
+        device=device,
+        settings=options.settings,
+    )
+    found = find_submissions(submissions, spec, exclude=out)
+    tasks, kept = _plan(found, out, config.version, force=options.force)
+    if progress is not None:
+        progress.start(len(tasks))
+    graded: dict[str, SubmissionRecord] = {}
+
+    def arrived(record: SubmissionRecord) -> None:
+        write_record(record, record_path(out, record.student))
+        graded[record.student] = record
+        if progress is not None:
+            progress.advance(record)
+
+    _grade_all(tasks, config, min(options.workers, len(tasks)), arrived)
+    records = sorted([*kept, *graded.values()], key=lambda r: r.student)
+    all_records = [r for r in read_records(out) if r.lab == spec.id]
+    write_grades(out / GRADES_FILE, spec, all_records, course=options.course)
+    gradebook_report = _publish(out, spec, all_records, options)
+    return BatchResult(
+        out=out,
+        max_score=config.max_score,
+        records=records,
+        graded=sorted(graded),
+        skipped=[r.student for r in kept],
+        gradebook=gradebook_report,
+    )
+
+
+def _version(lab: LabSpec, exercises: Sequence[str]) -> str:
+    # Results of some exercises only must not pass for results of the whole lab.
+    base = checks_version(lab)
+    return f"{base}+{','.join(exercises)}" if exercises else base
+
+
+def _plan(
+    found: list[FoundSubmission], out: Path, version: str, *, force: bool
+) -> tuple[list[_Task], list[SubmissionRecord]]:
+    """Split the submissions into those to grade and the records still current."""
+    tasks: list[_Task] = []
+    kept: list[SubmissionRecord] = []
+    for submission in found:
+        content_hash = submission.content_hash()
+        previous = _previous(record_path(out, submission.student))
+        if not force and previous is not None and previous.is_current(content_hash, version):
+            kept.append(previous)
+        else:
+            tasks.append(_Task(submission, content_hash))
+    return tasks, kept
+
+
+def _previous(path: Path) -> SubmissionRecord | None:
+    if not path.is_file():
+        return None
+    try:
+        return read_record(path)
+    except SubmissionError as exc:
+        # An unreadable record is regraded and replaced, not a reason to stop the batch.
+        logger.warning("{}; it will be replaced", exc)
+        return None
+
+
+# -- grading one submission (in a grader process) ------------------------------------------------
+def grade_found(task: _Task, lab: LabSpec, config: _Config) -> SubmissionRecord:
+    """Grade one found submission into its record; never raises for a bad submission."""
+    started = time.monotonic()
+    record = _record(task, config, RecordStatus.GRADED)
+    try:
+        with open_submission(task.found, lab) as (path, inside):
+            record.graded_file = inside
+            submission = load_submission(path)
+            record.result = grade_cells(
+                submission, lab, config.exercises or None, config.device, config.settings
+            )
+    except SubmissionError as exc:
+        record.status, record.error = RecordStatus.SUBMISSION_ERROR, str(exc)
+    except GraderError as exc:
+        record.status, record.error = RecordStatus.GRADER_ERROR, str(exc)
+    except Exception as exc:
+        logger.exception("grading {} failed", task.found.student)
+        record.status = RecordStatus.GRADER_ERROR
+        record.error = f"the grader failed: {type(exc).__name__}: {exc}"
+    record.duration_s = round(time.monotonic() - started, 3)
+    return record
+
+
+def _record(
+    task: _Task, config: _Config, status: RecordStatus, error: str = ""
+) -> SubmissionRecord:
+    return SubmissionRecord(
+        student=task.found.student,
+        lab=config.lab_id,
+        source=str(task.found.source),
+        content_hash=task.content_hash,
+        checks_version=config.version,
+        status=status,
+        error=error,
+        max_score=config.max_score,
+    )
+
+
+def _serve(connection: Connection, config: _Config) -> None:
+    """A grader process: grade each task received until told to stop."""
+    lab = load_lab(config.lab_folder, include_hidden=config.settings.include_hidden)
+    while True:
+        try:
+            task = connection.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        connection.send(grade_found(task, lab, config).model_dump_json())
+
+
+# -- the pool of grader processes -----------------------------------------------------------------
+class _Grader:
+    """One grader process and the task it holds."""
+
+    def __init__(self, context: SpawnContext, config: _Config, task: _Task) -> None:
+        ours, theirs = context.Pipe()
+        self.process: SpawnProcess = context.Process(
+            target=_serve, args=(theirs, config), name="deepgrade-grader"
+        )
+        self.process.start()
+        theirs.close()
+        self.connection = ours
+        self.config = config
+        settings = config.settings
+        self.limit = settings.worker_start_timeout + settings.submission_timeout + _GRACE_S
+        self.task = task
+        self.deadline = 0.0
+        self.assign(task)
+
+    def assign(self, task: _Task) -> None:
+        self.task = task
+        self.deadline = time.monotonic() + self.limit
+        self.connection.send(task)
+
+    def collect(self) -> tuple[SubmissionRecord | None, bool]:
+        """The record of its task if done, and whether the process can take another."""
+        if self.connection.poll():
+            try:
+                return SubmissionRecord.model_validate_json(self.connection.recv()), True
+            except (EOFError, OSError):
+                return self._failed(self._death()), False
+        if not self.process.is_alive():
+            return self._failed(self._death()), False
+        if time.monotonic() > self.deadline:
+            self.process.kill()
+            return self._failed(f"the grader took more than {self.limit:g} s"), False
+        return None, True
+
+    def _death(self) -> str:
+        self.process.join(_STOP_S)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return f"the grader process was killed by signal {-code} (out of memory?)"
+        return f"the grader process ended unexpectedly (exit code {code})"
+
+    def _failed(self, reason: str) -> SubmissionRecord:
+        return _record(self.task, self.config, RecordStatus.GRADER_ERROR, reason)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.send(None)
+        self.process.join(_STOP_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(_STOP_S)
+        self.connection.close()
+
+
+def _grade_all(
+    tasks: list[_Task],
+    config: _Config,
+    workers: int,
+    arrived: Callable[[SubmissionRecord], None],
+) -> None:
+    """Grade ``tasks`` on ``workers`` grader processes, handing each record to ``arrived``."""
+    context = multiprocessing.get_context("spawn")
+    queue = deque(tasks)
+    graders: list[_Grader] = []
+    try:
+        while queue or graders:
+            while queue and len(graders) < workers:
+                graders.append(_Grader(context, config, queue.popleft()))
+            timeout = max(0.0, min(g.deadline for g in graders) - time.monotonic())
+            wait([g.connection for g in graders] + [g.process.sentinel for g in graders], timeout)
+            for grader in list(graders):
+                record, reusable = grader.collect()
+                if record is None:
+                    continue
+                arrived(record)
+                if reusable and queue:
+                    grader.assign(queue.popleft())
+                else:
+                    grader.stop()
+                    graders.remove(grader)
+    finally:
+        for grader in graders:
+            grader.process.kill()
+            grader.stop()
+
+
+# -- what a batch writes at the end -------------------------------------------------------------
+def write_grades(
+    path: Path, lab: LabSpec, records: Sequence[SubmissionRecord], *, course: Path | None = None
+) -> None:
+    """``grades.csv``: one row per student with each exercise's score, total and status.
+
+    A submission the grader failed on has no scores (it is not the student's zero); one that
+    could not be read scores 0.
+    """
+    team_of = _teams(course)
+    exercise_ids = _columns(lab, records)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "team", *exercise_ids, "total", "max_score", "status"])
+    for record in sorted(records, key=lambda r: r.student):
+        scores = {e.id: e.score for e in record.result.exercises} if record.result else {}
+        total = "" if record.status is RecordStatus.GRADER_ERROR else _number(record.score)
+        writer.writerow(
+            [
+                record.student,
+                team_of(record.student),
+                *(_number(scores[i]) if i in scores else "" for i in exercise_ids),
+                total,
+                _number(record.max_score),
+                record.status.value,
+            ]
+        )
+    write_atomic(path, buffer.getvalue())
+
+
+def _columns(lab: LabSpec, records: Sequence[SubmissionRecord]) -> list[str]:
+    """The lab's exercises that some record scores, in the lab's order (all when none does)."""
+    scored = {e.id for r in records if r.result for e in r.result.exercises}
+    return [e.id for e in lab.exercises if e.id in scored] or [e.id for e in lab.exercises]
+
+
+def _teams(course: Path | None) -> Callable[[str], str]:
+    if course is None:
+        return lambda student: ""
+    from deepgrade.course import load_course
+
+    config = load_course(course)
+    return lambda student: config.team_of(student) or ""
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _publish(
+    out: Path, lab: LabSpec, records: Sequence[SubmissionRecord], options: BatchOptions
+) -> GradebookReport | None:
+    """Feedback pages, the class summary and, if asked, the scores in nbgrader's gradebook."""
+    from deepgrade.feedback import write_feedback
+    from deepgrade.summary import write_summary
+
+    for record in records:
+        write_feedback(record, lab, out / FEEDBACK_DIR / f"{record.student}.html")
+    write_summary(records, lab, out / SUMMARY_FILE, feedback_dir=FEEDBACK_DIR)
+    if options.gradebook is None:
+        return None
+    from deepgrade.gradebook import write_gradebook
+
+    return write_gradebook(options.gradebook, lab, records)
+
+
+# -- showing progress ---------------------------------------------------------------------------
+class RichProgress:
+    """A progress bar with count and ETA on stderr, and a line for each submission that failed."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._console = Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("grading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("grading", total=0)
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def start(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def advance(self, record: SubmissionRecord) -> None:
+        if record.status is not RecordStatus.GRADED:
+            from rich.text import Text
+
+            # Plain text: an error message quotes the student's code, which is not markup.
+            line = Text.assemble((record.student, "red"), f": {record.status.value}: ")
+            self._console.print(line + Text(record.error), highlight=False, soft_wrap=True)
+        self._progress.advance(self._task)
