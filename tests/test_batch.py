@@ -10,11 +10,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from deepgrade.batch import run_batch
+from deepgrade.batch import run_batch, write_grades
 from deepgrade.cli import main
-from deepgrade.results import RecordStatus, read_record, read_records, record_path
+from deepgrade.results import (
+    RecordStatus,
+    SubmissionRecord,
+    read_record,
+    read_records,
+    record_path,
+)
+from deepgrade.spec import load_lab
 
-from .conftest import FAST, LAB2_SOLUTION, LAB2_SOLUTION_NB, LAB2_STUB, patched
+from .conftest import FAST, LAB2_SOLUTION, LAB2_SOLUTION_NB, LAB2_STUB, ROOT, patched
 
 pytestmark = pytest.mark.lab2
 
@@ -152,3 +159,44 @@ def test_usage_errors(tmp_path: Path, arguments: list[str], code: int, message: 
     run = CliRunner().invoke(main, ["batch", *args, "--out", str(tmp_path / "out")])
     assert run.exit_code == code, run.output
     assert message in run.output
+
+
+COURSE = """
+roster = "roster.csv"
+
+[teams]
+team01 = ["alice", "bob"]
+
+[labs.lab2]
+weight = 1.0
+results = "out"
+
+[report]
+lab = "lab2"
+"""
+
+
+def test_grades_csv_names_each_students_team(tmp_path: Path) -> None:
+    lab = load_lab(ROOT / "autograder" / "lab2_activations")
+    course = tmp_path / "course.toml"
+    course.write_text(COURSE, encoding="utf-8")
+    records = [
+        SubmissionRecord(
+            student=student,
+            lab="lab2",
+            source=f"{student}.ipynb",
+            content_hash="0",
+            checks_version="0",
+            status=status,
+            max_score=lab.max_score,
+        )
+        for student, status in [
+            ("carol", RecordStatus.GRADER_ERROR),
+            ("alice", RecordStatus.SUBMISSION_ERROR),
+        ]
+    ]
+    write_grades(tmp_path / "grades.csv", lab, records, course=course)
+    assert [(r["student"], r["team"], r["total"], r["status"]) for r in grades(tmp_path)] == [
+        ("alice", "team01", "0", "submission_error"),
+        ("carol", "", "", "grader_error"),
+    ]
