@@ -16,6 +16,9 @@ from deepgrade.course import CourseError, load_course
 from deepgrade.grades import CourseGrades, compute_grades, write_exports
 from deepgrade.results import RecordStatus, SubmissionRecord, record_path, write_record
 from deepgrade.scoring import ExerciseResult, LabResult, Status
+from deepgrade.spec import load_lab
+
+from .conftest import ROOT
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -370,3 +373,33 @@ def test_cli_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["grades", "--course", "nope.toml", "--out", "x"])
     assert result.exit_code == 2
     assert "Error: no course configuration at nope.toml" in result.output
+
+
+@pytest.mark.timeout(120)  # nbgrader generate_assignment runs once
+def test_manual_scores_from_the_nbgrader_gradebook(tmp_path: Path) -> None:
+    from nbgrader.api import Gradebook
+
+    from deepgrade.gradebook import write_gradebook
+    from deepgrade.release import release_lab
+
+    course_dir = tmp_path / "nbgrader"
+    course_dir.mkdir()
+    release_lab("lab7", course_dir=course_dir)
+    report = _record("s01", "lab7", 6, 8)
+    assert report.result is not None
+    report.result.exercises = [
+        ExerciseResult(id="lab7.team", status=Status.PASSED, score=1, max_score=1),
+        ExerciseResult(id="lab7.train_digits", status=Status.FAILED, score=5, max_score=7),
+    ]
+    write_gradebook(course_dir, load_lab(ROOT / "autograder" / "lab7_report"), [report])
+    # As a teaching assistant would in formgrader: two of the four parts graded by hand.
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gradebook:
+        for part, score in {"lab7_figures": 2.0, "lab7_q_generalisation": 3.0}.items():
+            gradebook.find_grade(part, "lab7_report", "lab7_report", "s01").manual_score = score
+        gradebook.db.commit()
+
+    records = [*_default_records()[:5], report]
+    grades = _grades(tmp_path, records=records, report='gradebook = "nbgrader"')
+    s02 = next(row for row in grades.students if row.student.id == "s02")
+    assert s02.labs["lab7"] == 11.0  # (6 + 2 + 3) / 20 x 20
+    assert s02.notes[-1] == "lab7: not graded by hand yet: lab7.q_capacity, lab7.q_limitations"
