@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from deepgrade.batch import run_batch, write_grades
 from deepgrade.cli import main
+from deepgrade.course import load_course
 from deepgrade.results import (
     RecordStatus,
     SubmissionRecord,
@@ -151,6 +152,11 @@ def test_a_grader_that_dies_costs_only_its_submission(tmp_path: Path) -> None:
         (["{tmp}/nope", "--lab", "lab2"], 2, "Error: no such folder of submissions"),
         (["{tmp}/class", "--lab", "lab2"], 1, "Error: no submissions found in"),
         (["{tmp}/class", "--lab", "lab2", "--jobs", "0"], 2, "Invalid value for '--jobs'"),
+        (
+            ["{tmp}/class", "--lab", "lab2", "--course", "{tmp}/c.toml"],
+            2,
+            "no course configuration",
+        ),
     ],
 )
 def test_usage_errors(tmp_path: Path, arguments: list[str], code: int, message: str) -> None:
@@ -195,7 +201,7 @@ def test_grades_csv_names_each_students_team(tmp_path: Path) -> None:
             ("alice", RecordStatus.SUBMISSION_ERROR),
         ]
     ]
-    write_grades(tmp_path / "grades.csv", lab, records, course=course)
+    write_grades(tmp_path / "grades.csv", lab, records, team_of=load_course(course).team_of)
     assert [(r["student"], r["team"], r["total"], r["status"]) for r in grades(tmp_path)] == [
         ("alice", "team01", "0", "submission_error"),
         ("carol", "", "", "grader_error"),

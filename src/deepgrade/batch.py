@@ -80,7 +80,11 @@ class BatchOptions:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch did: the record of every submission found, and what happened to each."""
+    """What a batch did: the record of every submission found, and what happened to each.
+
+    ``graded`` lists the students graded in this run (those who failed included), ``skipped``
+    those whose record was up to date.
+    """
 
     out: Path
     max_score: float
@@ -169,12 +173,14 @@ def run_batch(
     resolve_device(device)
     spec = find_lab(lab, None, options.settings)
     chosen = [spec.exercise(e) for e in options.exercises] or spec.exercises
+    exercise_ids = tuple(e.id for e in chosen) if options.exercises else ()
+    team_of = _team_of(options.course)
     config = _Config(
         lab_id=spec.id,
         lab_folder=spec.folder,
-        version=_version(spec, options.exercises),
+        version=_version(spec, exercise_ids),
         max_score=sum(e.points for e in chosen),
-        exercises=tuple(e.id for e in chosen) if options.exercises else (),
+        exercises=exercise_ids,
         device=device,
         settings=options.settings,
     )
@@ -193,7 +199,7 @@ def run_batch(
     _grade_all(tasks, config, min(options.workers, len(tasks)), arrived)
     records = sorted([*kept, *graded.values()], key=lambda r: r.student)
     all_records = [r for r in read_records(out) if r.lab == spec.id]
-    write_grades(out / GRADES_FILE, spec, all_records, course=options.course)
+    write_grades(out / GRADES_FILE, spec, all_records, team_of=team_of)
     gradebook_report = _publish(out, spec, all_records, options)
     return BatchResult(
         out=out,
@@ -203,6 +209,15 @@ def run_batch(
         skipped=[r.student for r in kept],
         gradebook=gradebook_report,
     )
+
+
+def _team_of(course: Path | None) -> Callable[[str], str | None] | None:
+    """The course's team lookup, read before any grading so that a mistake in it costs none."""
+    if course is None:
+        return None
+    from deepgrade.course import load_course
+
+    return load_course(course).team_of
 
 
 def _version(lab: LabSpec, exercises: Sequence[str]) -> str:
@@ -382,14 +397,18 @@ def _grade_all(
 
 # -- what a batch writes at the end -------------------------------------------------------------
 def write_grades(
-    path: Path, lab: LabSpec, records: Sequence[SubmissionRecord], *, course: Path | None = None
+    path: Path,
+    lab: LabSpec,
+    records: Sequence[SubmissionRecord],
+    *,
+    team_of: Callable[[str], str | None] | None = None,
 ) -> None:
     """``grades.csv``: one row per student with each exercise's score, total and status.
 
-    A submission the grader failed on has no scores (it is not the student's zero); one that
-    could not be read scores 0.
+    ``team_of`` gives a student's team (a course configuration's ``team_of``). A submission
+    the grader failed on has no scores (it is not the student's zero); one that could not be
+    read scores 0.
     """
-    team_of = _teams(course)
     exercise_ids = _columns(lab, records)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -400,7 +419,7 @@ def write_grades(
         writer.writerow(
             [
                 record.student,
-                team_of(record.student),
+                (team_of(record.student) if team_of else None) or "",
                 *(_number(scores[i]) if i in scores else "" for i in exercise_ids),
                 total,
                 _number(record.max_score),
@@ -414,15 +433,6 @@ def _columns(lab: LabSpec, records: Sequence[SubmissionRecord]) -> list[str]:
     """The lab's exercises that some record scores, in the lab's order (all when none does)."""
     scored = {e.id for r in records if r.result for e in r.result.exercises}
     return [e.id for e in lab.exercises if e.id in scored] or [e.id for e in lab.exercises]
-
-
-def _teams(course: Path | None) -> Callable[[str], str]:
-    if course is None:
-        return lambda student: ""
-    from deepgrade.course import load_course
-
-    config = load_course(course)
-    return lambda student: config.team_of(student) or ""
 
 
 def _number(value: float) -> str:
