@@ -54,6 +54,7 @@ def grades(out: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(stream))
 
 
+@pytest.mark.slow  # seven real gradings in four runs: about 25 s of CPU time
 def test_a_class_is_graded_in_parallel_then_resumed(tmp_path: Path) -> None:
     submissions, out = make_class(tmp_path / "class"), tmp_path / "out"
     args = ["batch", str(submissions), "--lab", "lab2", "--out", str(out), "--jobs", "2"]
