@@ -2,10 +2,11 @@
 realistic mistakes, for trying ``grade batch``, ``--gradebook`` and ``grade grades`` end to end.
 
 Every submission comes from the course's own solution source (``solutions/<lab>/<lab>.py``):
-the solution regions are edited the way students get them wrong, the notebook is built with
-``deepgrade.authoring.to_notebook`` (so its cell ids and nbgrader metadata match the released
-student notebook) and the solution markers are dropped, as in a notebook a student filled in.
-Everything is drawn from one seed, so regenerating gives the committed files byte for byte.
+the solution regions are edited the way students get them wrong, converted with
+``deepgrade.authoring.to_notebook``, and written into the answer cells of the notebook that
+``deepgrade.release`` (nbgrader's generate_assignment) gives students, so that each submission
+keeps nbgrader's locked test cells and metadata. Everything is drawn from one seed, so
+regenerating gives the committed files byte for byte.
 
     python examples/make_class.py            # writes examples/class
     python examples/make_class.py --out DIR  # somewhere else
@@ -18,6 +19,7 @@ import io
 import json
 import random
 import re
+import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +30,7 @@ import click
 from rich.console import Console
 
 from deepgrade.authoring import BEGIN, END, stub_source, to_notebook
+from deepgrade.release import release_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 2025
@@ -574,7 +577,7 @@ def _manual_scores(rng: random.Random, mistake: TeamMistake) -> dict[str, float]
 
 # -- the files ---------------------------------------------------------------------------------
 class _Lab:
-    """A lab's solution source, its released stub and what ``to_notebook`` needs."""
+    """A lab's solution source, its stub source and its notebook as nbgrader releases it."""
 
     def __init__(self, root: Path, folder: str) -> None:
         spec = tomllib.loads((root / "autograder" / folder / "lab.toml").read_text("utf-8"))
@@ -583,18 +586,32 @@ class _Lab:
         self.manual = {str(p["id"]): float(p["points"]) for p in spec.get("manual", [])}
         self.source = (root / "solutions" / folder / f"{folder}.py").read_text("utf-8")
         self.stub = stub_source(self.source, f"Lab {self.id.removeprefix('lab')}")
-        self.released = (root / "exercises" / folder / f"{folder}.ipynb").read_text("utf-8")
+        with tempfile.TemporaryDirectory(prefix="make-class-") as scratch:
+            release = release_lab(folder, to=Path(scratch), root=root)
+            self.released = release.notebook.read_text("utf-8")
 
     def path(self, student: Person) -> str:
         return f"submitted/{student.id}/{self.folder}/{self.folder}.ipynb"
 
     def notebook(self, source: str) -> str:
-        """The notebook a student hands in: the released cells with their code written in."""
-        notebook = json.loads(to_notebook(source, self.id, self.manual))
+        """The notebook a student hands in: the released one, its answer cells written in.
+
+        ``source`` is the (edited) solution source; a solution cell of it that has no solution
+        markers any more was left as released, and keeps nbgrader's stub.
+        """
+        written = {
+            cell["id"]: cell
+            for cell in json.loads(to_notebook(source, self.id, self.manual))["cells"]
+        }
+        notebook = json.loads(self.released)
         for cell in notebook["cells"]:
-            lines = "".join(cell["source"]).split("\n")
-            kept = "\n".join(line for line in lines if line.strip() not in (BEGIN, END))
-            cell["source"] = kept.splitlines(keepends=True)
+            if not cell["metadata"].get("nbgrader", {}).get("solution"):
+                continue
+            text = "".join(written[cell["id"]]["source"])
+            if cell["cell_type"] == "code" and BEGIN not in text:
+                continue
+            lines = [line for line in text.split("\n") if line.strip() not in (BEGIN, END)]
+            cell["source"] = "\n".join(lines).splitlines(keepends=True)
         # The layout nbformat writes: one-space indents, sorted keys, text kept as UTF-8.
         return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
