@@ -60,7 +60,7 @@ def test_a_class_is_graded_in_parallel_then_resumed(tmp_path: Path) -> None:
     args = ["batch", str(submissions), "--lab", "lab2", "--out", str(out), "--jobs", "2"]
     run = CliRunner().invoke(main, [*args, "--device", "cpu", "--exercise", ONLY[0]])
     assert run.exit_code == 0, run.output
-    assert "3 graded, 0 up to date, 1 failed; mean score 1 / 2" in run.output
+    assert "3 graded, 0 up to date, 1 failed; mean score 1.00 / 2" in run.output
     assert "dan: submission_error:" in run.output
     assert [
         (row["student"], row["lab2.sigmoid"], row["total"], row["max_score"], row["status"])

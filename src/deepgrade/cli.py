@@ -150,7 +150,7 @@ def batch(
             exercises=exercises,
             progress=progress,
         )
-    mean = f"{result.mean_score:g}" if result.mean_score is not None else "-"
+    mean = f"{result.mean_score:.2f}" if result.mean_score is not None else "-"
     click.echo(
         f"{len(result.graded) - len(result.failed)} graded, {len(result.skipped)} up to date, "
         f"{len(result.failed)} failed; mean score {mean} / {result.max_score:g}; "
