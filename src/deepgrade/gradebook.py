@@ -19,13 +19,13 @@ from typing import Any
 from loguru import logger
 from pydantic import BaseModel, Field
 
+from deepgrade._nbgrader import course_config
 from deepgrade.errors import DeepgradeError, UsageError
 from deepgrade.release import grade_id
 from deepgrade.results import RecordStatus, SubmissionRecord, write_atomic
 from deepgrade.scoring import ExerciseResult, LabResult
 from deepgrade.spec import LabSpec
 
-CONFIG_FILE = "nbgrader_config.py"
 TIMESTAMP_FILE = "timestamp.txt"
 _SQLITE = "sqlite:///"
 
@@ -127,17 +127,11 @@ def _counted_score(grade: Any) -> float | None:
 def _course(course_dir: Path) -> Any:
     """nbgrader's view of the course folder, with the course's own configuration if any."""
     from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
 
     root = course_dir.resolve()
     if not root.is_dir():
         raise UsageError(f"no nbgrader course folder at {course_dir}")
-    config = Config()
-    if (root / CONFIG_FILE).is_file():
-        config.merge(PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config())
-    config.CourseDirectory.root = str(root)
-    return CourseDirectory(config=config)
+    return CourseDirectory(config=course_config(root))
 
 
 def _release_hint(lab: LabSpec | None, course: Any) -> str:

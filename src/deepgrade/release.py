@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from deepgrade._nbgrader import course_config
 from deepgrade.errors import GraderError, SpecError, UsageError
 from deepgrade.spec import LabSpec, find_lab_folders, load_lab
 
@@ -190,13 +191,8 @@ def _release_into_course(spec: LabSpec, root: Path, course_dir: Path) -> Release
 def _generate_assignment(course_dir: Path, assignment: str) -> None:
     """nbgrader's generate_assignment, with the course's own nbgrader_config.py if it has one."""
     from nbgrader.apps import NbGraderAPI
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
 
-    config = Config()
-    if (course_dir / "nbgrader_config.py").is_file():
-        config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config())
-    config.CourseDirectory.root = str(course_dir)
+    config = course_config(course_dir)
     config.ClearSolutions.code_stub = {"python": CODE_STUB}
     api = NbGraderAPI(config=config)
     outcome = api.generate_assignment(assignment, force=True, create=True)
