@@ -163,3 +163,10 @@ def test_invalid_lab_file_is_a_spec_error(tmp_path: Path) -> None:
     )
     with pytest.raises(SpecError, match="unknown check kind 'telepathy'"):
         load_lab(tmp_path)
+
+
+def test_every_public_name_resolves() -> None:
+    import deepgrade
+
+    missing = [n for n in deepgrade.__all__ if n != "__version__" and not getattr(deepgrade, n)]
+    assert not missing
