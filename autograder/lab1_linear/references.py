@@ -7,7 +7,10 @@ Everything here runs in the grader, never next to student code. It holds:
 - input builders ``builder(generator, dtype) -> (args, kwargs)`` for arguments that are not
   plain random tensors (lists of parameters, data with row ids, planted affine maps);
 - judges ``judge(result, args, kwargs) -> None | reason`` for answers graded by properties
-  (a random split, a trained model);
+  (a random split, a trained model), and what some of them compare with: the ``expected``
+  builders, which see the check's inputs only and return the right answer with the known
+  mistakes' answers and their hints. A student release records those and ships the judges as
+  code, so a judge holds comparisons only, never a way to compute the answer;
 - mistakes: functions with a reference's signature that make one known error, replayed on the
   check's inputs so that a student who made it gets the matching hint.
 
@@ -40,7 +43,9 @@ Pair = tuple[torch.Tensor, torch.Tensor]
 Parts = tuple[Pair, Pair, Pair]
 Solver = Callable[[torch.Tensor, torch.Tensor], Pair]
 Splitter = Callable[..., Parts]
-Judge = Callable[[Any, list[Any], dict[str, Any]], str | None]
+# A judge's reason, or (reason, hint) for a recognised mistake (see JudgeCheck).
+Verdict = str | tuple[str, str | None] | None
+Answers = dict[str, Any]
 
 
 # -- predict ----------------------------------------------------------------------------------
@@ -147,13 +152,23 @@ _MSE_MISTAKES: list[tuple[Callable[..., Any], str]] = [
 ]
 
 
-def mse_value(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+def mse_answers(Y_hat: torch.Tensor, Y: torch.Tensor) -> Answers:
+    """What ``mse_value`` compares with: ``F.mse_loss`` in float64 and the mistakes' values."""
+    return {
+        "value": F.mse_loss(Y_hat, Y).detach().cpu().double(),
+        "mistakes": [(float(mistake(Y_hat, Y)), hint) for mistake, hint in _MSE_MISTAKES],
+    }
+
+
+def mse_value(
+    result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Answers
+) -> Verdict:
     """The loss's value equals ``F.mse_loss``'s, whatever its type.
 
     A Python float with the right value passes here: the type (a 0-dim tensor in the inputs'
     dtype) is the business of the reference checks, so a ``.item()`` costs those alone.
     """
-    Y_hat, Y = args[0], args[1]
+    Y = args[1]
     if isinstance(result, torch.Tensor) and result.numel() == 1:
         value = float(result.detach().cpu().reshape(()))
     elif isinstance(result, int | float) and not isinstance(result, bool):
@@ -161,15 +176,14 @@ def mse_value(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | Non
     else:
         got = describe_value(result)
         return f"mse should return one number (a 0-dim tensor), but it returned {got}."
-    expected = F.mse_loss(Y_hat, Y).detach().cpu().double()
     verdict = compare_values(
-        expected, torch.tensor(value, dtype=torch.float64), default_tolerance(Y.dtype)
+        expected["value"], torch.tensor(value, dtype=torch.float64), default_tolerance(Y.dtype)
     )
     if verdict.ok:
         return None
-    for mistake, hint in _MSE_MISTAKES:
-        if math.isclose(float(mistake(Y_hat, Y)), value, rel_tol=1e-5, abs_tol=1e-12):
-            return f"{verdict.message} Hint: {hint}"
+    for wrong, hint in expected["mistakes"]:
+        if math.isclose(wrong, value, rel_tol=1e-5, abs_tol=1e-12):
+            return verdict.message, hint
     return verdict.message
 
 
@@ -274,25 +288,33 @@ _GRAD_MISTAKES: list[tuple[Callable[..., Pair], str]] = [
 ]
 
 
-def _gradient_judge(index: int) -> Judge:
+def mse_grad_answers(X: torch.Tensor, Y: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> Answers:
+    """What the gradient judges compare with: autograd's (dW, db) and the mistakes' pairs."""
+    return {
+        "value": mse_grad(X, Y, W, b),
+        "mistakes": [(mistake(X, Y, W, b), hint) for mistake, hint in _GRAD_MISTAKES],
+    }
+
+
+def _gradient_judge(index: int) -> Callable[..., Verdict]:
     name = ("dW", "db")[index]
 
-    def judge(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+    def judge(
+        result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Answers
+    ) -> Verdict:
         if not isinstance(result, tuple | list) or len(result) != 2:
             return f"mse_grad should return (dW, db), but it returned {describe_value(result)}."
-        expected = mse_grad(*args)[index].detach().cpu()
         got = result[index]
         tolerance = default_tolerance(args[0].dtype)
-        verdict = compare(expected, got, tolerance, what=name)
+        verdict = compare(expected["value"][index], got, tolerance, what=name)
         if verdict.ok:
             return None
-        for mistake, hint in _GRAD_MISTAKES:
-            wrong = mistake(*args)[index].detach().cpu()
-            if compare(wrong, got, tolerance).ok:
-                return f"{verdict.message} Hint: {hint}"
+        for wrong, hint in expected["mistakes"]:
+            if compare(wrong[index], got, tolerance).ok:
+                return verdict.message, hint
         return verdict.message
 
-    judge.__doc__ = f"{name} equals autograd's gradient of F.mse_loss(F.linear(X, W, b), Y)."
+    judge.__doc__ = f"{name} equals autograd's gradient (``expected``: mse_grad_answers)."
     return judge
 
 
@@ -411,7 +433,7 @@ def split_judge(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | N
     properties readable.
     """
     X, Y = args[0], args[1]
-    n = X.shape[0]
+    n = len(X)
     fractions = kwargs.get("fractions", _DEFAULT_FRACTIONS)
     if not isinstance(result, tuple | list) or len(result) != 3:
         return (
@@ -536,7 +558,7 @@ def _fit(
     return W, b, history
 
 
-# (mistake, hint) pairs replayed by fit_matches_reference when W and b differ.
+# (mistake, hint) pairs whose W and b fit_matches_reference recognises.
 _FIT_MISTAKES: list[tuple[Callable[..., Any], str]] = [
     (
         functools.partial(_fit, reseed=True),
@@ -553,20 +575,23 @@ _FIT_MISTAKES: list[tuple[Callable[..., Any], str]] = [
         "of the permutation.",
     ),
 ]
-_FIT_HINT = (
-    "start W and b from zeros; with batch_size, create g = torch.Generator().manual_seed(seed) "
-    "once, draw torch.randperm(n, generator=g) at the start of each epoch and step through "
-    "perm[0:B], perm[B:2B], ... (keep the last slice), with mse_grad and gd_step at each step."
-)
 
 
-def _fit_kwargs(kwargs: dict[str, Any]) -> tuple[float, int, int | None, int]:
-    return (
-        float(kwargs["lr"]),
-        int(kwargs["epochs"]),
-        None if kwargs.get("batch_size") is None else int(kwargs["batch_size"]),
-        int(kwargs.get("seed", 0)),
-    )
+def fit_answers(
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    lr: float,
+    epochs: int,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> Answers:
+    """What ``fit_matches_reference`` compares with: the reference loop's (W, b) and the
+    mistakes' pairs."""
+    run = (X, Y, lr, epochs, batch_size, seed)
+    return {
+        "value": _fit(*run)[:2],
+        "mistakes": [(mistake(*run)[:2], hint) for mistake, hint in _FIT_MISTAKES],
+    }
 
 
 def _fit_result(result: Any, X: torch.Tensor, Y: torch.Tensor) -> tuple[Any, str | None]:
@@ -596,20 +621,22 @@ def _relative_error(estimate: torch.Tensor, truth: torch.Tensor) -> float:
     return float(torch.linalg.norm(estimate - truth) / torch.linalg.norm(truth))
 
 
-def _least_squares_float64(X: torch.Tensor, Y: torch.Tensor) -> Pair:
+def least_squares_float64(X: torch.Tensor, Y: torch.Tensor, **training: Any) -> Pair:
+    """The float64 least-squares fit of the data, which the fit judges compare with (the
+    training settings in ``training`` do not change it)."""
     return least_squares(X.detach().cpu().double(), Y.detach().cpu().double())
 
 
-def _near_least_squares(doc: str, failure: str) -> Judge:
-    """A judge: W and b within relative error 1e-3 of the float64 least-squares fit of the
-    data, else ``failure`` filled in with the errors of W and b."""
+def _near_least_squares(doc: str, failure: str) -> Callable[..., Verdict]:
+    """A judge: W and b within relative error 1e-3 of ``expected``, the float64
+    least-squares fit of the data, else ``failure`` filled in with the errors of W and b."""
 
-    def judge(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+    def judge(result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Pair) -> Verdict:
         X, Y = args[0], args[1]
         fitted, problem = _fit_result(result, X, Y)
         if problem:
             return problem
-        W_ls, b_ls = _least_squares_float64(X, Y)
+        W_ls, b_ls = expected
         errors = {"W": _relative_error(fitted[0], W_ls), "b": _relative_error(fitted[1], b_ls)}
         if max(errors.values()) > 1e-3:
             return failure.format(**errors)
@@ -623,7 +650,7 @@ fit_recovers_planted_map = _near_least_squares(
     """W and b within relative error 1e-3 of the planted map A, c.
 
     The data are noise-free, so the planted map is the exact least-squares fit of the data:
-    the judge reads A and c back from the data with a float64 solve.
+    ``expected`` reads A and c back from the data with a float64 solve.
     """,
     "the planted map is not recovered: relative error of W {W:.2e}, of b {b:.2e} (at most "
     "1e-3 for both). Check the gradient's sign and scale, the update p - lr * g, and that "
@@ -682,23 +709,23 @@ def _fit_tolerance(dtype: torch.dtype) -> Tolerance:
     return default_tolerance(dtype)
 
 
-def fit_matches_reference(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | None:
+def fit_matches_reference(
+    result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Answers
+) -> Verdict:
     """W and b after a short run equal the reference loop's, step for step (the history is
-    ``fit_history``'s business). A mismatch replays the known mistakes for a precise hint."""
+    ``fit_history``'s business). A mismatch that a known mistake explains earns its hint; any
+    other earns the check's."""
     X, Y = args[0], args[1]
     fitted, problem = _fit_result(result, X, Y)
     if problem:
-        return problem
-    lr, epochs, batch_size, seed = _fit_kwargs(kwargs)
-    W, b, _ = _fit(X, Y, lr, epochs, batch_size, seed)
+        return problem, None
     tolerance = _fit_tolerance(X.dtype)
     got = (fitted[0].cpu(), fitted[1].cpu())
-    verdict = compare_tree((W.cpu(), b.cpu()), got, tolerance, what="(W, b)")
+    verdict = compare_tree(expected["value"], got, tolerance, what="(W, b)")
     if verdict.ok:
         return None
     verdict_text = verdict.message.replace("(W, b)[0]", "W").replace("(W, b)[1]", "b")
-    for mistake, hint in _FIT_MISTAKES:
-        wrong = mistake(X, Y, lr, epochs, batch_size, seed)
-        if compare_tree((wrong[0].cpu(), wrong[1].cpu()), got, tolerance).ok:
-            return f"{verdict_text} Hint: {hint}"
-    return f"{verdict_text} Hint: {_FIT_HINT}"
+    for wrong, hint in expected["mistakes"]:
+        if compare_tree(wrong, got, tolerance).ok:
+            return verdict_text, hint
+    return verdict_text
