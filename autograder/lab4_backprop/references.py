@@ -6,7 +6,10 @@ Checks name these as ``lab:<name>``. They run in the grader only, never next to 
   student's method (sympy for the chain rule, torch autograd for everything else);
 - input builders ``builder(generator, dtype) -> (args, kwargs)`` for inputs that are not plain
   random tensors (Python numbers, test functions, planted exact zeros);
-- judges ``judge(result, args, kwargs) -> None | reason`` for results graded in parts;
+- judges ``judge(result, args, kwargs) -> None | reason`` for results graded in parts, and
+  what they compare with: the ``expected`` builders, which see the check's inputs only and
+  return the right answer with the known mistakes' answers and their hints. A student release
+  records those and ships the judges as code, so a judge holds comparisons only;
 - mistakes: functions with a reference's signature that make one known error, replayed on the
   same inputs so that a recognised wrong answer earns a specific hint.
 
@@ -27,6 +30,9 @@ from deepgrade.comparison import Comparison, compare, default_tolerance, describ
 
 Inputs = tuple[list[Any], dict[str, Any]]
 Grads = dict[str, torch.Tensor]
+Answers = dict[str, Any]
+# A judge's reason, or (reason, hint) for a recognised mistake (see JudgeCheck).
+Verdict = str | tuple[str, str | None] | None
 
 # -- chain_rule_grads --------------------------------------------------------------------------
 _X, _Y, _Z = sympy.symbols("x y z", real=True)
@@ -91,22 +97,33 @@ def _close(expected: float, got: float) -> bool:
     return abs(expected - got) <= 1e-9 * max(1.0, abs(expected))
 
 
-def chain_rule_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
-    """Judge: the three derivatives equal sympy's (any numbers; three_floats checks types)."""
+def chain_rule_answers(x: float, y: float, z: float) -> Answers:
+    """What ``chain_rule_judge`` compares with: sympy's gradient and the mistakes' triples."""
+    return {
+        "value": chain_rule_grads(x, y, z),
+        "mistakes": [(mistake(x, y, z), hint) for mistake, hint in _CHAIN_MISTAKES],
+    }
+
+
+def chain_rule_judge(
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+) -> Verdict:
+    """Judge: the three derivatives equal sympy's (any numbers; three_floats checks types).
+
+    A wrong value earns the hint of the mistake that explains it, else the check's.
+    """
     if not isinstance(result, tuple | list) or len(result) != 3:
-        return f"it returned {describe_value(result)}; return a tuple (df/dx, df/dy, df/dz)."
+        return f"it returned {describe_value(result)}; return a tuple (df/dx, df/dy, df/dz).", None
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in result):
         kinds = ", ".join(describe_value(v) for v in result)
-        return f"it returned ({kinds}); return three Python numbers (use .item() or float())."
-    expected = chain_rule_grads(*args)
-    for name, wanted, got in zip(_CHAIN_NAMES, expected, result, strict=True):
+        return f"it returned ({kinds}); return three Python numbers (use .item() or float()).", None
+    for name, wanted, got in zip(_CHAIN_NAMES, expected["value"], result, strict=True):
         if not _close(wanted, got):
-            hint = "df/dx = df/dq * dq/dx = z, df/dy = z and df/dz = q = x + y."
-            for mistake, mistake_hint in _CHAIN_MISTAKES:
-                if all(map(_close, mistake(*args), result)):
-                    hint = mistake_hint
-                    break
-            return f"{name} should be {wanted:.10g}, got {got!r}. Hint: {hint}"
+            message = f"{name} should be {wanted:.10g}, got {got!r}."
+            for wrong, hint in expected["mistakes"]:
+                if all(map(_close, wrong, result)):
+                    return message, hint
+            return message
     return None
 
 
@@ -289,14 +306,6 @@ _MLP2_MISTAKES: list[tuple[Callable[..., tuple[Any, Grads]], str]] = [
     ),
 ]
 
-_GENERIC_HINTS = {
-    "loss": "the loss is the mean of (Y_hat - Y)^2 over all n * k entries, as a 0-dim tensor.",
-    "W2": "second layer: dW2 = dY_hat^T H, db2 = dY_hat.sum(0), with H = relu(A) from the "
-    "forward pass.",
-    "W1": "first layer: dH = dY_hat W2, dA = dH where A > 0 (else 0), dW1 = dA^T X, "
-    "db1 = dA.sum(0).",
-}
-
 
 def _mlp2_parts(result: Any, keys: Sequence[str]) -> tuple[dict[str, Any] | None, str | None]:
     """The parts named by ``keys`` (``loss`` or a parameter name), or why they are unreadable."""
@@ -327,23 +336,33 @@ def _compare_parts(expected: dict[str, Any], got: dict[str, Any], dtype: torch.d
     return Comparison(True)
 
 
-def _judge_mlp2(result: Any, args: Sequence[Any], keys: Sequence[str]) -> str | None:
+def mlp2_answers(*args: torch.Tensor) -> Answers:
+    """What the mlp2 judges compare with: autograd's (loss, grads) and the mistakes' pairs."""
+    return {
+        "value": mlp2_loss_and_grads(*args),
+        "mistakes": [(mistake(*args), hint) for mistake, hint in _MLP2_MISTAKES],
+    }
+
+
+def _judge_mlp2(
+    result: Any, args: Sequence[Any], keys: Sequence[str], expected: Answers
+) -> Verdict:
+    """The parts ``keys`` of the result against ``expected`` (see ``mlp2_answers``): a wrong
+    value earns the hint of the mistake that explains it, else the check's."""
     got, problem = _mlp2_parts(result, keys)
     if got is None:
-        return problem
+        return problem, None
     dtype = args[0].dtype
-    expected, _ = _mlp2_parts(mlp2_loss_and_grads(*args), keys)
-    assert expected is not None
-    verdict = _compare_parts(expected, got, dtype)
+    right, _ = _mlp2_parts(expected["value"], keys)
+    assert right is not None
+    verdict = _compare_parts(right, got, dtype)
     if verdict.ok:
         return None
-    hint = _GENERIC_HINTS["loss" if keys == ["loss"] else keys[0]]
-    for mistake, mistake_hint in _MLP2_MISTAKES:
-        wrong, _ = _mlp2_parts(mistake(*args), keys)
+    for answer, hint in expected["mistakes"]:
+        wrong, _ = _mlp2_parts(answer, keys)
         if wrong is not None and _matches(wrong, got, dtype):
-            hint = mistake_hint
-            break
-    return f"{verdict.message} Hint: {hint}"
+            return verdict.message, hint
+    return verdict.message
 
 
 def _matches(wrong: dict[str, Any], got: dict[str, Any], dtype: torch.dtype) -> bool:
@@ -357,24 +376,32 @@ def _matches(wrong: dict[str, Any], got: dict[str, Any], dtype: torch.dtype) -> 
     return True
 
 
-def mlp2_loss_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+def mlp2_loss_judge(
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+) -> Verdict:
     """Judge: the loss only."""
-    return _judge_mlp2(result, args, ["loss"])
+    return _judge_mlp2(result, args, ["loss"], expected)
 
 
-def mlp2_second_layer_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+def mlp2_second_layer_judge(
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+) -> Verdict:
     """Judge: the gradients of W2 and b2."""
-    return _judge_mlp2(result, args, ["W2", "b2"])
+    return _judge_mlp2(result, args, ["W2", "b2"], expected)
 
 
-def mlp2_first_layer_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+def mlp2_first_layer_judge(
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+) -> Verdict:
     """Judge: the gradients of W1 and b1."""
-    return _judge_mlp2(result, args, ["W1", "b1"])
+    return _judge_mlp2(result, args, ["W1", "b1"], expected)
 
 
-def mlp2_gradients_judge(result: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+def mlp2_gradients_judge(
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+) -> Verdict:
     """Judge: the four gradients."""
-    return _judge_mlp2(result, args, ["W2", "b2", "W1", "b1"])
+    return _judge_mlp2(result, args, ["W2", "b2", "W1", "b1"], expected)
 
 
 def _mlp2_random(
