@@ -143,22 +143,7 @@ def test_stubs_come_from_nbgrader(course: Path) -> None:
     assert "raise NotImplementedError(" in text
 
 
-# Judges ship as code (they receive the student's result); these still carry reference code.
-_JUDGES_WITH_CODE = {
-    "lab1_linear": "the fit_gd and least_squares judges ship the reference fit and solver",
-    "lab4_backprop": "the mlp2 judges ship the hand-written backward pass",
-}
-
-
-@pytest.mark.parametrize(
-    "folder",
-    [
-        pytest.param(f, marks=pytest.mark.xfail(reason=_JUDGES_WITH_CODE[f], strict=True))
-        if f in _JUDGES_WITH_CODE
-        else f
-        for f in FOLDERS
-    ],
-)
+@pytest.mark.parametrize("folder", FOLDERS)
 def test_no_solution_code_is_released(course: Path, folder: str) -> None:
     lines = solution_lines(folder)
     assert lines, "the scan must have something to look for"
