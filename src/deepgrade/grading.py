@@ -89,7 +89,9 @@ class Session:
         self.cell_errors: dict[int, str] = {}
         self.notes: list[str] = []
         self.names: dict[str, str] = {}
-        self._deadline = 0.0
+        # Seconds the current exercise's code may still run: only time spent waiting on the
+        # worker counts, so the grader's own work (inputs, references) never eats into it.
+        self._budget = 0.0
         self._submission_deadline = time.monotonic() + settings.submission_timeout
         self._exercise: ExerciseSpec | None = None
         self._output: list[str] = []
@@ -161,17 +163,16 @@ class Session:
         self, target: str, header: dict[str, Any], tensors: list[torch.Tensor]
     ) -> tuple[dict[str, Any], list[torch.Tensor]]:
         """Send one request about ``target``; a failure of the student's code raises."""
-        started = time.monotonic()
         worker = self._ensure_worker()
-        # Restarting after an earlier crash is the grader's time, not the exercise's.
-        self._deadline += time.monotonic() - started
-        remaining = min(self._deadline, self._submission_deadline) - time.monotonic()
+        remaining = min(self._budget, self._submission_deadline - time.monotonic())
         if remaining <= 0:
-            raise StudentTimeout("the time for this exercise ran out before this check")
+            limit = self._exercise_timeout()
+            raise StudentTimeout(f"the {limit:g} s of this exercise were used up before this check")
         header |= {
             "device": str(self._device),
             "forbidden": self._exercise.forbidden if self._exercise else [],
         }
+        sent = time.monotonic()
         try:
             reply, out = worker.request(header, tensors, remaining)
         except WorkerTimeout:
@@ -185,6 +186,8 @@ class Session:
             printed = worker.raw_output()[-300:]
             message = _death_message(target, died) + (f"; it printed: {printed}" if printed else "")
             raise StudentRaised("ProcessExit", message) from None
+        finally:
+            self._budget -= time.monotonic() - sent
         if reply.get("output"):
             self._output.append(str(reply["output"]))
         used = reply.get("forbidden_used") or []
@@ -302,7 +305,7 @@ class Session:
             )
         self._exercise = exercise
         self._output = []
-        self._deadline = time.monotonic() + self._exercise_timeout()
+        self._budget = self._exercise_timeout()
         checks: list[CheckResult] = []
         for check in exercise.checks:
             try:
