@@ -45,8 +45,10 @@ LABS: dict[str, Lab] = {
 # Planted bugs whose failures go through recorded references, replayed mistakes (hints),
 # input builders, reference modules, trajectories and judges.
 REPLAYED_BUGS: dict[str, list[str]] = {
+    # Not a least_squares bug: float32 lstsq is not deterministic here (MKL), so the printed
+    # expected values of a live and a replayed grading can differ in their last digits.
     "lab1_linear": [
-        "least squares with W not transposed",
+        "predict X @ W + b",
         "mse_grad with the sign flipped",
         "fit_gd drops the last partial batch",
     ],
