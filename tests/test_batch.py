@@ -207,3 +207,26 @@ def test_grades_csv_names_each_students_team(tmp_path: Path) -> None:
         ("alice", "team01", "0", "submission_error"),
         ("carol", "", "", "grader_error"),
     ]
+
+
+@pytest.mark.lab7
+def test_batch_writes_the_gradebook_of_a_released_course(tmp_path: Path) -> None:
+    """End to end: release into an nbgrader course, batch with --gradebook, nbgrader reads it."""
+    from nbgrader.api import Gradebook
+
+    from deepgrade.release import release_lab
+
+    course = tmp_path / "course"
+    release_lab("lab7", course_dir=course)
+    submitted = course / "submitted" / "alice" / "lab7_report"
+    submitted.mkdir(parents=True)
+    shutil.copy(ROOT / "solutions" / "lab7_report" / "lab7_report.ipynb", submitted)
+    args = ["batch", str(course / "submitted"), "--lab", "lab7", "--out", str(tmp_path / "out")]
+    gradebook = ["--gradebook", str(course), "--exercise", "lab7.team", "--device", "cpu"]
+    run = CliRunner().invoke(main, [*args, *gradebook])
+    assert run.exit_code == 0, run.output
+    assert "1 written" in run.output
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as book:
+        grade = book.find_grade("lab7_team", "lab7_report", "lab7_report", "alice")
+        assert grade.auto_score == 1.0
+    assert (course / "autograded" / "alice" / "lab7_report" / "lab7_report.ipynb").is_file()
