@@ -291,7 +291,8 @@ def _autograded_notebook(
     # An archive's notebook is gone by now, and the release stands in for it.
     source = Path(record.source)
     handed_in = source / record.graded_file if source.is_dir() else source
-    candidates = [submitted / name, handed_in, released / name]
+    # The batch often found the student's file in submitted/ itself: try each file once.
+    candidates = dict.fromkeys(p.resolve() for p in (submitted / name, handed_in, released / name))
     by_cell = {grade_id(exercise.id): exercise for exercise in result.exercises}
     for path in candidates:
         if path.suffix != ".ipynb" or not path.is_file():
