@@ -9,6 +9,7 @@ and messages as with the live ``references.py`` (public checks only on both side
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import torch
 
 from deepgrade.checks.base import call_with
 from deepgrade.checks.judge import JudgeCheck
-from deepgrade.errors import GraderError, SpecError
+from deepgrade.errors import SpecError
 from deepgrade.grading import grade_cells, grade_submission
 from deepgrade.loader import load_submission
 from deepgrade.recording import (
@@ -171,8 +172,10 @@ def test_a_call_never_recorded_fails_naming_the_reference(releases: Path, tmp_pa
     recordings.save()
     path = tmp_path / lab.name
     shutil.copyfile(lab.solution, path)
-    with pytest.raises(GraderError, match=r"lab:l2_penalty: .* holds no result"):
-        grade_submission(path, settings=lab.settings, device="cpu", exercises=["l2_penalty"])
+    # The grader's fault, not the student's: the exercise is left ungraded, not zeroed.
+    result = grade_submission(path, settings=lab.settings, device="cpu", exercises=["l2_penalty"])
+    assert statuses(result) == {"lab3.l2_penalty": "grader_error"}
+    assert re.search(r"lab:l2_penalty: .* holds no result", result.exercises[0].message)
     with pytest.raises(SpecError, match="lab:other"):
         recordings.replay("lab:other", call_with, ([torch.zeros(2)], {}))
 

@@ -28,6 +28,8 @@ _STATUS_HELP = {
     Status.NOT_IMPLEMENTED: "Not written yet: the function still raises NotImplementedError.",
     Status.MISSING: "The submission does not define what this exercise needs: check the "
     "spelling, and that the cell runs without an error.",
+    Status.GRADER_ERROR: "The grader itself failed on this exercise, not your code: it is not "
+    "graded yet and not counted as a zero. The course staff will fix it and grade it again.",
 }
 
 

@@ -336,10 +336,15 @@ class Session:
         except StudentFailure as failure:
             return result(Status(failure.status), str(failure))
         except Exception as exc:
-            logger.exception("check {} crashed", check.name)
-            raise GraderError(
-                f"the grader's check {check.name!r} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            # A bug in the check or its reference: the student's code is not to blame, so the
+            # exercise goes ungraded (not zeroed) and staff get the traceback from the log.
+            exercise = self._exercise.id if self._exercise else "?"
+            logger.exception("the check {!r} of {} crashed", check.name, exercise)
+            return result(
+                Status.GRADER_ERROR,
+                f"the grader crashed ({type(exc).__name__}: {exc}), not your code: the "
+                "exercise is not counted; please tell the course staff",
+            )
         status = Status.PASSED if outcome.passed else Status.FAILED
         return result(status, outcome.message).model_copy(
             update={"credit": outcome.credit, "series": dict(outcome.series)}

@@ -18,6 +18,7 @@ _STYLES = {
     Status.FORBIDDEN: "magenta",
     Status.NOT_IMPLEMENTED: "dim",
     Status.MISSING: "dim",
+    Status.GRADER_ERROR: "bold red reverse",
 }
 
 
@@ -43,9 +44,15 @@ def render_result(result: LabResult, console: Console, *, verbose: bool = False)
         table.add_row(
             exercise.id,
             Text(exercise.status.value, style=style),
-            f"{_points(exercise.score)} / {_points(exercise.max_score)}",
+            exercise.points_label,
         )
     console.print(table)
+    if not result.complete:
+        names = ", ".join(e.id for e in result.not_graded)
+        console.print(
+            f"[bold red]incomplete:[/] the grader itself failed on {escape(names)}; "
+            "those points are not counted (not zeroed). Tell the course staff."
+        )
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     if not result.hidden_checks_run:

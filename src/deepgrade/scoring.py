@@ -9,7 +9,11 @@ from pydantic import BaseModel, Field
 
 
 class Status(StrEnum):
-    """The status of an exercise, as COURSE.md defines them."""
+    """The status of an exercise: COURSE.md's seven, and ``grader_error`` for course staff.
+
+    ``grader_error`` means a check itself crashed (a bug in the grader's check or reference):
+    the exercise is not graded, its 0 is not a grade, and its lab result is incomplete.
+    """
 
     PASSED = "passed"
     FAILED = "failed"
@@ -18,6 +22,7 @@ class Status(StrEnum):
     FORBIDDEN = "forbidden"
     NOT_IMPLEMENTED = "not_implemented"
     MISSING = "missing"
+    GRADER_ERROR = "grader_error"
 
 
 class CheckResult(BaseModel):
@@ -55,6 +60,12 @@ class ExerciseResult(BaseModel):
     checks: list[CheckResult] = Field(default_factory=list)
     output: str = ""
 
+    @property
+    def points_label(self) -> str:
+        """``score / max_score`` as people read it; a grader error's 0 is no score."""
+        earned = "not graded" if self.status is Status.GRADER_ERROR else f"{self.score:g}"
+        return f"{earned} / {self.max_score:g}"
+
     def public_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -83,6 +94,16 @@ class LabResult(BaseModel):
     def all_passed(self) -> bool:
         return all(e.status is Status.PASSED for e in self.exercises)
 
+    @property
+    def not_graded(self) -> list[ExerciseResult]:
+        """The exercises that the grader failed on: their scores are not grades."""
+        return [e for e in self.exercises if e.status is Status.GRADER_ERROR]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every exercise was graded, so that the score is the student's grade."""
+        return not self.not_graded
+
     def public_dict(self) -> dict[str, Any]:
         """Exactly the object COURSE.md specifies for ``grade check --json``."""
         return {
@@ -103,21 +124,26 @@ def score_exercise(
     """Partial credit: the exercise's points times the earned share of its checks' weights.
 
     A stub that raises ``NotImplementedError`` in every check is ``not_implemented`` (zero).
+    A check that crashed makes the exercise ``grader_error``: no share of it is a grade, so it
+    scores 0 and its message is the first crashed check's.
     """
     total = sum(c.weight for c in checks)
     passed = sum(c.weight * c.earned for c in checks)
     score = round(points * passed / total, 6) if total else 0.0
     statuses = {c.status for c in checks}
-    if statuses == {Status.NOT_IMPLEMENTED}:
+    failures = [c for c in checks if c.status is not Status.PASSED]
+    if Status.GRADER_ERROR in statuses:
+        status, score = Status.GRADER_ERROR, 0.0
+        # Crashed checks of one exercise mostly share their cause: the first one says it.
+        failures = [c for c in failures if c.status is Status.GRADER_ERROR][:1]
+    elif statuses == {Status.NOT_IMPLEMENTED}:
         status, score = Status.NOT_IMPLEMENTED, 0.0
+        failures = failures[:1]
     elif statuses <= {Status.PASSED}:
         status = Status.PASSED
     else:
         failing = statuses - {Status.PASSED}
         status = next((s for s in _PRECEDENCE if s in failing), Status.FAILED)
-    failures = [c for c in checks if c.status is not Status.PASSED]
-    if status is Status.NOT_IMPLEMENTED:
-        failures = failures[:1]
     message = "; ".join(f"{c.label}: {c.message}" for c in failures) or "all checks passed"
     return ExerciseResult(
         id=exercise_id,
