@@ -1,13 +1,16 @@
 """The worker process seen from the grader: start it, talk to it, kill it.
 
-The worker is a separate Python interpreter in its own session (so its whole process group can
-be killed), with resource limits, a cleared environment, stdin from ``/dev/null`` and its
-output drained with a cap. Every read from it has a deadline.
+The worker is a separate Python interpreter (``python -I``) in its own session, inside
+bubblewrap where that works (see :mod:`deepgrade.isolation`), with resource limits, a cleared
+environment, stdin from ``/dev/null`` and its output drained with a cap. Every read from it has
+a deadline; a watchdog kills its whole process tree when together it uses too much memory or
+starts too many processes, and every kill takes the whole tree.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import select
@@ -24,10 +27,16 @@ from typing import Any
 import torch
 from loguru import logger
 
+from deepgrade._proctree import kill_tree, memory_bytes, tree
 from deepgrade._wire import PREFIX_SIZE, WireError, pack, parse_lengths, unpack
+from deepgrade.isolation import SANDBOX_HOME, IsolationLevel, isolation_level, sandbox_command
 from deepgrade.settings import GraderSettings
 
 _MIB = 1 << 20
+_WATCH_INTERVAL_S = 0.2
+# prctl, looked up before any fork: the child between fork and exec must not load libraries.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
 # Set in every worker, so that a submission's own check() calls do not grade recursively.
 WORKER_ENV = "DEEPGRADE_IN_WORKER"
 
@@ -50,6 +59,11 @@ class WorkerDied(WorkerFailure):
 
 class WorkerProtocolError(WorkerDied):
     """The worker sent a reply that breaks the protocol (too large, malformed); it was killed."""
+
+
+class WorkerOverLimit(WorkerDied):
+    """The watchdog killed the worker: its processes together used too much memory, or too many
+    processes ran. The message says which, as the end of a sentence about the student's code."""
 
 
 @dataclass
@@ -75,13 +89,74 @@ class _Drain:
         return text + (f"\n[... {self.dropped} more bytes not shown]" if self.dropped else "")
 
 
-def _limit_resources(memory_bytes: int | None, file_bytes: int, cpu_seconds: int) -> None:
-    """Runs in the child between fork and exec: limits that the student cannot raise."""
-    if memory_bytes is not None:
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+@dataclass(frozen=True)
+class _Limits:
+    """The resource limits of one worker, set in the child between fork and exec.
+
+    Every limit is hard too, so the student cannot raise it. The data segment is limited rather
+    than the address space, which PyTorch's allocators reserve far beyond what they use (CUDA
+    workers get no such limit: the driver maps huge regions); the CPU time's hard limit is one
+    second above the soft one, which only warns. Processes per user are not limited: the count
+    covers the grading account's every process, and root is exempt; the watchdog counts
+    instead. The child also dies with the thread that started it.
+    """
+
+    memory: int | None
+    file_size: int
+    open_files: int
+    cpu_seconds: int
+
+    def apply(self) -> None:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if self.memory is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, (self.memory, self.memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size, self.file_size))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 1))
+
+
+class _Watchdog:
+    """Watches a worker's whole process tree and kills it past the memory or process limit.
+
+    Limits per process cannot see a submission that forks: each child stays under them while
+    together they exhaust the machine.
+    """
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], memory_limit: int, process_limit: int
+    ) -> None:
+        self.process = process
+        self.memory_limit = memory_limit
+        self.process_limit = process_limit
+        self.verdict: str | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, daemon=True, name="deepgrade-watchdog").start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        root = self.process.pid
+        while not self._stop.wait(_WATCH_INTERVAL_S):
+            # Once reaped, the root's number may be given to another process: stop watching.
+            members = tree(root) if self.process.returncode is None else set()
+            if not members:
+                return
+            if len(members) > self.process_limit:
+                verdict = f"started more than {self.process_limit} processes"
+            elif memory_bytes(members) > self.memory_limit:
+                verdict = f"used more than {self.memory_limit // _MIB} MiB of memory"
+            else:
+                continue
+            # The verdict first: whoever sees the worker die must find out why.
+            self.verdict = verdict
+            logger.debug("worker {} {}; killing it", root, verdict)
+            kill_tree(root)
+            return
 
 
 class WorkerProcess:
@@ -91,8 +166,10 @@ class WorkerProcess:
         self.settings = settings
         self.device = device
         self.module_name = module_name
+        self.isolation = isolation_level(settings.isolation)
         self._workdir = tempfile.TemporaryDirectory(prefix="deepgrade-worker-")
         self._process: subprocess.Popen[bytes] | None = None
+        self._watchdog: _Watchdog | None = None
         self._requests = -1
         self._replies = -1
         self._drains: list[_Drain] = []
@@ -100,10 +177,13 @@ class WorkerProcess:
     def start(self) -> None:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
+        sandboxed = self.isolation is IsolationLevel.BUBBLEWRAP
+        # Under bubblewrap the worker's home is its private tmpfs, elsewhere a fresh folder.
+        home = SANDBOX_HOME if sandboxed else self._workdir.name
         env = {
             "PATH": "/usr/bin:/bin",
-            "HOME": self._workdir.name,
-            "TMPDIR": self._workdir.name,
+            "HOME": home,
+            "TMPDIR": home,
             "MPLBACKEND": "Agg",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
@@ -111,10 +191,18 @@ class WorkerProcess:
             "LANG": "C.UTF-8",
             WORKER_ENV: "1",
         }
-        cuda = self.device.startswith("cuda")
-        memory = None if cuda else self.settings.memory_limit_mb * _MIB
-        cpu = int(self.settings.submission_timeout) + 30
-        fsize = self.settings.file_size_limit_mb * _MIB
+        settings = self.settings
+        limits = _Limits(
+            memory=None if self.device.startswith("cuda") else settings.memory_limit_mb * _MIB,
+            file_size=settings.file_size_limit_mb * _MIB,
+            open_files=settings.open_files_limit,
+            cpu_seconds=int(settings.submission_timeout) + 30,
+        )
+        sandbox = (
+            sandbox_command(tmpfs_bytes=settings.tmpfs_size_mb * _MIB, device=self.device)
+            if sandboxed
+            else []
+        )
         # The worker's request and reply channels sit on fds 3 and 4 in the child.
         # Move the channels to fds 3 and 4 in the child, whatever numbers they had here.
         script = (
@@ -124,8 +212,10 @@ class WorkerProcess:
             f"[os.close(f) for f in {{r,w,{request_read},{reply_write}}}-{{3,4}}];"
             "from deepgrade._worker import main;main()"
         )
+        # -I: no environment variables, no user site, and neither the working folder nor any
+        # student's folder on sys.path, so a submission's torch.py cannot shadow torch.
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-c", script],
+            [*sandbox, sys.executable, "-I", "-c", script],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -133,8 +223,12 @@ class WorkerProcess:
             cwd=self._workdir.name,
             env=env,
             start_new_session=True,
-            preexec_fn=lambda: _limit_resources(memory, fsize, cpu),
+            preexec_fn=limits.apply,
         )
+        self._watchdog = _Watchdog(
+            self._process, settings.memory_limit_mb * _MIB, settings.process_limit
+        )
+        self._watchdog.start()
         os.close(request_read)
         os.close(reply_write)
         self._requests, self._replies = request_write, reply_read
@@ -143,7 +237,11 @@ class WorkerProcess:
         self._drains = [_Drain(s, limit) for s in streams if isinstance(s, BufferedReader)]
         for drain in self._drains:
             drain.start()
-        self._receive(time.monotonic() + self.settings.worker_start_timeout)
+        try:
+            self._receive(time.monotonic() + self.settings.worker_start_timeout)
+        except WorkerDied as died:
+            # Nothing of the student's ran yet: what it printed tells the grader's problem.
+            raise WorkerDied(f"{died}: {self.raw_output()[-500:]}", died.returncode) from None
         self.request(
             {
                 "op": "configure",
@@ -155,7 +253,7 @@ class WorkerProcess:
             [],
             self.settings.worker_start_timeout,
         )
-        logger.debug("worker {} started", self._process.pid)
+        logger.debug("worker {} started ({})", self._process.pid, self.isolation.value)
 
     @property
     def alive(self) -> bool:
@@ -206,13 +304,25 @@ class WorkerProcess:
     def _died(self, message: str) -> WorkerDied:
         self.kill()
         code = self._process.returncode if self._process else None
+        if code is not None and code > 128 and self.isolation is IsolationLevel.BUBBLEWRAP:
+            # bwrap passes on a worker killed by signal N as exit code 128 + N.
+            code = 128 - code
+        verdict = self._watchdog.verdict if self._watchdog else None
+        if verdict is not None:
+            return WorkerOverLimit(f"{verdict}, so it was stopped", code)
         return WorkerDied(message, code)
 
     def kill(self) -> None:
-        """Kill the worker's whole process group and release its resources."""
+        """Kill the worker's whole process tree and release its resources."""
         if self._process is None:
             return
-        # The group may outlive its leader (a forked child), so kill it whatever poll() says.
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        # Children that left the group are found through their parents; the group may outlive
+        # its leader (a forked child), so kill it whatever poll() says. Under bubblewrap,
+        # killing the sandbox's init ends its whole PID namespace.
+        if self._process.returncode is None:
+            kill_tree(self._process.pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
         self._process.wait()

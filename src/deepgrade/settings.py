@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,9 +26,24 @@ class GraderSettings(BaseSettings):
         60.0, gt=0, description="Seconds the worker may take to import its libraries."
     )
     memory_limit_mb: int = Field(
-        4096, gt=0, description="Data-segment limit of the worker process, in MiB."
+        4096,
+        gt=0,
+        description="Memory of the worker, in MiB: each process's data segment, and all its "
+        "processes' memory together.",
     )
     file_size_limit_mb: int = Field(64, gt=0, description="Largest file the worker may write.")
+    open_files_limit: int = Field(256, gt=16, description="Files a worker process may hold open.")
+    process_limit: int = Field(
+        64, gt=2, description="Processes a worker may run at once (its sandbox's own included)."
+    )
+    isolation: Literal["auto", "bubblewrap", "limits"] = Field(
+        "auto",
+        description="Worker isolation: bubblewrap where it works (auto), bubblewrap or an "
+        "error (bubblewrap), or resource limits alone (limits).",
+    )
+    tmpfs_size_mb: int = Field(
+        256, gt=0, description="Size of each private tmpfs of a worker under bubblewrap, in MiB."
+    )
     output_limit_chars: int = Field(
         4000, gt=0, description="Student output kept per exercise; the rest is counted."
     )

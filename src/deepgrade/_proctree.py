@@ -1,0 +1,108 @@
+"""A worker's whole process tree, read from Linux's /proc: its members, memory, and its end.
+
+A submission may fork, and a child may leave the worker's process group (``setsid``), so the
+grader follows parent links rather than trusting the group. Elsewhere than Linux there is no
+/proc: the tree is then the worker alone and its memory is unknown (reported as 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+_PROC = Path("/proc")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+# Rounds of stopping newly found children before the tree counts as frozen; a fork bomb
+# cannot outrun this for long because every process found is stopped before the next round.
+_FREEZE_ROUNDS = 200
+
+
+def _read(path: str, size: int = 4096) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _parents() -> dict[int, int]:
+    """Every visible process's parent."""
+    try:
+        names = [entry.name for entry in os.scandir(_PROC)]
+    except OSError:
+        return {}
+    parents: dict[int, int] = {}
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            stat = _read(f"/proc/{name}/stat", 512)
+        except OSError:
+            continue  # it ended while we looked
+        # The command name in parentheses may hold spaces: the fields after it are fixed.
+        parents[int(name)] = int(stat[stat.rindex(b")") + 2 :].split(None, 2)[1])
+    return parents
+
+
+def tree(root: int) -> set[int]:
+    """``root`` and all its descendants that are alive now."""
+    if not _PROC.is_dir():
+        return {root}
+    children: dict[int, list[int]] = {}
+    parents = _parents()
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    found = {root} if root in parents else set()
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def memory_bytes(pids: set[int]) -> int:
+    """The memory the processes use together: proportional set sizes, or resident sizes.
+
+    Proportional sizes split pages shared after a fork between the sharers, so a forked worker
+    is not counted twice for the libraries it inherited.
+    """
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            total += _pss(pid)
+    return total
+
+
+def _pss(pid: int) -> int:
+    try:
+        rollup = _read(f"/proc/{pid}/smaps_rollup")
+    except PermissionError:
+        return int(_read(f"/proc/{pid}/statm").split()[1]) * _PAGE
+    for line in rollup.splitlines():
+        if line.startswith(b"Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def kill_tree(root: int) -> None:
+    """Stop the whole tree of ``root``, then kill every process in it.
+
+    Stopping first keeps the processes from forking or being re-parented while the tree is
+    read, so that nothing escapes between reading it and killing it.
+    """
+    stopped: set[int] = set()
+    for _ in range(_FREEZE_ROUNDS):
+        fresh = tree(root) - stopped
+        if not fresh:
+            break
+        for pid in fresh:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+        stopped |= fresh
+    for pid in stopped | {root}:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
