@@ -23,9 +23,16 @@ from deepgrade.checks import (
 from deepgrade.checks.base import Harness
 from deepgrade.errors import GraderError, UsageError
 from deepgrade.forbidden import scan
+from deepgrade.isolation import isolation_level
 from deepgrade.loader import Cell, Submission, load_submission
 from deepgrade.recording import Recordings, resolve_reference
-from deepgrade.sandbox import WorkerDied, WorkerProcess, WorkerProtocolError, WorkerTimeout
+from deepgrade.sandbox import (
+    WorkerDied,
+    WorkerOverLimit,
+    WorkerProcess,
+    WorkerProtocolError,
+    WorkerTimeout,
+)
 from deepgrade.scoring import (
     CheckResult,
     ExerciseResult,
@@ -249,6 +256,9 @@ class Session:
             except WorkerTimeout:
                 self._skip(cell, f"did not finish within {self.settings.cell_timeout:g} s")
                 return False
+            except WorkerOverLimit as over:
+                self._skip(cell, str(over))
+                return False
             except WorkerDied as died:
                 code = f" (exit code {died.returncode})" if died.returncode is not None else ""
                 self._skip(cell, f"ended the Python process{code}")
@@ -289,6 +299,7 @@ class Session:
             exercises=results,
             notes=self.notes,
             hidden_checks_run=self.lab.has_hidden,
+            isolation=isolation_level(self.settings.isolation),
         )
 
     def _grade_exercise(self, exercise: ExerciseSpec) -> ExerciseResult:
@@ -377,6 +388,8 @@ def _unreadable(target: str, exc: Exception) -> StudentRaised:
 
 
 def _death_message(target: str, died: WorkerDied) -> str:
+    if isinstance(died, WorkerOverLimit):
+        return f"{target} {died}"
     code = died.returncode
     detail = f" with exit code {code}" if code is not None and code >= 0 else ""
     if code is not None and code < 0:

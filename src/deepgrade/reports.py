@@ -57,6 +57,8 @@ def render_result(result: LabResult, console: Console, *, verbose: bool = False)
         console.print(f"[yellow]note:[/] {escape(note)}")
     if not result.hidden_checks_run:
         console.print("[dim]Only public checks ran; the final grade also uses hidden checks.[/]")
+    if result.isolation is not None:
+        console.print(f"[dim]isolation: {result.isolation.value}[/]")
     for exercise in result.exercises:
         if exercise.status is Status.PASSED and not verbose:
             continue

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from deepgrade.isolation import IsolationLevel
+
 
 class Status(StrEnum):
     """The status of an exercise: COURSE.md's seven, and ``grader_error`` for course staff.
@@ -81,6 +83,10 @@ class LabResult(BaseModel):
     exercises: list[ExerciseResult]
     notes: list[str] = Field(default_factory=list, description="Submission-wide remarks.")
     hidden_checks_run: bool = True
+    isolation: IsolationLevel | None = Field(
+        None,
+        description="How the worker was isolated (bubblewrap or limits-only); None if unknown.",
+    )
 
     @property
     def score(self) -> float:
