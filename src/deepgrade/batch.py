@@ -29,6 +29,7 @@ from loguru import logger
 
 from deepgrade.errors import GraderError, SubmissionError, UsageError
 from deepgrade.grading import find_lab, grade_cells, resolve_device
+from deepgrade.isolation import IsolationLevel, isolation_level
 from deepgrade.loader import load_submission
 from deepgrade.results import (
     RecordStatus,
@@ -92,6 +93,7 @@ class BatchResult:
     graded: list[str]
     skipped: list[str]
     gradebook: GradebookReport | None = None
+    isolation: IsolationLevel | None = None
 
     @property
     def failed(self) -> list[SubmissionRecord]:
@@ -131,6 +133,7 @@ class _Config:
     exercises: tuple[str, ...]
     device: str
     settings: GraderSettings
+    isolation: IsolationLevel
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,8 @@ def run_batch(
     chosen = [spec.exercise(e) for e in options.exercises] or spec.exercises
     exercise_ids = tuple(e.id for e in chosen) if options.exercises else ()
     team_of = _team_of(options.course)
+    # Resolved once: every grader then runs at this level or fails, never silently at another.
+    isolation = isolation_level(options.settings.isolation)
     config = _Config(
         lab_id=spec.id,
         lab_folder=spec.folder,
@@ -182,7 +187,8 @@ def run_batch(
         max_score=sum(e.points for e in chosen),
         exercises=exercise_ids,
         device=device,
-        settings=options.settings,
+        settings=options.settings.model_copy(update={"isolation": isolation.setting}),
+        isolation=isolation,
     )
     found = find_submissions(submissions, spec, exclude=out)
     tasks, kept = _plan(found, out, config.version, force=options.force)
@@ -208,6 +214,7 @@ def run_batch(
         graded=sorted(graded),
         skipped=[r.student for r in kept],
         gradebook=gradebook_report,
+        isolation=config.isolation,
     )
 
 
@@ -289,6 +296,7 @@ def _record(
         status=status,
         error=error,
         max_score=config.max_score,
+        isolation=config.isolation,
     )
 
 

@@ -162,6 +162,8 @@ def batch(
             f"gradebook {result.gradebook.course_dir}: {len(result.gradebook.written)} written"
             + (f", {skipped} not graded" if skipped else "")
         )
+    if result.isolation is not None:
+        click.echo(f"isolation: {result.isolation.value}")
     sys.exit(0 if result.complete else 1)
 
 

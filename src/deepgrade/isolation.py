@@ -37,6 +37,11 @@ class IsolationLevel(StrEnum):
     BUBBLEWRAP = "bubblewrap"
     LIMITS = "limits-only"
 
+    @property
+    def setting(self) -> str:
+        """The ``isolation`` setting that asks for exactly this level."""
+        return "bubblewrap" if self is IsolationLevel.BUBBLEWRAP else "limits"
+
 
 def isolation_level(setting: str) -> IsolationLevel:
     """The level that ``setting`` (``auto``, ``bubblewrap`` or ``limits``) reaches here."""

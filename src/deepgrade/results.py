@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from deepgrade.errors import SubmissionError
+from deepgrade.isolation import IsolationLevel
 from deepgrade.scoring import LabResult
 from deepgrade.spec import LabSpec
 
@@ -47,6 +48,9 @@ class SubmissionRecord(BaseModel):
     result: LabResult | None = None
     max_score: float
     duration_s: float = 0.0
+    isolation: IsolationLevel | None = Field(
+        None, description="How its worker was isolated; None if unknown."
+    )
 
     @property
     def score(self) -> float:
