@@ -34,6 +34,7 @@ from deepgrade.settings import GraderSettings
 
 _MIB = 1 << 20
 _WATCH_INTERVAL_S = 0.2
+_EXIT_GRACE_S = 1.0
 # prctl, looked up before any fork: the child between fork and exec must not load libraries.
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 _PR_SET_PDEATHSIG = 1
@@ -302,6 +303,11 @@ class WorkerProcess:
         return WorkerTimeout("no reply before the deadline; the worker was killed")
 
     def _died(self, message: str) -> WorkerDied:
+        if self._process is not None:
+            # Its exit code tells why it ended: give it a moment to finish exiting (bwrap
+            # passes it on once its child is gone) before the kill would replace it.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(_EXIT_GRACE_S)
         self.kill()
         code = self._process.returncode if self._process else None
         if code is not None and code > 128 and self.isolation is IsolationLevel.BUBBLEWRAP:
