@@ -25,6 +25,7 @@ from deepgrade import isolation
 from deepgrade._proctree import tree
 from deepgrade.cli import main
 from deepgrade.errors import UsageError
+from deepgrade.grading import _death_message
 from deepgrade.isolation import IsolationLevel, bubblewrap_problem, isolation_level
 from deepgrade.results import read_records
 from deepgrade.sandbox import WorkerOverLimit, WorkerProcess, WorkerTimeout
@@ -248,6 +249,13 @@ time.sleep(60)
             worker.request({"op": "exec", "source": bomb, "filename": "<t>"}, [], 30.0)
         assert time.monotonic() - started_at < 15
         assert not worker.alive
+
+
+def test_the_watchdog_verdict_becomes_the_exercise_error() -> None:
+    over = WorkerOverLimit("used more than 600 MiB of memory, so it was stopped", -9)
+    assert (
+        _death_message("relu", over) == "relu used more than 600 MiB of memory, so it was stopped"
+    )
 
 
 @pytest.mark.parametrize("level", LEVELS)
