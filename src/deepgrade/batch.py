@@ -5,19 +5,27 @@ leaks between students); a grader that dies costs only the submission it held, w
 ``grader_error`` record, and the pool starts another. Each record is written to
 ``OUT/results/<student>.json`` as soon as it arrives, so that an interrupted batch resumes where
 it stopped: a record whose content and checks are unchanged is kept.
+
+Only this process writes into ``OUT``, every file in one atomic step, while it holds ``OUT``'s
+lock; grader processes only send records back, and die with it. So a batch killed at any moment
+leaves complete files or none, and nothing of it can write after a later run has started.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
+import fcntl
 import io
 import multiprocessing
 import os
+import signal
 import statistics
+import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnContext, SpawnProcess
@@ -27,20 +35,23 @@ from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
-from deepgrade.errors import GraderError, SubmissionError, UsageError
+from deepgrade.errors import BusyError, GraderError, SubmissionError, UsageError
 from deepgrade.grading import find_lab, grade_cells, resolve_device
 from deepgrade.isolation import IsolationLevel, isolation_level
 from deepgrade.loader import load_submission
 from deepgrade.results import (
+    RESULTS_DIR,
     RecordStatus,
     SubmissionRecord,
     checks_version,
     read_record,
     read_records,
     record_path,
+    remove_leftovers,
     write_atomic,
     write_record,
 )
+from deepgrade.scoring import Status
 from deepgrade.settings import GraderSettings
 from deepgrade.spec import LabSpec, load_lab
 from deepgrade.submissions import FoundSubmission, find_submissions, open_submission
@@ -51,10 +62,13 @@ if TYPE_CHECKING:
 GRADES_FILE = "grades.csv"
 FEEDBACK_DIR = "feedback"
 SUMMARY_FILE = "summary.html"
+LOCK_FILE = ".batch.lock"
 # A grader is given up on this long after the submission's own time limit, which covers hangs
 # of the grader itself (the student's code is already limited inside the grading session).
 _GRACE_S = 60.0
 _STOP_S = 5.0
+# prctl(2): ask for a signal when the parent process dies.
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -191,22 +205,25 @@ def run_batch(
         isolation=isolation,
     )
     found = find_submissions(submissions, spec, exclude=out)
-    tasks, kept = _plan(found, out, config.version, force=options.force)
-    if progress is not None:
-        progress.start(len(tasks))
-    graded: dict[str, SubmissionRecord] = {}
-
-    def arrived(record: SubmissionRecord) -> None:
-        write_record(record, record_path(out, record.student))
-        graded[record.student] = record
+    with _locked(out):
+        for folder in (out, out / RESULTS_DIR, out / FEEDBACK_DIR):
+            remove_leftovers(folder)
+        tasks, kept = _plan(found, out, config.version, force=options.force)
         if progress is not None:
-            progress.advance(record)
+            progress.start(len(tasks))
+        graded: dict[str, SubmissionRecord] = {}
 
-    _grade_all(tasks, config, min(options.workers, len(tasks)), arrived)
+        def arrived(record: SubmissionRecord) -> None:
+            write_record(record, record_path(out, record.student))
+            graded[record.student] = record
+            if progress is not None:
+                progress.advance(record)
+
+        _grade_all(tasks, config, min(options.workers, len(tasks)), arrived)
+        all_records = [r for r in read_records(out) if r.lab == spec.id]
+        write_grades(out / GRADES_FILE, spec, all_records, team_of=team_of)
+        gradebook_report = _publish(out, spec, all_records, options)
     records = sorted([*kept, *graded.values()], key=lambda r: r.student)
-    all_records = [r for r in read_records(out) if r.lab == spec.id]
-    write_grades(out / GRADES_FILE, spec, all_records, team_of=team_of)
-    gradebook_report = _publish(out, spec, all_records, options)
     return BatchResult(
         out=out,
         max_score=config.max_score,
@@ -216,6 +233,31 @@ def run_batch(
         gradebook=gradebook_report,
         isolation=config.isolation,
     )
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock: two batches writing one folder would mix their results.
+
+    The kernel releases the lock when its holder dies, however it dies, so a killed batch
+    never blocks the next one.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / LOCK_FILE).open("a+", encoding="utf-8") as stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.seek(0)
+            holder = stream.read().strip()
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise BusyError(
+                f"another grade batch{by} is writing to {out}; "
+                "wait for it to finish, or give this one another --out"
+            ) from None
+        stream.truncate(0)
+        stream.write(str(os.getpid()))
+        stream.flush()
+        yield
 
 
 def _team_of(course: Path | None) -> Callable[[str], str | None] | None:
@@ -272,6 +314,12 @@ def grade_found(task: _Task, lab: LabSpec, config: _Config) -> SubmissionRecord:
             record.result = grade_cells(
                 submission, lab, config.exercises or None, config.device, config.settings
             )
+        if not record.result.complete:
+            # Not the student's result: retried next run, kept out of grades and gradebook.
+            first = record.result.not_graded[0]
+            names = ", ".join(e.id for e in record.result.not_graded)
+            record.status = RecordStatus.GRADER_ERROR
+            record.error = f"a check of the grader crashed in {names}: {first.message}"
     except SubmissionError as exc:
         record.status, record.error = RecordStatus.SUBMISSION_ERROR, str(exc)
     except GraderError as exc:
@@ -302,6 +350,11 @@ def _record(
 
 def _serve(connection: Connection, config: _Config) -> None:
     """A grader process: grade each task received until told to stop."""
+    _die_with_parent()
+    # Spawned without the parent's log setup: a crashed check's traceback must reach staff.
+    logger.enable("deepgrade")
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", backtrace=False, diagnose=False)
     lab = load_lab(config.lab_folder, include_hidden=config.settings.include_hidden)
     while True:
         try:
@@ -311,6 +364,19 @@ def _serve(connection: Connection, config: _Config) -> None:
         if task is None:
             return
         connection.send(grade_found(task, lab, config).model_dump_json())
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this grader when ``grade batch`` dies, even by SIGKILL.
+
+    It would otherwise grade its submission to the end for nobody (it never writes results).
+    """
+    parent = multiprocessing.parent_process()
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent.pid:  # the parent died before the request took effect
+        os._exit(1)
 
 
 # -- the pool of grader processes -----------------------------------------------------------------
@@ -414,15 +480,16 @@ def write_grades(
     """``grades.csv``: one row per student with each exercise's score, total and status.
 
     ``team_of`` gives a student's team (a course configuration's ``team_of``). A submission
-    the grader failed on has no scores (it is not the student's zero); one that could not be
-    read scores 0.
+    the grader failed on has no total (it is not the student's zero), and an exercise the
+    grader failed on no score; one that could not be read scores 0.
     """
     exercise_ids = _columns(lab, records)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "team", *exercise_ids, "total", "max_score", "status"])
     for record in sorted(records, key=lambda r: r.student):
-        scores = {e.id: e.score for e in record.result.exercises} if record.result else {}
+        exercises = record.result.exercises if record.result else []
+        scores = {e.id: e.score for e in exercises if e.status is not Status.GRADER_ERROR}
         total = "" if record.status is RecordStatus.GRADER_ERROR else _number(record.score)
         writer.writerow(
             [

@@ -29,4 +29,8 @@ class SpecError(DeepgradeError):
 
 
 class GraderError(DeepgradeError):
-    """The grader itself failed on a submission (a check crashed, the worker would not start)."""
+    """The grader itself failed on a whole submission (the worker would not start, ...)."""
+
+
+class BusyError(DeepgradeError):
+    """Another run holds what this one needs: a batch is already writing to that output folder."""

@@ -90,6 +90,15 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def remove_leftovers(folder: Path) -> None:
+    """Delete the temporary files of :func:`write_atomic` calls whose process was killed.
+
+    Only safe while no one else writes into ``folder`` (a batch holds its output's lock).
+    """
+    for path in folder.glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+
+
 def read_record(path: Path) -> SubmissionRecord:
     try:
         return SubmissionRecord.model_validate_json(path.read_text(encoding="utf-8"))
