@@ -23,9 +23,21 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from deepgrade.batch import FEEDBACK_DIR, GRADES_FILE, LOCK_FILE, SUMMARY_FILE, run_batch
+from deepgrade.batch import (
+    FEEDBACK_DIR,
+    GRADES_FILE,
+    LOCK_FILE,
+    SUMMARY_FILE,
+    _Config,
+    _Task,
+    grade_found,
+    run_batch,
+)
 from deepgrade.cli import main
+from deepgrade.isolation import IsolationLevel
 from deepgrade.results import RESULTS_DIR, RecordStatus, read_records
+from deepgrade.spec import load_lab
+from deepgrade.submissions import find_submissions
 
 from .conftest import FAST, LAB2_SOLUTION, LAB2_SOLUTION_NB, LAB2_STUB, ROOT, patched
 
@@ -124,6 +136,33 @@ def test_a_batch_keeps_the_other_exercises_and_retries_the_submission(
     assert "The grader failed on your submission" in page and "not graded / 1" in page
     # The grader processes log the traceback for staff.
     assert "RuntimeError: a bug in the grader's reference" in capfd.readouterr().err
+
+
+def test_a_submission_that_changes_while_graded_is_graded_again(tmp_path: Path) -> None:
+    """Its record must not claim the new content: a later run would keep it as current."""
+    lab = load_lab(ROOT / "autograder" / "lab2_activations")
+    (tmp_path / "class" / "dan").mkdir(parents=True)
+    (tmp_path / "class" / "dan" / NOTEBOOK).write_text('{"cells": [', encoding="utf-8")
+    [found] = find_submissions(tmp_path / "class", lab)
+    config = _Config(
+        lab_id="lab2",
+        lab_folder=lab.folder,
+        version="v",
+        max_score=lab.max_score,
+        exercises=(),
+        device="cpu",
+        settings=FAST,
+        isolation=IsolationLevel.LIMITS,
+    )
+    # Hashed when the batch planned its work, before dan handed in a fixed notebook.
+    record = grade_found(_Task(found, "an older content"), lab, config)
+    assert record.status is RecordStatus.GRADER_ERROR
+    assert record.error == (
+        "the submission changed while it was graded; the next run grades it again"
+    )
+    assert not record.is_current("an older content", "v")
+    unchanged = grade_found(_Task(found, found.content_hash()), lab, config)
+    assert unchanged.status is RecordStatus.SUBMISSION_ERROR
 
 
 # -- one batch at a time per output folder --------------------------------------------------------

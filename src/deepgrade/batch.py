@@ -328,8 +328,20 @@ def grade_found(task: _Task, lab: LabSpec, config: _Config) -> SubmissionRecord:
         logger.exception("grading {} failed", task.found.student)
         record.status = RecordStatus.GRADER_ERROR
         record.error = f"the grader failed: {type(exc).__name__}: {exc}"
+    if record.status is not RecordStatus.GRADER_ERROR and _changed(task):
+        # The record would claim a content that it did not grade, and a later run would keep it.
+        record.status = RecordStatus.GRADER_ERROR
+        record.error = "the submission changed while it was graded; the next run grades it again"
     record.duration_s = round(time.monotonic() - started, 3)
     return record
+
+
+def _changed(task: _Task) -> bool:
+    """Whether the submission is no longer what was hashed when the batch planned its work."""
+    try:
+        return task.found.content_hash() != task.content_hash
+    except OSError:
+        return True
 
 
 def _record(
