@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from deepgrade._proctree import tree
 from deepgrade.batch import (
     FEEDBACK_DIR,
     GRADES_FILE,
@@ -249,34 +250,13 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     return submissions, outcome(root / "reference")
 
 
-def process_tree(root: int) -> set[tuple[int, str]]:
-    """``root`` and its living descendants, each as (pid, start time) against pid reuse."""
-    children: dict[int, list[int]] = {}
-    started: dict[int, str] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        pid = int(stat.parent.name)
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(pid)
-            started[pid] = fields[19]
-    tree, todo = set(), [root]
-    while todo:
-        pid = todo.pop()
-        if pid in started:
-            tree.add((pid, started[pid]))
-        todo += children.get(pid, [])
-    return tree
-
-
-def alive(pid: int, start: str) -> bool:
+def start_time(pid: int) -> str | None:
+    """When ``pid`` started (against pid reuse); None once it has ended or is a zombie."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return False
-    return fields[0] != "Z" and fields[19] == start
+        return None
+    return None if fields[0] == "Z" else fields[19]
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
@@ -313,18 +293,22 @@ def test_a_batch_killed_at_any_moment_then_rerun_grades_the_same(
     process = start_batch(submissions, out)
     wait_for(lambda: ready(out), process)
     time.sleep(random.Random(f"crash {moment}").uniform(*delay))
-    tree = process_tree(process.pid)
+    started = {pid: start_time(pid) for pid in tree(process.pid)}
     if victim == "group":
         os.killpg(process.pid, signal.SIGKILL)
     else:
         os.kill(process.pid, signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "the batch ended before it could be killed"
-    # Nothing of the killed run survives it for long: graders die with it (the kernel kills
-    # them), workers with their grader (their requests end).
+
+    # Nothing of the killed run survives it for long: the kernel kills graders with the batch
+    # and workers with their grader.
+    def survivors() -> list[int]:
+        return [pid for pid, start in started.items() if start and start_time(pid) == start]
+
     deadline = time.monotonic() + 30
-    while any(alive(*p) for p in tree) and time.monotonic() < deadline:
+    while survivors() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [p for p in tree if alive(*p)], f"survivors of the killed batch: {tree}"
+    assert not survivors(), f"processes of the killed batch still run: {survivors()}"
     # What the kill left is whole records (read_records would fail on half a file) and
     # perhaps temporary files; plant a half-written one too.
     (out / RESULTS_DIR).mkdir(parents=True, exist_ok=True)

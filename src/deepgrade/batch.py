@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import ctypes
 import fcntl
 import io
 import multiprocessing
 import os
-import signal
 import statistics
 import sys
 import time
@@ -35,6 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
+from deepgrade._proctree import die_with_parent
 from deepgrade.errors import BusyError, GraderError, SubmissionError, UsageError
 from deepgrade.grading import find_lab, grade_cells, resolve_device
 from deepgrade.isolation import IsolationLevel, isolation_level
@@ -67,8 +66,6 @@ LOCK_FILE = ".batch.lock"
 # of the grader itself (the student's code is already limited inside the grading session).
 _GRACE_S = 60.0
 _STOP_S = 5.0
-# prctl(2): ask for a signal when the parent process dies.
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -362,7 +359,7 @@ def _record(
 
 def _serve(connection: Connection, config: _Config) -> None:
     """A grader process: grade each task received until told to stop."""
-    _die_with_parent()
+    _die_with_batch()
     # Spawned without the parent's log setup: a crashed check's traceback must reach staff.
     logger.enable("deepgrade")
     logger.remove()
@@ -378,16 +375,14 @@ def _serve(connection: Connection, config: _Config) -> None:
         connection.send(grade_found(task, lab, config).model_dump_json())
 
 
-def _die_with_parent() -> None:
-    """On Linux, have the kernel kill this grader when ``grade batch`` dies, even by SIGKILL.
+def _die_with_batch() -> None:
+    """Have the kernel kill this grader when ``grade batch`` dies, even by SIGKILL (Linux).
 
     It would otherwise grade its submission to the end for nobody (it never writes results).
     """
+    die_with_parent()
     parent = multiprocessing.parent_process()
-    if not sys.platform.startswith("linux") or parent is None:
-        return
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent.pid:  # the parent died before the request took effect
+    if parent is not None and os.getppid() != parent.pid:  # it died before the request
         os._exit(1)
 
 

@@ -10,7 +10,6 @@ starts too many processes, and every kill takes the whole tree.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import resource
 import select
@@ -27,7 +26,7 @@ from typing import Any
 import torch
 from loguru import logger
 
-from deepgrade._proctree import kill_tree, memory_bytes, tree
+from deepgrade._proctree import die_with_parent, kill_tree, memory_bytes, tree
 from deepgrade._wire import PREFIX_SIZE, WireError, pack, parse_lengths, unpack
 from deepgrade.isolation import SANDBOX_HOME, IsolationLevel, isolation_level, sandbox_command
 from deepgrade.settings import GraderSettings
@@ -35,9 +34,6 @@ from deepgrade.settings import GraderSettings
 _MIB = 1 << 20
 _WATCH_INTERVAL_S = 0.2
 _EXIT_GRACE_S = 1.0
-# prctl, looked up before any fork: the child between fork and exec must not load libraries.
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-_PR_SET_PDEATHSIG = 1
 # Set in every worker, so that a submission's own check() calls do not grade recursively.
 WORKER_ENV = "DEEPGRADE_IN_WORKER"
 
@@ -108,8 +104,7 @@ class _Limits:
     cpu_seconds: int
 
     def apply(self) -> None:
-        if _PRCTL is not None:
-            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        die_with_parent()
         if self.memory is not None:
             resource.setrlimit(resource.RLIMIT_DATA, (self.memory, self.memory))
         resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size, self.file_size))
