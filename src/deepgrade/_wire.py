@@ -59,6 +59,9 @@ def encode(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
     if isinstance(value, torch.Tensor):
         if type(value) is not torch.Tensor and type(value) is not torch.nn.Parameter:
             return {"__object__": f"tensor subclass {type(value).__qualname__}"}
+        odd = _odd_kind(value)
+        if odd:
+            return {"__object__": odd}
         tensors.append(value.detach().to("cpu"))
         return {"__tensor__": len(tensors) - 1, "device": str(value.device)}
     if isinstance(value, SympyTree):
@@ -77,6 +80,21 @@ def encode(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
     if type(value).__module__.split(".")[0] == "sympy":
         return {"__sympy__": _sympy_to_data(value, depth)}
     return {"__object__": type(value).__qualname__}
+
+
+def _odd_kind(tensor: torch.Tensor) -> str:
+    """What makes ``tensor`` other than a dense tensor of numbers ("" when nothing does).
+
+    The grader compares dense strided tensors only: a sparse, quantized or meta tensor would
+    make its arithmetic fail, so it is named as an object instead of sent.
+    """
+    if tensor.layout is not torch.strided:
+        return f"{str(tensor.layout).removeprefix('torch.')} tensor"
+    if tensor.is_quantized:
+        return "quantized tensor"
+    if tensor.is_meta:
+        return "meta tensor (no data)"
+    return ""
 
 
 def _sympy_to_data(expr: Any, depth: int) -> Any:
@@ -195,8 +213,10 @@ def unpack(head: bytes, blob: bytes) -> tuple[dict[str, Any], list[torch.Tensor]
             loaded = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
         except Exception as exc:
             raise WireError(f"unreadable tensors: {type(exc).__name__}") from None
-        if not isinstance(loaded, list) or any(type(t) is not torch.Tensor for t in loaded):
-            raise WireError("tensor blob holds something other than plain tensors")
+        if not isinstance(loaded, list) or any(
+            type(t) is not torch.Tensor or _odd_kind(t) for t in loaded
+        ):
+            raise WireError("tensor blob holds something other than plain dense tensors")
         tensors = loaded
     return header, tensors
 
