@@ -7,6 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 _MAX_NODES = 5000
+# Far above any exponent a derivative needs (times the digits of a number raised to it), far
+# below one whose exact power is out of reach.
+_MAX_EXPONENT = 1000
 
 
 class ExpressionError(ValueError):
@@ -88,6 +91,9 @@ def rebuild(tree: Any, symbols: Mapping[str, Any]) -> Any:
         if name not in functions:
             raise ExpressionError(f"{name} is not allowed in an answer (write the derivative out)")
         args = [build(arg) for arg in node.get("args", [])]
+        if name == "Pow" and len(args) == 2 and _too_large(*args):
+            # sympy works out a power of numbers exactly: 10**(10**99) would never finish.
+            raise ExpressionError(f"the exponent {str(args[1])[:40]} is too large")
         return functions[name](*args)
 
     try:
@@ -96,6 +102,16 @@ def rebuild(tree: Any, symbols: Mapping[str, Any]) -> Any:
         raise
     except (TypeError, ValueError, RecursionError) as exc:
         raise ExpressionError(f"malformed expression ({type(exc).__name__})") from None
+
+
+def _too_large(base: Any, exponent: Any) -> bool:
+    """Whether ``base**exponent`` is out of reach: its exact value would have too many digits."""
+    if not exponent.is_Number:
+        return False
+    if not base.is_Rational:
+        return bool(abs(exponent) > _MAX_EXPONENT)
+    digits = max(len(str(abs(base.p))), len(str(base.q)))
+    return bool(abs(exponent) * digits > _MAX_EXPONENT)
 
 
 def equivalent(
