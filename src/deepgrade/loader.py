@@ -51,7 +51,8 @@ def load_submission(path: Path) -> Submission:
         raise SubmissionError(f"{path} is larger than {_MAX_SOURCE_BYTES >> 20} MiB")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: editors on Windows start files with a byte-order mark, which is no code.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SubmissionError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     if path.suffix == ".ipynb":
