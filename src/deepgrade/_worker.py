@@ -58,8 +58,16 @@ class _CappedText(io.TextIOBase):
         return joined
 
 
+class _ForbiddenCall(BaseException):
+    """Raised in place of a forbidden function's result (a ``BaseException``, which
+    ``except Exception`` in the student's code does not swallow)."""
+
+
 class _Tripwire(TorchFunctionMode):
-    """Records calls of forbidden PyTorch functions made while student code runs."""
+    """Records calls of forbidden PyTorch functions made while student code runs, and stops
+    each one: code that never gets a forbidden result has nothing to pass off as its own, even
+    if it then forges a reply on the grader's channel and exits before the real one is sent.
+    """
 
     def __init__(self, forbidden: frozenset[str]) -> None:
         super().__init__()
@@ -76,6 +84,7 @@ class _Tripwire(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if name in self.forbidden:
             self.used.add(name)
+            raise _ForbiddenCall(f"{name} is forbidden in this exercise")
         return func(*args, **(kwargs or {}))
 
 
@@ -149,7 +158,7 @@ class Worker:
         for name in names:
             if name in self.namespace:
                 value = self.namespace[name]
-                found[name] = "class" if isinstance(value, type) else type(value).__name__
+                found[name] = "class" if isinstance(value, type) else _type_name(value)
         return found
 
     def _resolve(self, target: str) -> Any:
@@ -235,6 +244,11 @@ class Worker:
             "output": sink.text(),
         }
         return reply, out_tensors
+
+
+def _type_name(value: Any) -> str:
+    # Read past the class's metaclass: a ``__name__`` property there would be student code.
+    return str(type.__dict__["__name__"].__get__(type(value)))
 
 
 def _to_device(value: Any, device: torch.device) -> Any:

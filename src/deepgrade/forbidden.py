@@ -1,4 +1,5 @@
-"""Finding forbidden API calls by reading the student's source (the grader's own reading)."""
+"""Finding forbidden API calls, and tampering with the grading, by reading the student's source
+(the grader's own reading)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,61 @@ def _calls_in(scope: ast.AST, wanted: set[str], bare: set[str], cell: int) -> li
         if name is not None:
             found.append(Finding(name, scope_name, getattr(node, "lineno", 0), cell))
     return found
+
+
+# Names that only code tampering with the grading has a use for: PyTorch's switches for
+# function modes (the worker's tripwire is one) and the worker's own internals. A student's
+# answer never needs them, so naming one, even in a string, counts.
+_TAMPERING = frozenset(
+    {
+        "DisableTorchFunction",
+        "DisableTorchFunctionSubclass",
+        "_DisableTorchFunction",
+        "_DisableTorchFunctionSubclass",
+        "_disable_torch_function",
+        "_pop_mode",
+        "_pop_mode_temporarily",
+        "_push_mode",
+        "_pop_torch_function_stack",
+        "_push_on_torch_function_stack",
+        "_set_torch_function_mode",
+        "_Tripwire",
+        "_ForbiddenCall",
+        "_ACTIVE",
+        "_worker",
+        "_wire",
+        "REPLY_FD",
+        "REQUEST_FD",
+    }
+)
+
+
+def tampering(cells: Iterable[str]) -> list[Finding]:
+    """Uses of the grader's machinery anywhere in the submission, by name or in a string."""
+    findings = []
+    for index, source in enumerate(cells):
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            for name in _names(node):
+                if name in _TAMPERING:
+                    findings.append(
+                        Finding(name, "the submission", getattr(node, "lineno", 0), index)
+                    )
+    return findings
+
+
+def _names(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Attribute):
+        return [node.attr]
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        dotted = [*modules, *(alias.name for alias in node.names)]
+        return [part for name in dotted for part in name.split(".")]
+    return []

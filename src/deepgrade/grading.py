@@ -22,12 +22,13 @@ from deepgrade.checks import (
 )
 from deepgrade.checks.base import Harness
 from deepgrade.errors import GraderError, UsageError
-from deepgrade.forbidden import scan
+from deepgrade.forbidden import scan, tampering
 from deepgrade.isolation import isolation_level
 from deepgrade.loader import Cell, Submission, load_submission
 from deepgrade.recording import Recordings, resolve_reference
 from deepgrade.sandbox import (
     WorkerDied,
+    WorkerFailure,
     WorkerOverLimit,
     WorkerProcess,
     WorkerProtocolError,
@@ -96,6 +97,7 @@ class Session:
         self.cell_errors: dict[int, str] = {}
         self.notes: list[str] = []
         self.names: dict[str, str] = {}
+        self.lookup_error: str | None = None
         # Seconds the current exercise's code may still run: only time spent waiting on the
         # worker counts, so the grader's own work (inputs, references) never eats into it.
         self._budget = 0.0
@@ -170,11 +172,13 @@ class Session:
         self, target: str, header: dict[str, Any], tensors: list[torch.Tensor]
     ) -> tuple[dict[str, Any], list[torch.Tensor]]:
         """Send one request about ``target``; a failure of the student's code raises."""
-        worker = self._ensure_worker()
         remaining = min(self._budget, self._submission_deadline - time.monotonic())
         if remaining <= 0:
+            # Said before a worker is restarted: a hanging exercise costs one restart, not one
+            # per remaining check.
             limit = self._exercise_timeout()
             raise StudentTimeout(f"the {limit:g} s of this exercise were used up before this check")
+        worker = self._ensure_worker()
         header |= {
             "device": str(self._device),
             "forbidden": self._exercise.forbidden if self._exercise else [],
@@ -278,7 +282,15 @@ class Session:
 
     def _query_names(self, worker: WorkerProcess) -> dict[str, str]:
         wanted = sorted({name for e in self.lab.exercises for name in e.requires})
-        reply, _ = worker.request({"op": "names", "names": wanted}, [], self.settings.cell_timeout)
+        try:
+            reply, _ = worker.request(
+                {"op": "names", "names": wanted}, [], self.settings.cell_timeout
+            )
+        except WorkerFailure as failure:
+            # Looking up names touches the submission's own objects, which may end the process.
+            self.lookup_error = f"the Python process ended while they were looked up ({failure})"
+            self.notes.append(f"the submission's definitions could not be looked up: {failure}")
+            return {}
         names = reply.get("names")
         return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
@@ -306,6 +318,16 @@ class Session:
         missing = [name for name in exercise.requires if name not in self.names]
         if missing:
             return self._missing(exercise, missing)
+        tampered = tampering(self.submission.sources)
+        if tampered:
+            first = tampered[0]
+            return zero_result(
+                exercise.id,
+                exercise.points,
+                Status.FORBIDDEN,
+                f"the submission tampers with the grading: it uses {first.name} "
+                f"(cell {first.cell + 1}, line {first.line}); no exercise is graded",
+            )
         findings = scan(self.submission.sources, exercise.requires, exercise.forbidden)
         if findings:
             return zero_result(
@@ -363,6 +385,13 @@ class Session:
 
     def _missing(self, exercise: ExerciseSpec, missing: list[str]) -> ExerciseResult:
         names = ", ".join(missing)
+        if self.lookup_error is not None:
+            return zero_result(
+                exercise.id,
+                exercise.points,
+                Status.ERROR,
+                f"{names} could not be graded: {self.lookup_error}",
+            )
         for index, error in self.cell_errors.items():
             source = next(c.source for c in self.submission.cells if c.index == index)
             if any(f"def {n}" in source or f"class {n}" in source for n in missing):
