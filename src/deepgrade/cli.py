@@ -36,7 +36,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
     logger.enable("deepgrade")
     logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if debug else "WARNING")
+    # Tracebacks list local variables only with --debug: they can hold hidden inputs.
+    logger.add(sys.stderr, level="DEBUG" if debug else "WARNING", backtrace=debug, diagnose=debug)
 
 
 @main.command()

@@ -73,7 +73,7 @@ def write_gradebook(
                 course.format_path(course.autograded_directory, record.student, assignment)
             )
             if notebook is not None:
-                _write_readable(folder / f"{assignment}.ipynb", notebook)
+                write_atomic(folder / f"{assignment}.ipynb", notebook)
             _copy_timestamp(course, assignment, record.student, folder)
             report.written.append(record.student)
     logger.info(
@@ -263,13 +263,7 @@ def _copy_timestamp(course: Any, assignment: str, student: str, folder: Path) ->
     submitted = Path(course.format_path(course.submitted_directory, student, assignment))
     stamp = submitted / TIMESTAMP_FILE
     if stamp.is_file():
-        _write_readable(folder / TIMESTAMP_FILE, stamp.read_text(encoding="utf-8"))
-
-
-def _write_readable(path: Path, text: str) -> None:
-    """Write atomically, readable by the course's other staff as nbgrader's own files are."""
-    write_atomic(path, text)
-    path.chmod(0o644)
+        write_atomic(folder / TIMESTAMP_FILE, stamp.read_text(encoding="utf-8"))
 
 
 def _autograded_notebook(
