@@ -6,7 +6,10 @@ same batch keep the grades they get alone."""
 from __future__ import annotations
 
 import json
+import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -37,8 +40,6 @@ HEAVISIDE = "lab2.heaviside"
 SETTINGS = FAST.model_copy(
     update={"exercise_timeout": 3.0, "cell_timeout": 10.0, "include_hidden": False}
 )
-# Processes an attack starts name themselves with this prefix (see fork_bomb.py).
-MARKER = "dgadv-"
 
 
 @dataclass(frozen=True)
@@ -110,24 +111,38 @@ def _settings(attack: Attack) -> Any:
     return SETTINGS
 
 
-def _text(source: Path, port: int) -> bytes:
-    return (
-        source.read_bytes()
-        .replace(b"@ROOT@", str(ROOT).encode())
-        .replace(b"@PORT@", str(port).encode())
-    )
+def new_marker() -> str:
+    """A process name for one test's attacks (at most 15 characters, as Linux keeps)."""
+    return f"dgadv-{secrets.token_hex(4)}"
 
 
-def place(attack: Attack, folder: Path, port: int = 9) -> Path:
+@dataclass(frozen=True)
+class Fill:
+    """What the placeholders of attack files become: the repository, the port of a server
+    the test runs, and the name that processes an attack starts give themselves."""
+
+    port: int = 9
+    marker: str = field(default_factory=new_marker)
+
+    def text(self, source: Path) -> bytes:
+        return (
+            source.read_bytes()
+            .replace(b"@ROOT@", str(ROOT).encode())
+            .replace(b"@PORT@", str(self.port).encode())
+            .replace(b"@MARKER@", self.marker.encode())
+        )
+
+
+def place(attack: Attack, folder: Path, fill: Fill) -> Path:
     """Write the attack's files into ``folder`` as a Lab 2 submission; the file to grade."""
     folder.mkdir(parents=True, exist_ok=True)
     if attack.folder:
         for item in (ATTACKS_DIR / attack.folder).iterdir():
-            (folder / item.name).write_bytes(_text(item, port))
+            (folder / item.name).write_bytes(fill.text(item))
         return folder / attack.file
     source = ATTACKS_DIR / attack.file
     target = folder / f"lab2_activations{source.suffix}"
-    target.write_bytes(_text(source, port))
+    target.write_bytes(fill.text(source))
     return target
 
 
@@ -156,8 +171,8 @@ def build_archive(kind: str, path: Path) -> Path:
     return path
 
 
-def leftovers() -> list[str]:
-    """Live processes that an attack started (they name themselves with MARKER)."""
+def leftovers(marker: str) -> list[str]:
+    """Live processes that an attack started (they name themselves ``marker``)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -165,16 +180,34 @@ def leftovers() -> list[str]:
         except OSError:
             continue
         name, state = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2]
-        if name.startswith(MARKER) and state not in "ZX":
+        if name == marker and state not in "ZX":
             found.append(f"{stat.parent.name} {name}")
     return found
 
 
-def assert_no_leftovers() -> None:
+def assert_no_leftovers(marker: str) -> None:
     deadline = time.monotonic() + 5.0
-    while leftovers() and time.monotonic() < deadline:
+    while leftovers(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert leftovers() == []
+    assert leftovers(marker) == []
+
+
+def test_leftovers_are_seen() -> None:
+    """The check that nothing outlives an attack does see a process named like its children."""
+    marker = new_marker()
+    script = (
+        f"import ctypes, time; ctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 10.0
+        while not leftovers(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert leftovers(marker) == [f"{child.pid} {marker}"]
+    finally:
+        child.kill()
+        child.wait()
+    assert leftovers(marker) == []
 
 
 @pytest.fixture
@@ -210,7 +243,8 @@ def test_attack_through_grade_check(
     attack = ATTACKS[name]
     _needs(attack)
     port, received = listener
-    path = place(attack, tmp_path / name, port)
+    fill = Fill(port)
+    path = place(attack, tmp_path / name, fill)
     grade = {"lab": "lab2", "exercises": attack.exercises, "device": "cpu"}
     if attack.unreadable:
         with pytest.raises(SubmissionError) as refused:
@@ -221,7 +255,7 @@ def test_attack_through_grade_check(
     result = grade_submission(path, settings=_settings(attack), **grade)
     attack.check(result)
     assert received == []
-    assert_no_leftovers()
+    assert_no_leftovers(fill.marker)
 
 
 @pytest.mark.parametrize("name", ["fake_output", "output_flood"])
@@ -230,7 +264,7 @@ def test_grade_check_json_is_the_graders_alone(
 ) -> None:
     """Whatever the submission prints, ``grade check --json`` prints one JSON document: ours."""
     attack = ATTACKS[name]
-    path = place(attack, tmp_path / name)
+    path = place(attack, tmp_path / name, Fill())
     for key, value in {
         "EXERCISE_TIMEOUT": "3",
         "CELL_TIMEOUT": "10",
@@ -286,12 +320,13 @@ def test_attackers_and_honest_students_in_one_batch(tmp_path: Path) -> None:
             path, lab="lab2", exercises=[HEAVISIDE], device="cpu", settings=SETTINGS
         )
     assert [alone[s].score for s in honest] == [1.0, 0.666667]
+    fill = Fill()
     for name in BATCH_ATTACKS:
         attack = ATTACKS[name]
         if attack.archive:
             build_archive(attack.archive, submissions / f"{name}.zip")
         else:
-            place(attack, submissions / name)
+            place(attack, submissions / name, fill)
 
     out = tmp_path / "out"
     result = run_batch(
@@ -319,7 +354,7 @@ def test_attackers_and_honest_students_in_one_batch(tmp_path: Path) -> None:
         else:
             attack.check(_graded(record))
     assert result.complete
-    assert_no_leftovers()
+    assert_no_leftovers(fill.marker)
 
 
 def _graded(record: SubmissionRecord) -> LabResult:

@@ -1,5 +1,5 @@
 # Forks children that busy-loop (a bounded fork bomb), then loops itself. The children name
-# themselves "dgadv-fork" so that a test can tell whether any outlived the grading.
+# themselves @MARKER@ (filled in at test time) so that a test can tell whether any outlived it.
 import ctypes
 import os
 
@@ -10,7 +10,7 @@ from torch.autograd import Function
 def spawn(count):
     for _ in range(count):
         if os.fork() == 0:
-            ctypes.CDLL(None).prctl(15, b"dgadv-fork", 0, 0, 0)
+            ctypes.CDLL(None).prctl(15, b"@MARKER@", 0, 0, 0)
             while True:
                 pass
 

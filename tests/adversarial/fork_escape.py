@@ -1,5 +1,6 @@
 # Double-forks a child into a new session (out of the worker's process group), which sleeps
-# named "dgadv-escape" in the hope of outliving the grading; the call itself returns garbage.
+# named @MARKER@ (filled in at test time) in the hope of outliving the grading; the call itself
+# returns garbage.
 import ctypes
 import os
 import time
@@ -12,7 +13,7 @@ def escape():
     if os.fork() == 0:
         os.setsid()
         if os.fork() == 0:
-            ctypes.CDLL(None).prctl(15, b"dgadv-escape", 0, 0, 0)
+            ctypes.CDLL(None).prctl(15, b"@MARKER@", 0, 0, 0)
             time.sleep(3600)
         os._exit(0)
 
