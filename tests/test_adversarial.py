@@ -295,6 +295,7 @@ BATCH_ATTACKS = (
     "output_flood",
     "read_stdin",
     "tamper_tripwire",
+    "html_injection",
     "invalid_json",
     "zip_bomb",
     "zip_traversal",
@@ -355,6 +356,10 @@ def test_attackers_and_honest_students_in_one_batch(tmp_path: Path) -> None:
             attack.check(_graded(record))
     assert result.complete
     assert_no_leftovers(fill.marker)
+    # What the student printed or raised is shown on their feedback page as text, never as HTML.
+    page = (out / "feedback" / "html_injection.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;document.title" in page
+    assert "<script>" not in page and '<h1 class="score">' not in page
 
 
 def _graded(record: SubmissionRecord) -> LabResult:
