@@ -170,3 +170,10 @@ def test_every_public_name_resolves() -> None:
 
     missing = [n for n in deepgrade.__all__ if n != "__version__" and not getattr(deepgrade, n)]
     assert not missing
+
+
+def test_tampering_is_seen_in_dotted_module_names_too() -> None:
+    from deepgrade.forbidden import tampering
+
+    source = 'import sys\nworker = sys.modules["deepgrade._worker"]\n_ACTIVE = True\n'
+    assert [finding.name for finding in tampering([source])] == ["_worker"]

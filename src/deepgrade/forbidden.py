@@ -82,7 +82,6 @@ _TAMPERING = frozenset(
         "_set_torch_function_mode",
         "_Tripwire",
         "_ForbiddenCall",
-        "_ACTIVE",
         "_worker",
         "_wire",
         "REPLY_FD",
@@ -114,7 +113,8 @@ def _names(node: ast.AST) -> list[str]:
     if isinstance(node, ast.Name):
         return [node.id]
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return [node.value]
+        # sys.modules["deepgrade._worker"] names the module as surely as an import does.
+        return node.value.split(".")
     if isinstance(node, ast.Import | ast.ImportFrom):
         modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
         dotted = [*modules, *(alias.name for alias in node.names)]
