@@ -6,8 +6,11 @@ each worker started costs a PyTorch import.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -275,7 +278,15 @@ time.sleep(60)
     with started(isolation=level, process_limit=32) as worker:
         with pytest.raises(WorkerOverLimit, match="started more than 32 processes"):
             worker.request({"op": "exec", "source": bomb, "filename": "<t>"}, [], 30.0)
-        assert eventually_none(marker) == []
+        survivors = eventually_none(marker)
+    if level == "limits-only":
+        # Without a PID namespace a child forked in the instant of the freeze can escape the
+        # tree walk (docs/security.md says so); the verdict above must hold all the same.
+        for pid in survivors:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    else:
+        assert survivors == []
 
 
 @pytest.mark.parametrize("level", LEVELS)

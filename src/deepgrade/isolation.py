@@ -118,6 +118,9 @@ def sandbox_command(*, tmpfs_bytes: int, device: str) -> list[str]:
             command += ["--ro-bind", str(system), str(system)]
     for item in _ETC_FILES:
         command += ["--ro-bind-try", item, item]
+    size = str(tmpfs_bytes)
+    command += ["--size", size, "--tmpfs", SANDBOX_HOME, "--size", size, "--tmpfs", "/dev/shm"]
+    # After the tmpfs, so that an installation under /tmp (a CI checkout) is bound over it.
     for python in _python_folders():
         command += ["--ro-bind", str(python), str(python)]
     if device.startswith("cuda"):
@@ -125,8 +128,6 @@ def sandbox_command(*, tmpfs_bytes: int, device: str) -> list[str]:
         for node in sorted(Path("/dev").glob("nvidia*")):
             command += ["--dev-bind", str(node), str(node)]
         command += ["--ro-bind-try", "/sys", "/sys"]
-    size = str(tmpfs_bytes)
-    command += ["--size", size, "--tmpfs", SANDBOX_HOME, "--size", size, "--tmpfs", "/dev/shm"]
     # Everything else read-only: the root and /dev are tmpfs that would take unbounded writes.
     command += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_HOME, "--"]
     return command

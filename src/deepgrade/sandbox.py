@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BufferedReader
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import torch
 from loguru import logger
 
-from deepgrade._proctree import die_with_parent, kill_tree, memory_bytes, tree
+from deepgrade._proctree import adopt_orphans, die_with_parent, kill_tree, memory_bytes, tree
 from deepgrade._wire import PREFIX_SIZE, WireError, pack, parse_lengths, unpack
 from deepgrade.isolation import SANDBOX_HOME, IsolationLevel, isolation_level, sandbox_command
 from deepgrade.settings import GraderSettings
@@ -34,6 +35,8 @@ from deepgrade.settings import GraderSettings
 _MIB = 1 << 20
 _WATCH_INTERVAL_S = 0.2
 _EXIT_GRACE_S = 1.0
+# How often a wait for a reply checks that the worker still runs.
+_EXIT_POLL_S = 0.25
 # Set in every worker, so that a submission's own check() calls do not grade recursively.
 WORKER_ENV = "DEEPGRADE_IN_WORKER"
 
@@ -105,6 +108,7 @@ class _Limits:
 
     def apply(self) -> None:
         die_with_parent()
+        adopt_orphans()
         if self.memory is not None:
             resource.setrlimit(resource.RLIMIT_DATA, (self.memory, self.memory))
         resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size, self.file_size))
@@ -139,9 +143,10 @@ class _Watchdog:
         root = self.process.pid
         while not self._stop.wait(_WATCH_INTERVAL_S):
             # Once reaped, the root's number may be given to another process: stop watching.
-            members = tree(root) if self.process.returncode is None else set()
-            if not members:
+            # Only its exit ends the watch: /proc can miss it for a moment under a fork bomb.
+            if self.process.poll() is not None:
                 return
+            members = tree(root)
             if len(members) > self.process_limit:
                 verdict = f"started more than {self.process_limit} processes"
             elif memory_bytes(members) > self.memory_limit:
@@ -286,12 +291,22 @@ class WorkerProcess:
     def _read(self, size: int, deadline: float) -> bytes:
         data = bytearray()
         while len(data) < size:
-            _wait(self._replies, deadline, writable=False, on_timeout=self._timeout)
+            _wait(
+                self._replies,
+                deadline,
+                writable=False,
+                on_timeout=self._timeout,
+                exited=self._exited,
+                on_exit=lambda: self._died("the worker process exited"),
+            )
             chunk = os.read(self._replies, min(size - len(data), 1 << 20))
             if not chunk:
                 raise self._died("the worker process exited")
             data += chunk
         return bytes(data)
+
+    def _exited(self) -> bool:
+        return self._process is not None and self._process.poll() is not None
 
     def _timeout(self) -> WorkerTimeout:
         self.kill()
@@ -337,10 +352,26 @@ class WorkerProcess:
         self._workdir.cleanup()
 
 
-def _wait(fd: int, deadline: float, *, writable: bool, on_timeout: Any) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise on_timeout()
+def _wait(
+    fd: int,
+    deadline: float,
+    *,
+    writable: bool,
+    on_timeout: Any,
+    exited: Callable[[], bool] | None = None,
+    on_exit: Any = None,
+) -> None:
+    """Wait until ``fd`` is ready, the deadline passes, or (when given) ``exited()`` is true.
+
+    The end of the worker does not always close its pipes: a child that escaped its tree may
+    hold them open, so the worker's exit is watched for itself.
+    """
     readers, writers = ([], [fd]) if writable else ([fd], [])
-    if not any(select.select(readers, writers, [], remaining)):
-        raise on_timeout()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise on_timeout()
+        if any(select.select(readers, writers, [], min(remaining, _EXIT_POLL_S))):
+            return
+        if exited is not None and exited():
+            raise on_exit()
