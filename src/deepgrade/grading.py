@@ -98,6 +98,7 @@ class Session:
         self.notes: list[str] = []
         self.names: dict[str, str] = {}
         self.lookup_error: str | None = None
+        self._tampered = tampering(submission.sources)
         # Seconds the current exercise's code may still run: only time spent waiting on the
         # worker counts, so the grader's own work (inputs, references) never eats into it.
         self._budget = 0.0
@@ -318,9 +319,8 @@ class Session:
         missing = [name for name in exercise.requires if name not in self.names]
         if missing:
             return self._missing(exercise, missing)
-        tampered = tampering(self.submission.sources)
-        if tampered:
-            first = tampered[0]
+        if self._tampered:
+            first = self._tampered[0]
             return zero_result(
                 exercise.id,
                 exercise.points,
