@@ -279,7 +279,7 @@ time.sleep(60)
         with pytest.raises(WorkerOverLimit, match="started more than 32 processes"):
             worker.request({"op": "exec", "source": bomb, "filename": "<t>"}, [], 30.0)
         survivors = eventually_none(marker)
-    if level == "limits-only":
+    if level == "limits":
         # Without a PID namespace a child forked in the instant of the freeze can escape the
         # tree walk (docs/security.md says so); the verdict above must hold all the same.
         for pid in survivors:
