@@ -10,10 +10,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepgrade.loader import Cell, Submission, load_submission
 from deepgrade.sandbox import WORKER_ENV
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from deepgrade.scoring import ExerciseResult
 
 
 def _history() -> list[str] | None:
@@ -42,6 +47,24 @@ def history_submission(lab_id: str) -> Submission | None:
     return Submission(Path.cwd() / f"{lab_id}.ipynb", cells, lab_id, is_notebook=True)
 
 
+def grade_exercise(
+    exercise_id: str, submission: Submission, device: str, console: Console
+) -> ExerciseResult:
+    """Grade one exercise of ``submission`` in a worker, show it on ``console``, return it.
+
+    What a notebook's check cells and nbgrader's test cells share.
+    """
+    from deepgrade.grading import find_lab, grade_cells
+    from deepgrade.reports import render_result
+    from deepgrade.settings import GraderSettings
+
+    settings = GraderSettings()
+    lab = find_lab(exercise_id.split(".", 1)[0], submission, settings)
+    result = grade_cells(submission, lab, [exercise_id], device, settings)
+    render_result(result, console, verbose=False)
+    return result.exercises[0]
+
+
 def check(exercise_id: str, *, device: str = "auto") -> None:
     """Run the checks available here for one exercise and show the result.
 
@@ -51,16 +74,8 @@ def check(exercise_id: str, *, device: str = "auto") -> None:
         return
     from rich.console import Console
 
-    from deepgrade.grading import find_lab, grade_cells
-    from deepgrade.reports import render_result
-    from deepgrade.settings import GraderSettings
-
-    lab_id = exercise_id.split(".", 1)[0]
-    submission = history_submission(lab_id)
+    submission = history_submission(exercise_id.split(".", 1)[0])
     if submission is None:
         main = sys.modules.get("__main__")
         submission = load_submission(Path(str(getattr(main, "__file__", ""))))
-    settings = GraderSettings()
-    lab = find_lab(lab_id, submission, settings)
-    result = grade_cells(submission, lab, [exercise_id], device, settings)
-    render_result(result, Console(), verbose=False)
+    grade_exercise(exercise_id, submission, device, Console())

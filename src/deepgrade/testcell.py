@@ -17,7 +17,7 @@ import os
 import sys
 
 from deepgrade.errors import UsageError
-from deepgrade.notebook import history_submission
+from deepgrade.notebook import grade_exercise, history_submission
 from deepgrade.sandbox import WORKER_ENV
 
 
@@ -30,24 +30,15 @@ def score(exercise_id: str) -> float:
         return 0.0
     from rich.console import Console
 
-    from deepgrade.grading import find_lab, grade_cells
-    from deepgrade.reports import render_result
-    from deepgrade.settings import GraderSettings
-
-    lab_id = exercise_id.split(".", 1)[0]
-    submission = history_submission(lab_id)
+    submission = history_submission(exercise_id.split(".", 1)[0])
     if submission is None:
         raise UsageError("score() grades what a notebook kernel has run: call it in a notebook")
-    settings = GraderSettings()
     # nbgrader gives zero to a test cell with anything on stderr, so a warning raised while
     # grading (by PyTorch, say) goes to stdout with the explanation instead.
     sys.stderr.flush()
     with contextlib.redirect_stderr(sys.stdout):
-        lab = find_lab(lab_id, submission, settings)
-        result = grade_cells(submission, lab, [exercise_id], "auto", settings)
         console = Console(file=sys.stdout, force_jupyter=False, width=100, no_color=True)
-        render_result(result, console, verbose=False)
-    exercise = result.exercises[0]
+        exercise = grade_exercise(exercise_id, submission, "auto", console)
     if exercise.score <= 0:
         raise AssertionError(
             f"{exercise.id} earned 0 of {exercise.max_score:g} points ({exercise.status.value}): "
