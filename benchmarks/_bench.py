@@ -1,0 +1,77 @@
+"""What the benchmark scripts share: where ``grade`` is, how a goal is judged and shown.
+
+The scripts report figures and never fail: a missed goal is a row that says so, not an exit
+code, so that a slow machine cannot break a run of the benchmarks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB2_FOLDER = "lab2_activations"
+LAB2_SOLUTION_NB = ROOT / "solutions" / LAB2_FOLDER / f"{LAB2_FOLDER}.ipynb"
+_TAIL_LINES = 15
+
+
+def grade_command() -> list[str]:
+    """The ``grade`` console script of this interpreter's environment, as users run it."""
+    beside = Path(sys.executable).with_name("grade")
+    found = str(beside) if beside.is_file() else shutil.which("grade")
+    if found is None:
+        raise SystemExit("the grade command is not installed in this environment")
+    return [found]
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One run of a command: its wall-clock seconds, exit code and output (for a failure)."""
+
+    seconds: float
+    returncode: int
+    output: str
+
+    def failure(self) -> str | None:
+        """The last lines of the output when the command failed, else ``None``."""
+        if self.returncode == 0:
+            return None
+        tail = self.output.strip().splitlines()[-_TAIL_LINES:]
+        return f"exit code {self.returncode}: " + "\n".join(tail)
+
+
+def timed_run(
+    command: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> Timed:
+    """Run ``command`` to its end, timing it from start to exit (output kept in memory)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    return Timed(seconds, done.returncode, done.stdout.decode(errors="replace"))
+
+
+def goals_table(title: str) -> Table:
+    """A table with one row per goal: what was measured, the figure, the goal, whether met."""
+    table = Table(title=title)
+    for column in ("measure", "figure", "goal", "ratio", "met"):
+        table.add_column(column)
+    return table
+
+
+def verdict(met: bool) -> str:
+    return "[green]yes[/green]" if met else "[red]no[/red]"
