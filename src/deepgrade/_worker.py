@@ -23,6 +23,7 @@ from torch.overrides import TorchFunctionMode
 
 from deepgrade._drivers import DRIVERS
 from deepgrade._wire import SympyTree, decode, encode, read_message, write_message
+from deepgrade.devices import exact_float32
 
 REQUEST_FD = 3
 REPLY_FD = 4
@@ -168,7 +169,7 @@ class Worker:
         return obj
 
     def _call(self, header: dict[str, Any], tensors: list[torch.Tensor]) -> tuple[Any, list[Any]]:
-        device = torch.device(header.get("device", "cpu"))
+        device = _device(header)
         args = [_to_device(decode(a, tensors), device) for a in header["args"]]
         kwargs = {k: _to_device(decode(v, tensors), device) for k, v in header["kwargs"].items()}
         grad_of: list[int] = header.get("grad_of", [])
@@ -191,7 +192,7 @@ class Worker:
         return self._run_student(header, action)
 
     def _drive(self, header: dict[str, Any], tensors: list[torch.Tensor]) -> tuple[Any, list[Any]]:
-        device = torch.device(header.get("device", "cpu"))
+        device = _device(header)
         driver = DRIVERS[header["driver"]]
         # Drivers that build tensors themselves (a module's parameters) need the device too.
         payload = _to_device(decode(header["payload"], tensors), device) | {"device": str(device)}
@@ -249,6 +250,17 @@ class Worker:
 def _type_name(value: Any) -> str:
     # Read past the class's metaclass: a ``__name__`` property there would be student code.
     return str(type.__dict__["__name__"].__get__(type(value)))
+
+
+def _device(header: dict[str, Any]) -> torch.device:
+    """The device the grader asks for; on CUDA, with float32 kept exact as in the grader.
+
+    Set before every call, not once: a cell may have switched TF32 back on.
+    """
+    device = torch.device(header.get("device", "cpu"))
+    if device.type == "cuda":
+        exact_float32()
+    return device
 
 
 def _to_device(value: Any, device: torch.device) -> Any:

@@ -9,6 +9,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from deepgrade._wire import ForeignObject
+from deepgrade.devices import same_device
 
 
 class Tolerance(BaseModel):
@@ -23,18 +24,31 @@ class Tolerance(BaseModel):
         return f"rtol={self.rtol:g}, atol={self.atol:g}"
 
 
-# torch.testing.assert_close's defaults for float32; float64 a little looser than its default
-# because expected gradients come from a different (but exact) evaluation order.
-DEFAULT_TOLERANCES: dict[torch.dtype, Tolerance] = {
+# On the CPU: torch.testing.assert_close's defaults for float32; float64 a little looser than
+# its default because expected gradients come from a different (but exact) evaluation order.
+_CPU_TOLERANCES: dict[torch.dtype, Tolerance] = {
     torch.float16: Tolerance(rtol=1e-3, atol=1e-5),
     torch.bfloat16: Tolerance(rtol=1.6e-2, atol=1e-5),
     torch.float32: Tolerance(rtol=1.3e-6, atol=1e-5),
     torch.float64: Tolerance(rtol=1e-7, atol=1e-7),
 }
 
+# On CUDA, float32 gets about 80 units in the last place instead of 10: GPU kernels sum in a
+# different order (parallel trees, atomics), use their own exp/log (up to 2 ulp off), fuse
+# operations, and some expected values (sympy gradients) are exact float64 numbers from the
+# CPU. float64 keeps the CPU's values: its rounding stays far below them whatever the order.
+# TF32 is switched off on both sides (devices.exact_float32); it would need rtol near 1e-2.
+DEFAULT_TOLERANCES: dict[str, dict[torch.dtype, Tolerance]] = {
+    "cpu": _CPU_TOLERANCES,
+    "cuda": _CPU_TOLERANCES | {torch.float32: Tolerance(rtol=1e-5, atol=1e-5)},
+}
 
-def default_tolerance(dtype: torch.dtype) -> Tolerance:
-    return DEFAULT_TOLERANCES.get(dtype, Tolerance(rtol=0.0, atol=0.0))
+
+def default_tolerance(dtype: torch.dtype, device: torch.device | None = None) -> Tolerance:
+    """The tolerance for results of ``dtype`` computed on ``device`` (the CPU when not given);
+    exact for integers and booleans."""
+    table = DEFAULT_TOLERANCES.get(device.type if device else "cpu", _CPU_TOLERANCES)
+    return table.get(dtype, Tolerance(rtol=0.0, atol=0.0))
 
 
 @dataclass(frozen=True)
@@ -70,9 +84,20 @@ def compare(
     expected_device: torch.device | None = None,
     what: str = "the output",
 ) -> Comparison:
-    """Compare ``got`` with ``expected``: type, shape, dtype and device first, then values."""
+    """Compare ``got`` with ``expected``: type, device, shape and dtype first, then values.
+
+    ``got_device`` is the device the worker reported for ``got`` (which arrives on the CPU);
+    the device is checked when both it and ``expected_device`` are given.
+    """
     if not isinstance(got, torch.Tensor):
         return Comparison(False, f"{what} should be a tensor, but it is {describe_value(got)}.")
+    if (
+        expected_device is not None
+        and got_device is not None
+        and not same_device(got_device, expected_device)
+    ):
+        # First: on the wrong device, nothing else about the result is the real problem.
+        return Comparison(False, _wrong_device(what, got_device, expected_device))
     if got.shape != expected.shape:
         hint = ""
         if got.numel() == expected.numel():
@@ -89,15 +114,18 @@ def compare(
             f"{what} has dtype {_dtype_name(got.dtype)}, expected {_dtype_name(expected.dtype)}"
             " (keep the dtype of the input).",
         )
-    if (
-        expected_device is not None
-        and got_device is not None
-        and torch.device(got_device) != expected_device
-    ):
-        return Comparison(
-            False, f"{what} is on {got_device}, expected {expected_device} (stay on its device)."
-        )
     return compare_values(expected, got, tolerance, what=what)
+
+
+def _wrong_device(what: str, got_device: str, expected_device: torch.device) -> str:
+    shown = got_device[:40]
+    advice = (
+        "create new tensors on the input's device (device=x.device), and do not move results "
+        "to the CPU (.cpu(), .numpy(), torch.tensor of a list)"
+        if expected_device.type != "cpu"
+        else "return it on the device of the input"
+    )
+    return f"{what} is on {shown}, but {expected_device} was expected: {advice}."
 
 
 def compare_values(

@@ -21,6 +21,10 @@ from deepgrade.checks import (
     StudentTimeout,
 )
 from deepgrade.checks.base import Harness
+from deepgrade.devices import gpu_lock
+
+# Re-exported: the device is resolved before a batch starts its graders.
+from deepgrade.devices import resolve_device as resolve_device
 from deepgrade.errors import GraderError, UsageError
 from deepgrade.forbidden import scan, tampering
 from deepgrade.isolation import isolation_level
@@ -44,21 +48,6 @@ from deepgrade.scoring import (
 )
 from deepgrade.settings import GraderSettings
 from deepgrade.spec import ExerciseSpec, LabSpec, autograder_roots, find_lab_folders, load_lab
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda`` (or ``cuda:N``) or ``auto`` (CUDA when available)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"unknown device {device!r}; use cpu, cuda or auto") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but no CUDA device is available")
-    if resolved.type not in ("cpu", "cuda"):
-        raise UsageError(f"unsupported device {device!r}; use cpu, cuda or auto")
-    return resolved
 
 
 def find_lab(lab: str | None, submission: Submission | None, settings: GraderSettings) -> LabSpec:
@@ -450,5 +439,7 @@ def grade_cells(
     """Grade an already loaded submission against ``lab`` (all exercises, or those named)."""
     settings = settings or GraderSettings()
     chosen = [lab.exercise(e) for e in exercises] if exercises else lab.exercises
-    session = Session(submission, lab, settings, resolve_device(device))
-    return session.grade(chosen)
+    resolved = resolve_device(device)
+    # Taken before the session starts its clock: waiting for the GPU is no submission's time.
+    with gpu_lock(resolved):
+        return Session(submission, lab, settings, resolved).grade(chosen)

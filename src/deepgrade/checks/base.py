@@ -187,11 +187,13 @@ class CheckSpec(BaseModel, ABC):
     hidden: bool = Field(False, description="Set by the loader for checks from hidden files.")
     tolerances: dict[DTypeName, Tolerance] = Field(default_factory=dict)
 
-    def tolerance(self, dtype: torch.dtype) -> Tolerance:
+    def tolerance(self, dtype: torch.dtype, device: torch.device) -> Tolerance:
+        """The check's own tolerance for ``dtype`` (on every device), else the default for
+        results of ``dtype`` computed on ``device``."""
         for name, override in self.tolerances.items():
             if DTYPES[name] == dtype:
                 return override
-        return default_tolerance(dtype)
+        return default_tolerance(dtype, device)
 
     @abstractmethod
     def run(self, ctx: CheckContext) -> CheckOutcome:

@@ -23,7 +23,7 @@ from deepgrade.checks.base import (
     both_dtypes,
     register_check,
 )
-from deepgrade.comparison import compare
+from deepgrade.comparison import Tolerance, compare
 
 InitArgument = int | float | bool | str
 
@@ -95,12 +95,12 @@ class ModuleCheck(_Constructed):
             if self.backward:
                 extra["grad_output"] = side["grad_output"]
             got = ctx.drive("module", self.call, self.payload(dtype_name, **extra))
-            problem = self._compare(got, side, DTYPES[dtype_name])
+            problem = self._compare(got, side, self.tolerance(DTYPES[dtype_name], ctx.device))
             if problem:
                 return self.failed(f"{self.constructor()} in {dtype_name}: {problem}")
         return CheckOutcome(True)
 
-    def _compare(self, got: Any, side: dict[str, Any], dtype: torch.dtype) -> str | None:
+    def _compare(self, got: Any, side: dict[str, Any], tolerance: Tolerance) -> str | None:
         if not isinstance(got, dict):
             return "the module could not be probed."
         names, shapes = got.get("names", []), got.get("shapes", [])
@@ -114,7 +114,6 @@ class ModuleCheck(_Constructed):
                     f"parameters() yields {len(shapes)} tensors of shapes {shapes}; expected "
                     f"{len(expected_shapes)} of shapes {expected_shapes}, in that order."
                 )
-        tolerance = self.tolerance(dtype)
         verdict = compare(side["expected"], got.get("output"), tolerance, what="the output")
         if not verdict.ok:
             return f"with the same parameter values as the reference, {verdict.message}"

@@ -94,7 +94,7 @@ class PropertyCheck(ArgumentsMixin, CheckSpec):
                 return ctx.call(self.call, [t.to(ctx.device)], self.kwargs).value
 
             # Replies arrive on the CPU, so the property is evaluated there.
-            verdict = prop(call, x.cpu(), dict(self.kwargs), self.tolerance(dtype))
+            verdict = prop(call, x.cpu(), dict(self.kwargs), self.tolerance(dtype, ctx.device))
             if not verdict.ok:
                 return self.failed(
                     f"{statement} does not hold for {self.describe_call([x], self.hidden)}: "

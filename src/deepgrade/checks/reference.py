@@ -81,7 +81,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 collect=self.collect,
             )
             where = self.describe_call(args, self.hidden, kwargs)
-            tolerance = self.tolerance(dtype)
+            tolerance = self.tolerance(dtype, ctx.device)
             verdict = compare_tree(
                 expected,
                 result.value,

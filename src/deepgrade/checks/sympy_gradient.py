@@ -63,7 +63,7 @@ class SympyGradientCheck(ArgumentsMixin, CheckSpec):
             verdict = compare(
                 expected,
                 got,
-                self.tolerance(dtype),
+                self.tolerance(dtype, ctx.device),
                 got_device=result.grad_devices[0] if result.grad_devices else None,
                 expected_device=ctx.device,
                 what=f"the gradient of {self.variable}",
@@ -78,7 +78,7 @@ class SympyGradientCheck(ArgumentsMixin, CheckSpec):
             formula = derivative_text(self.formula, self.variable, params, others)
             message += f" Expected d/d{self.variable} = {formula}."
             if isinstance(got, torch.Tensor) and got.shape == local.shape:
-                unscaled = compare(local.to(dtype), got, self.tolerance(dtype))
+                unscaled = compare(local.to(dtype), got, self.tolerance(dtype, ctx.device))
                 if unscaled.ok:
                     message += " Hint: multiply the local derivative by grad_output (chain rule)."
                     return CheckOutcome(False, message)

@@ -109,7 +109,7 @@ class _HarnessCheck(CheckSpec):
     def _recognise(
         self, ctx: CheckContext, payload: dict[str, Any], got: Any, key: str, names: list[str]
     ) -> str | None:
-        tolerance = self.tolerance(DTYPES[payload.get("dtype", "float64")])
+        tolerance = self.tolerance(DTYPES[payload.get("dtype", "float64")], ctx.device)
         return recognise(
             ctx, self.mistakes, got, self._harness, payload, _matches(names, tolerance, key)
         )
@@ -154,7 +154,7 @@ class OptimizerTrajectoryCheck(_HarnessCheck):
         if self.lrs:
             rates = ", ".join(f"{lr:g}" for lr in self.lrs)
             setting += f", with optimizer.lr set to {rates} before steps 1 to {len(self.lrs)}"
-        tolerance = self.tolerance(DTYPES[dtype_name])
+        tolerance = self.tolerance(DTYPES[dtype_name], ctx.device)
         problem = first_divergence(expected["trajectory"], got.get("trajectory"), names, tolerance)
         if problem:
             hint = self._recognise(ctx, payload, got.get("trajectory"), "trajectory", names)
@@ -248,7 +248,7 @@ class TrainingLoopCheck(_HarnessCheck):
         dtype_name: DTypeName,
     ) -> tuple[str, str | None] | None:
         where = f"{self.call}({', '.join(self.arguments)}) in {dtype_name}: "
-        tolerance = self.tolerance(DTYPES[dtype_name])
+        tolerance = self.tolerance(DTYPES[dtype_name], ctx.device)
         # nn.Sequential numbers its layers; the Linear layers are every other one.
         names = [
             f"{2 * i}.{kind}" for i in range(len(self.sizes) - 1) for kind in ("weight", "bias")
