@@ -14,12 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB2_FOLDER = "lab2_activations"
 LAB2_SOLUTION_NB = ROOT / "solutions" / LAB2_FOLDER / f"{LAB2_FOLDER}.ipynb"
 _TAIL_LINES = 15
+# Rich wraps at 80 columns when the output is not a terminal (a log, a pipe): too narrow for
+# the tables, whose rows would wrap.
+_PIPE_WIDTH = 120
 
 
 def grade_command() -> list[str]:
@@ -75,3 +79,8 @@ def goals_table(title: str) -> Table:
 
 def verdict(met: bool) -> str:
     return "[green]yes[/green]" if met else "[red]no[/red]"
+
+
+def wide_console() -> Console:
+    """A console for the tables: the terminal's width, or a readable one in a log or pipe."""
+    return Console() if sys.stdout.isatty() else Console(width=_PIPE_WIDTH)

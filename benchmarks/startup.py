@@ -17,8 +17,16 @@ import sys
 from collections.abc import Sequence
 
 import click
-from _bench import LAB2_SOLUTION_NB, ROOT, Timed, goals_table, grade_command, timed_run, verdict
-from rich.console import Console
+from _bench import (
+    LAB2_SOLUTION_NB,
+    ROOT,
+    Timed,
+    goals_table,
+    grade_command,
+    timed_run,
+    verdict,
+    wide_console,
+)
 
 CHECK_GOAL_RATIO = 1.5
 HELP_GOAL_SECONDS = 0.3
@@ -39,7 +47,7 @@ def _summary(timings: Sequence[Timed]) -> str:
     help="grade check's --device.",
 )
 def main(runs: int, device: str) -> None:
-    console = Console()
+    console = wide_console()
     import_torch = [sys.executable, "-c", "import torch"]
     check = [*grade_command(), "check", str(LAB2_SOLUTION_NB), "--device", device]
     help_ = [*grade_command(), "--help"]
