@@ -91,13 +91,10 @@ def compare(
     """
     if not isinstance(got, torch.Tensor):
         return Comparison(False, f"{what} should be a tensor, but it is {describe_value(got)}.")
-    if (
-        expected_device is not None
-        and got_device is not None
-        and not same_device(got_device, expected_device)
-    ):
-        # First: on the wrong device, nothing else about the result is the real problem.
-        return Comparison(False, _wrong_device(what, got_device, expected_device))
+    # First: on the wrong device, nothing else about the result is the real problem.
+    misplaced = device_mismatch(got_device, expected_device, what=what)
+    if misplaced is not None:
+        return misplaced
     if got.shape != expected.shape:
         hint = ""
         if got.numel() == expected.numel():
@@ -117,7 +114,13 @@ def compare(
     return compare_values(expected, got, tolerance, what=what)
 
 
-def _wrong_device(what: str, got_device: str, expected_device: torch.device) -> str:
+def device_mismatch(
+    got_device: str | None, expected_device: torch.device | None, *, what: str = "the output"
+) -> Comparison | None:
+    """The failure of a result the worker reported on ``got_device`` when ``expected_device``
+    was asked for; ``None`` when they agree or either is unknown."""
+    if got_device is None or expected_device is None or same_device(got_device, expected_device):
+        return None
     shown = got_device[:40]
     advice = (
         "create new tensors on the input's device (device=x.device), and do not move results "
@@ -125,7 +128,7 @@ def _wrong_device(what: str, got_device: str, expected_device: torch.device) -> 
         if expected_device.type != "cpu"
         else "return it on the device of the input"
     )
-    return f"{what} is on {shown}, but {expected_device} was expected: {advice}."
+    return Comparison(False, f"{what} is on {shown}, but {expected_device} was expected: {advice}.")
 
 
 def compare_values(

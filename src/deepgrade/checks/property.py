@@ -18,7 +18,7 @@ from deepgrade.checks.base import (
     both_dtypes,
     register_check,
 )
-from deepgrade.comparison import Comparison, Tolerance, compare
+from deepgrade.comparison import Comparison, Tolerance, compare, device_mismatch
 
 # A property gets a way to call the student's function on one tensor, the input, the call's
 # keyword arguments and the tolerance; it returns the comparison that must hold.
@@ -86,15 +86,22 @@ class PropertyCheck(ArgumentsMixin, CheckSpec):
         if self.property not in _PROPERTIES:
             raise ValueError(f"unknown property {self.property!r}; known: {sorted(_PROPERTIES)}")
         prop, statement = _PROPERTIES[self.property]
+        misplaced: list[Comparison] = []  # results the worker reported on another device
         for dtype_name in self.dtypes:
             dtype = DTYPES[dtype_name]
             x = self.make_args(dtype, ctx.device)[0]
 
             def call(t: torch.Tensor) -> Any:
-                return ctx.call(self.call, [t.to(ctx.device)], self.kwargs).value
+                result = ctx.call(self.call, [t.to(ctx.device)], self.kwargs)
+                wrong = device_mismatch(result.value_device, ctx.device, what="f(x)")
+                if wrong is not None:
+                    misplaced.append(wrong)
+                return result.value
 
             # Replies arrive on the CPU, so the property is evaluated there.
             verdict = prop(call, x.cpu(), dict(self.kwargs), self.tolerance(dtype, ctx.device))
+            # A result on the wrong device fails even where the property's numbers hold.
+            verdict = misplaced[0] if misplaced else verdict
             if not verdict.ok:
                 return self.failed(
                     f"{statement} does not hold for {self.describe_call([x], self.hidden)}: "
