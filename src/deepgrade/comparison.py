@@ -135,8 +135,9 @@ def compare_values(
     expected: torch.Tensor, got: torch.Tensor, tolerance: Tolerance, *, what: str = "the output"
 ) -> Comparison:
     """Elementwise comparison of two tensors of the same shape, reporting the worst element."""
-    exp = expected.detach().to(torch.float64)
-    act = got.detach().to(torch.float64)
+    # On the CPU, in float64: a reference may have run on the GPU, replies arrive on the CPU.
+    exp = expected.detach().to("cpu", torch.float64)
+    act = got.detach().to("cpu", torch.float64)
     close = torch.isclose(act, exp, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True)
     if bool(close.all()):
         return Comparison(True)
