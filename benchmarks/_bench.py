@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -21,6 +22,30 @@ ROOT = Path(__file__).resolve().parents[1]
 LAB2_FOLDER = "lab2_activations"
 LAB2_SOLUTION_NB = ROOT / "solutions" / LAB2_FOLDER / f"{LAB2_FOLDER}.ipynb"
 _TAIL_LINES = 15
+# Planted bugs in Lab 2's solution, each an exact replacement in one answer cell; each is one
+# a plain assert against PyTorch also sees, so that nbgrader and deepgrade can be compared.
+LAB2_BUGS: dict[str, tuple[str, str]] = {
+    "overflowing sigmoid": (
+        "e = torch.exp(-x.abs())\n        y = torch.where(x >= 0, 1 / (1 + e), e / (1 + e))",
+        "y = torch.exp(x) / (1 + torch.exp(x))",
+    ),
+    "sigmoid backward ignores grad_output": (
+        "return grad_output * y * (1 - y)",
+        "return y * (1 - y)",
+    ),
+    "tanh backward from the input": (
+        "torch.copysign(-torch.expm1(-2 * x.abs()) / (1 + e), x)\n        ctx.save_for_backward(y)",
+        "torch.copysign(-torch.expm1(-2 * x.abs()) / (1 + e), x)\n        ctx.save_for_backward(x)",
+    ),
+    "ReLU'(0) = 1": (
+        "torch.where(x > 0, grad_output, 0.0)",
+        "torch.where(x >= 0, grad_output, 0.0)",
+    ),
+    "softmax without the max shift": (
+        "torch.exp(x - x.amax(dim=dim, keepdim=True))",
+        "torch.exp(x)",
+    ),
+}
 # Rich wraps at 80 columns when the output is not a terminal (a log, a pipe): too narrow for
 # the tables, whose rows would wrap.
 _PIPE_WIDTH = 120
@@ -79,6 +104,13 @@ def goals_table(title: str) -> Table:
 
 def verdict(met: bool) -> str:
     return "[green]yes[/green]" if met else "[red]no[/red]"
+
+
+def plant_bug(notebook: Any, bug: tuple[str, str]) -> None:
+    """Make the replacement ``bug`` in the one code cell of ``notebook`` that holds its text."""
+    old, new = bug
+    (hit,) = [cell for cell in notebook.cells if old in cell.source]
+    hit.source = hit.source.replace(old, new)
 
 
 def wide_console() -> Console:

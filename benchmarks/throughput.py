@@ -32,12 +32,14 @@ from typing import Any
 import click
 import nbformat
 from _bench import (
+    LAB2_BUGS,
     LAB2_FOLDER,
     LAB2_SOLUTION_NB,
     ROOT,
     Timed,
     goals_table,
     grade_command,
+    plant_bug,
     timed_run,
     verdict,
     wide_console,
@@ -83,29 +85,6 @@ for values in {inputs}:
     (y_ref * weights).sum().backward()
     assert torch.allclose(x.grad, x_ref.grad, equal_nan=True), (values, x.grad, x_ref.grad)
 """
-# Planted bugs, each an exact replacement in one answer cell, that both graders should see.
-BUGS: dict[str, tuple[str, str]] = {
-    "overflowing sigmoid": (
-        "e = torch.exp(-x.abs())\n        y = torch.where(x >= 0, 1 / (1 + e), e / (1 + e))",
-        "y = torch.exp(x) / (1 + torch.exp(x))",
-    ),
-    "sigmoid backward ignores grad_output": (
-        "return grad_output * y * (1 - y)",
-        "return y * (1 - y)",
-    ),
-    "tanh backward from the input": (
-        "torch.copysign(-torch.expm1(-2 * x.abs()) / (1 + e), x)\n        ctx.save_for_backward(y)",
-        "torch.copysign(-torch.expm1(-2 * x.abs()) / (1 + e), x)\n        ctx.save_for_backward(x)",
-    ),
-    "ReLU'(0) = 1": (
-        "torch.where(x > 0, grad_output, 0.0)",
-        "torch.where(x >= 0, grad_output, 0.0)",
-    ),
-    "softmax without the max shift": (
-        "torch.exp(x - x.amax(dim=dim, keepdim=True))",
-        "torch.exp(x)",
-    ),
-}
 NOT_IMPLEMENTED = "released stub"
 # One student in BUGGY_EVERY gets a bug (or hands in the stub), in turn; the others are right.
 BUGGY_EVERY = 4
@@ -246,7 +225,7 @@ def _submit(released: Path, submitted: Path, students: int) -> dict[str, str]:
         for cell in nbformat.read(LAB2_SOLUTION_NB, as_version=4).cells  # type: ignore[no-untyped-call]
         if "nbgrader" in cell.metadata
     }
-    variants = [*BUGS, NOT_IMPLEMENTED]
+    variants = [*LAB2_BUGS, NOT_IMPLEMENTED]
     planted: dict[str, str] = {}
     for number in range(students):
         student = f"student{number + 1:03d}"
@@ -254,7 +233,7 @@ def _submit(released: Path, submitted: Path, students: int) -> dict[str, str]:
         planted[student] = variants[(number // BUGGY_EVERY) % len(variants)] if buggy else ""
         notebook = nbformat.read(released, as_version=4)  # type: ignore[no-untyped-call]
         if planted[student] != NOT_IMPLEMENTED:
-            _answer(notebook, solution, BUGS.get(planted[student]))
+            _answer(notebook, solution, LAB2_BUGS.get(planted[student]))
         target = submitted / student / LAB2_FOLDER / f"{LAB2_FOLDER}.ipynb"
         target.parent.mkdir(parents=True)
         nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
@@ -268,9 +247,7 @@ def _answer(notebook: Any, solution: dict[str, str], bug: tuple[str, str] | None
         if cell.cell_type == "code" and meta.get("solution"):
             cell.source = solution[meta["grade_id"]]
     if bug is not None:
-        old, new = bug
-        (hit,) = [cell for cell in notebook.cells if old in cell.source]
-        hit.source = hit.source.replace(old, new)
+        plant_bug(notebook, bug)
 
 
 def _nbgrader() -> list[str]:
