@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``."""
+"""Developer sessions: ``nox -s tests``, ``nox -s lint``, ``nox -s typecheck``; on demand,
+``nox -s bench`` (long: see docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import nox
 nox.options.sessions = ["lint", "typecheck", "tests"]
 # The CPU build of PyTorch must be installed before the project: an open range pulls CUDA.
 TORCH = "torch==2.13.0"
+# Quickest first; scale.py grades 1000 submissions (about half an hour on two cores).
+BENCHMARKS = ("startup.py", "public_checks.py", "throughput.py", "scale.py")
 
 
 @nox.session(python="3.11")
@@ -28,3 +31,15 @@ def typecheck(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmarks with their defaults (or those named: ``nox -s bench -- startup.py``).
+
+    They print figures and never fail on a missed goal.
+    """
+    session.install(TORCH)
+    session.install("-e", ".")
+    for script in session.posargs or BENCHMARKS:
+        session.run("python", f"benchmarks/{script}")
