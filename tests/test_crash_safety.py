@@ -29,12 +29,10 @@ from deepgrade.batch import (
     GRADES_FILE,
     LOCK_FILE,
     SUMMARY_FILE,
-    _Config,
-    _Task,
-    grade_found,
     run_batch,
 )
 from deepgrade.cli import main
+from deepgrade.executors import GradingConfig, GradingTask, grade_found
 from deepgrade.isolation import IsolationLevel
 from deepgrade.results import RESULTS_DIR, RecordStatus, read_records
 from deepgrade.spec import load_lab
@@ -145,7 +143,7 @@ def test_a_submission_that_changes_while_graded_is_graded_again(tmp_path: Path) 
     (tmp_path / "class" / "dan").mkdir(parents=True)
     (tmp_path / "class" / "dan" / NOTEBOOK).write_text('{"cells": [', encoding="utf-8")
     [found] = find_submissions(tmp_path / "class", lab)
-    config = _Config(
+    config = GradingConfig(
         lab_id="lab2",
         lab_folder=lab.folder,
         version="v",
@@ -156,13 +154,13 @@ def test_a_submission_that_changes_while_graded_is_graded_again(tmp_path: Path) 
         isolation=IsolationLevel.LIMITS,
     )
     # Hashed when the batch planned its work, before dan handed in a fixed notebook.
-    record = grade_found(_Task(found, "an older content"), lab, config)
+    record = grade_found(GradingTask(found, "an older content"), lab, config)
     assert record.status is RecordStatus.GRADER_ERROR
     assert record.error == (
         "the submission changed while it was graded; the next run grades it again"
     )
     assert not record.is_current("an older content", "v")
-    unchanged = grade_found(_Task(found, found.content_hash()), lab, config)
+    unchanged = grade_found(GradingTask(found, found.content_hash()), lab, config)
     assert unchanged.status is RecordStatus.SUBMISSION_ERROR
 
 

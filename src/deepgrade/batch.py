@@ -1,13 +1,13 @@
 """Grading a whole class: every submission of one lab, in parallel, resumable.
 
-Each submission is graded in a grader process of a small pool (spawned, so that no state
-leaks between students); a grader that dies costs only the submission it held, which gets a
-``grader_error`` record, and the pool starts another. Each record is written to
+Each submission is graded by an executor (:mod:`deepgrade.executors`): a small pool of local
+grader processes, or the workers of a Dask cluster; a grader that dies costs only the submission
+it held, which gets a ``grader_error`` record. Each record is written to
 ``OUT/results/<student>.json`` as soon as it arrives, so that an interrupted batch resumes where
 it stopped: a record whose content and checks are unchanged is kept.
 
 Only this process writes into ``OUT``, every file in one atomic step, while it holds ``OUT``'s
-lock; grader processes only send records back, and die with it. So a batch killed at any moment
+lock; graders only send records back (local ones die with it). So a batch killed at any moment
 leaves complete files or none, and nothing of it can write after a later run has started.
 """
 
@@ -17,27 +17,20 @@ import contextlib
 import csv
 import fcntl
 import io
-import multiprocessing
 import os
 import statistics
-import sys
-import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
-from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 
-from deepgrade._proctree import die_with_parent
-from deepgrade.errors import BusyError, GraderError, SubmissionError, UsageError
-from deepgrade.grading import find_lab, grade_cells, resolve_device
+from deepgrade.errors import BusyError, SubmissionError, UsageError
+from deepgrade.executors import ExecutorName, GradingConfig, GradingTask, open_executor
+from deepgrade.grading import find_lab, resolve_device
 from deepgrade.isolation import IsolationLevel, isolation_level
-from deepgrade.loader import load_submission
 from deepgrade.results import (
     RESULTS_DIR,
     RecordStatus,
@@ -52,8 +45,8 @@ from deepgrade.results import (
 )
 from deepgrade.scoring import Status
 from deepgrade.settings import GraderSettings
-from deepgrade.spec import LabSpec, load_lab
-from deepgrade.submissions import FoundSubmission, find_submissions, open_submission
+from deepgrade.spec import LabSpec
+from deepgrade.submissions import FoundSubmission, find_submissions
 
 if TYPE_CHECKING:
     from deepgrade.gradebook import GradebookReport
@@ -62,10 +55,6 @@ GRADES_FILE = "grades.csv"
 FEEDBACK_DIR = "feedback"
 SUMMARY_FILE = "summary.html"
 LOCK_FILE = ".batch.lock"
-# A grader is given up on this long after the submission's own time limit, which covers hangs
-# of the grader itself (the student's code is already limited inside the grading session).
-_GRACE_S = 60.0
-_STOP_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +68,8 @@ class BatchOptions:
     device: str = "auto"
     exercises: tuple[str, ...] = ()
     settings: GraderSettings = field(default_factory=GraderSettings)
+    executor: ExecutorName = "local"
+    scheduler: str | None = None
 
     @property
     def workers(self) -> int:
@@ -133,26 +124,6 @@ class BatchProgress(Protocol):
     def advance(self, record: SubmissionRecord) -> None: ...
 
 
-@dataclass(frozen=True)
-class _Config:
-    """What a grader process needs, sent to it once when it starts."""
-
-    lab_id: str
-    lab_folder: Path
-    version: str
-    max_score: float
-    exercises: tuple[str, ...]
-    device: str
-    settings: GraderSettings
-    isolation: IsolationLevel
-
-
-@dataclass(frozen=True)
-class _Task:
-    found: FoundSubmission
-    content_hash: str
-
-
 def run_batch(
     submissions: Path,
     *,
@@ -166,12 +137,16 @@ def run_batch(
     exercises: Sequence[str] = (),
     settings: GraderSettings | None = None,
     progress: BatchProgress | None = None,
+    executor: ExecutorName = "local",
+    scheduler: str | None = None,
 ) -> BatchResult:
     """Grade every submission of ``lab`` in ``submissions`` into the folder ``out``.
 
     Writes ``out/results/<student>.json`` per submission, then ``out/grades.csv`` from every
     record there, the feedback pages and class summary, and with ``gradebook`` the scores into
     that nbgrader course's gradebook. ``exercises`` limits grading to those exercises.
+    ``executor`` is where submissions are graded: ``local`` processes (``jobs`` at once) or
+    ``dask``, the workers of the Dask scheduler at ``scheduler`` (``tcp://HOST:8786``).
     """
     options = BatchOptions(
         jobs=jobs,
@@ -181,6 +156,8 @@ def run_batch(
         device=device,
         exercises=tuple(exercises),
         settings=settings or GraderSettings(),
+        executor=executor,
+        scheduler=scheduler,
     )
     if options.workers < 1:
         raise UsageError(f"--jobs must be at least 1, not {options.workers}")
@@ -191,7 +168,7 @@ def run_batch(
     team_of = _team_of(options.course)
     # Resolved once: every grader then runs at this level or fails, never silently at another.
     isolation = isolation_level(options.settings.isolation)
-    config = _Config(
+    config = GradingConfig(
         lab_id=spec.id,
         lab_folder=spec.folder,
         version=_version(spec, exercise_ids),
@@ -202,7 +179,13 @@ def run_batch(
         isolation=isolation,
     )
     found = find_submissions(submissions, spec, exclude=out)
-    with _locked(out):
+    connected = open_executor(
+        options.executor,
+        jobs=options.workers,
+        scheduler=options.scheduler,
+        settings=options.settings,
+    )
+    with connected as grader, _locked(out):
         for folder in (out, out / RESULTS_DIR, out / FEEDBACK_DIR):
             remove_leftovers(folder)
         tasks, kept = _plan(found, out, config.version, force=options.force)
@@ -216,7 +199,7 @@ def run_batch(
             if progress is not None:
                 progress.advance(record)
 
-        _grade_all(tasks, config, min(options.workers, len(tasks)), arrived)
+        grader.grade(tasks, config, arrived)
         all_records = [r for r in read_records(out) if r.lab == spec.id]
         write_grades(out / GRADES_FILE, spec, all_records, team_of=team_of)
         gradebook_report = _publish(out, spec, all_records, options)
@@ -274,9 +257,9 @@ def _version(lab: LabSpec, exercises: Sequence[str]) -> str:
 
 def _plan(
     found: list[FoundSubmission], out: Path, version: str, *, force: bool
-) -> tuple[list[_Task], list[SubmissionRecord]]:
+) -> tuple[list[GradingTask], list[SubmissionRecord]]:
     """Split the submissions into those to grade and the records still current."""
-    tasks: list[_Task] = []
+    tasks: list[GradingTask] = []
     kept: list[SubmissionRecord] = []
     for submission in found:
         content_hash = submission.content_hash()
@@ -284,7 +267,7 @@ def _plan(
         if not force and previous is not None and previous.is_current(content_hash, version):
             kept.append(previous)
         else:
-            tasks.append(_Task(submission, content_hash))
+            tasks.append(GradingTask(submission, content_hash))
     return tasks, kept
 
 
@@ -297,183 +280,6 @@ def _previous(path: Path) -> SubmissionRecord | None:
         # An unreadable record is regraded and replaced, not a reason to stop the batch.
         logger.warning("{}; it will be replaced", exc)
         return None
-
-
-# -- grading one submission (in a grader process) ------------------------------------------------
-def grade_found(task: _Task, lab: LabSpec, config: _Config) -> SubmissionRecord:
-    """Grade one found submission into its record; never raises for a bad submission."""
-    started = time.monotonic()
-    record = _record(task, config, RecordStatus.GRADED)
-    try:
-        with open_submission(task.found, lab) as (path, inside):
-            record.graded_file = inside
-            submission = load_submission(path)
-            record.result = grade_cells(
-                submission, lab, config.exercises or None, config.device, config.settings
-            )
-        if not record.result.complete:
-            # Not the student's result: retried next run, kept out of grades and gradebook.
-            first = record.result.not_graded[0]
-            names = ", ".join(e.id for e in record.result.not_graded)
-            record.status = RecordStatus.GRADER_ERROR
-            record.error = f"a check of the grader crashed in {names}: {first.message}"
-    except SubmissionError as exc:
-        record.status, record.error = RecordStatus.SUBMISSION_ERROR, str(exc)
-    except GraderError as exc:
-        record.status, record.error = RecordStatus.GRADER_ERROR, str(exc)
-    except Exception as exc:
-        logger.exception("grading {} failed", task.found.student)
-        record.status = RecordStatus.GRADER_ERROR
-        record.error = f"the grader failed: {type(exc).__name__}: {exc}"
-    if record.status is not RecordStatus.GRADER_ERROR and _changed(task):
-        # The record would claim a content that it did not grade, and a later run would keep it.
-        record.status = RecordStatus.GRADER_ERROR
-        record.error = "the submission changed while it was graded; the next run grades it again"
-    record.duration_s = round(time.monotonic() - started, 3)
-    return record
-
-
-def _changed(task: _Task) -> bool:
-    """Whether the submission is no longer what was hashed when the batch planned its work."""
-    try:
-        return task.found.content_hash() != task.content_hash
-    except OSError:
-        return True
-
-
-def _record(
-    task: _Task, config: _Config, status: RecordStatus, error: str = ""
-) -> SubmissionRecord:
-    return SubmissionRecord(
-        student=task.found.student,
-        lab=config.lab_id,
-        source=str(task.found.source),
-        content_hash=task.content_hash,
-        checks_version=config.version,
-        status=status,
-        error=error,
-        max_score=config.max_score,
-        isolation=config.isolation,
-    )
-
-
-def _serve(connection: Connection, config: _Config) -> None:
-    """A grader process: grade each task received until told to stop."""
-    _die_with_batch()
-    # Spawned without the parent's log setup: a crashed check's traceback must reach staff.
-    logger.enable("deepgrade")
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING", backtrace=False, diagnose=False)
-    lab = load_lab(config.lab_folder, include_hidden=config.settings.include_hidden)
-    while True:
-        try:
-            task = connection.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        connection.send(grade_found(task, lab, config).model_dump_json())
-
-
-def _die_with_batch() -> None:
-    """Have the kernel kill this grader when ``grade batch`` dies, even by SIGKILL (Linux).
-
-    It would otherwise grade its submission to the end for nobody (it never writes results).
-    """
-    die_with_parent()
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:  # it died before the request
-        os._exit(1)
-
-
-# -- the pool of grader processes -----------------------------------------------------------------
-class _Grader:
-    """One grader process and the task it holds."""
-
-    def __init__(self, context: SpawnContext, config: _Config, task: _Task) -> None:
-        ours, theirs = context.Pipe()
-        self.process: SpawnProcess = context.Process(
-            target=_serve, args=(theirs, config), name="deepgrade-grader"
-        )
-        self.process.start()
-        theirs.close()
-        self.connection = ours
-        self.config = config
-        settings = config.settings
-        self.limit = settings.worker_start_timeout + settings.submission_timeout + _GRACE_S
-        self.task = task
-        self.deadline = 0.0
-        self.assign(task)
-
-    def assign(self, task: _Task) -> None:
-        self.task = task
-        self.deadline = time.monotonic() + self.limit
-        self.connection.send(task)
-
-    def collect(self) -> tuple[SubmissionRecord | None, bool]:
-        """The record of its task if done, and whether the process can take another."""
-        if self.connection.poll():
-            try:
-                return SubmissionRecord.model_validate_json(self.connection.recv()), True
-            except (EOFError, OSError):
-                return self._failed(self._death()), False
-        if not self.process.is_alive():
-            return self._failed(self._death()), False
-        if time.monotonic() > self.deadline:
-            self.process.kill()
-            return self._failed(f"the grader took more than {self.limit:g} s"), False
-        return None, True
-
-    def _death(self) -> str:
-        self.process.join(_STOP_S)
-        code = self.process.exitcode
-        if code is not None and code < 0:
-            return f"the grader process was killed by signal {-code} (out of memory?)"
-        return f"the grader process ended unexpectedly (exit code {code})"
-
-    def _failed(self, reason: str) -> SubmissionRecord:
-        return _record(self.task, self.config, RecordStatus.GRADER_ERROR, reason)
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.send(None)
-        self.process.join(_STOP_S)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(_STOP_S)
-        self.connection.close()
-
-
-def _grade_all(
-    tasks: list[_Task],
-    config: _Config,
-    workers: int,
-    arrived: Callable[[SubmissionRecord], None],
-) -> None:
-    """Grade ``tasks`` on ``workers`` grader processes, handing each record to ``arrived``."""
-    context = multiprocessing.get_context("spawn")
-    queue = deque(tasks)
-    graders: list[_Grader] = []
-    try:
-        while queue or graders:
-            while queue and len(graders) < workers:
-                graders.append(_Grader(context, config, queue.popleft()))
-            timeout = max(0.0, min(g.deadline for g in graders) - time.monotonic())
-            wait([g.connection for g in graders] + [g.process.sentinel for g in graders], timeout)
-            for grader in list(graders):
-                record, reusable = grader.collect()
-                if record is None:
-                    continue
-                arrived(record)
-                if reusable and queue:
-                    grader.assign(queue.popleft())
-                else:
-                    grader.stop()
-                    graders.remove(grader)
-    finally:
-        for grader in graders:
-            grader.process.kill()
-            grader.stop()
 
 
 # -- what a batch writes at the end -------------------------------------------------------------

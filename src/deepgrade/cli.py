@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -58,6 +58,10 @@ def check(
     verbose: bool,
 ) -> None:
     """Grade one notebook or module with the checks available here."""
+    from deepgrade.preload import prestart
+
+    # The worker template imports PyTorch while this process imports the grader's modules.
+    prestart(device=device)
     from deepgrade.grading import grade_submission
 
     if path is None:
@@ -124,6 +128,14 @@ def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
     "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True
 )
 @click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Grade in local processes, or on the workers of a Dask cluster.",
+)
+@click.option("--scheduler", help="The Dask scheduler's address (tcp://HOST:8786), with dask.")
 def batch(
     submissions: Path,
     lab: str,
@@ -134,6 +146,8 @@ def batch(
     course: Path | None,
     device: str,
     exercises: tuple[str, ...],
+    executor: Literal["local", "dask"],
+    scheduler: str | None,
 ) -> None:
     """Grade a class's submissions: nbgrader's submitted/, student folders or zip archives."""
     from deepgrade.batch import RichProgress, run_batch
@@ -150,6 +164,8 @@ def batch(
             device=device,
             exercises=exercises,
             progress=progress,
+            executor=executor,
+            scheduler=scheduler,
         )
     mean = f"{result.mean_score:.2f}" if result.mean_score is not None else "-"
     click.echo(

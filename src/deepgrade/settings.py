@@ -54,3 +54,6 @@ class GraderSettings(BaseSettings):
         None, description="Folder of lab checks; found next to the submission when unset."
     )
     include_hidden: bool = Field(True, description="Run hidden checks when they are present.")
+    scheduler_timeout: float = Field(
+        10.0, gt=0, description="Seconds to reach a Dask scheduler and find one of its workers."
+    )

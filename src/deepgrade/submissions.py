@@ -65,7 +65,7 @@ class FoundSubmission:
         """A digest of what decides the grade: the archive's bytes or the candidate files."""
         files: list[Path] = []
         for source in self.sources:
-            files += _candidates(source) if source.is_dir() else [source]
+            files += candidate_files(source) if source.is_dir() else [source]
         return digest(files, salt=self.kind.value)
 
 
@@ -163,7 +163,7 @@ def choose_file(folder: Path, lab: LabSpec, *, label: str | None = None) -> Path
     module; anything else is ambiguous or empty, and raises :class:`SubmissionError`.
     """
     label = label or folder.name
-    candidates = _candidates(folder)
+    candidates = candidate_files(folder)
     for name in (lab.notebook, lab.module):
         named = [path for path in candidates if path.name == name]
         if named:
@@ -182,7 +182,8 @@ def _single(paths: list[Path], folder: Path, label: str, what: str) -> Path:
     raise SubmissionError(f"{label} holds several {what}: {listed}")
 
 
-def _candidates(folder: Path) -> list[Path]:
+def candidate_files(folder: Path) -> list[Path]:
+    """The notebooks and modules in ``folder`` (recursively) that could be the one to grade."""
     found = []
     for path in sorted(folder.rglob("*")):
         parts = path.relative_to(folder).parts
