@@ -183,7 +183,8 @@ def _release(course: Path) -> Path:
     source = course / "source" / LAB2_FOLDER / f"{LAB2_FOLDER}.ipynb"
     source.parent.mkdir(parents=True)
     nbformat.write(_equivalent_notebook(), source)  # type: ignore[no-untyped-call]
-    timed = timed_run([*_nbgrader(), "generate_assignment", LAB2_FOLDER, "--force"], cwd=course)
+    command = [*_nbgrader(), "generate_assignment", LAB2_FOLDER, "--force"]
+    timed = timed_run(command, cwd=course, env=_nbgrader_env())
     if (failure := timed.failure()) is not None:
         raise SystemExit(f"nbgrader generate_assignment failed ({failure})")
     return course / "release" / LAB2_FOLDER / f"{LAB2_FOLDER}.ipynb"
@@ -254,10 +255,17 @@ def _nbgrader() -> list[str]:
     return [sys.executable, "-m", "nbgrader"]
 
 
+def _nbgrader_env() -> dict[str, str]:
+    """nbgrader runs ``alembic`` by name: find this environment's, as if it were activated."""
+    scripts = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")])}
+
+
 def _nbgrader_autograde(course: Path, students: int) -> _Outcome:
     from nbgrader.api import Gradebook, MissingEntry
 
-    timed = timed_run([*_nbgrader(), "autograde", LAB2_FOLDER, "--force"], cwd=course)
+    command = [*_nbgrader(), "autograde", LAB2_FOLDER, "--force"]
+    timed = timed_run(command, cwd=course, env=_nbgrader_env())
     full_marks: set[str] = set()
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         for number in range(students):
