@@ -138,7 +138,7 @@ def test_the_setting_picks_the_level(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_sandbox_shows_the_package_but_not_the_repository() -> None:
-    command = isolation.sandbox_command(tmpfs_bytes=1 << 20, device="cpu")
+    command = isolation.sandbox_command(device="cpu")
     shown = {command[i + 2] for i, arg in enumerate(command) if arg == "--ro-bind"}
     assert str(ROOT / "src" / "deepgrade") in shown
     assert not any(Path(p) in (ROOT, ROOT / "src") or ROOT.is_relative_to(p) for p in shown)
@@ -301,11 +301,10 @@ if os.fork() == 0:
 time.sleep(60)
 """
     with started(isolation=level) as worker:
-        root = worker._process.pid if worker._process else 0
         with pytest.raises(WorkerTimeout):
             worker.request({"op": "exec", "source": stray, "filename": "<t>"}, [], 2.0)
         assert eventually_none(marker) == []
-        assert tree(root) == set()
+        assert tree(worker.pid) == set()
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -362,3 +361,67 @@ def test_grade_batch_prints_and_records_the_level(tmp_path: Path) -> None:
     assert record.isolation is level
     assert record.result is not None and record.result.isolation is level
     assert record.score == record.max_score
+
+
+# -- workers forked from one template -------------------------------------------------------------
+LEFT_BEHIND = """
+import ctypes, os, time
+home = os.environ["HOME"]
+with open(os.path.join(home, "answers.txt"), "w") as stream:
+    stream.write("first")
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        {name}
+        # Keep looking for whatever the next worker writes.
+        for _ in range(600):
+            for folder in (home, "/tmp", "/dev/shm"):
+                try:
+                    if "second.txt" in os.listdir(folder):
+                        open("/proc/self/comm", "w").write("SAWIT")
+                except OSError:
+                    pass
+            time.sleep(0.05)
+    os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_worker_never_meets_what_the_previous_one_left(level: str) -> None:
+    """Workers of one template follow each other: the first one's processes are gone before
+    the second starts, and its files are not where the second looks."""
+    marker = f"left{uuid.uuid4().hex[:8]}"
+    with started(isolation=level) as first:
+        template = first._template
+        run(first, LEFT_BEHIND.format(name=named(marker)))
+        for _ in range(100):
+            if comm_alive(marker):
+                break
+            time.sleep(0.05)
+        assert comm_alive(marker)
+    assert eventually_none(marker) == []
+    with started(isolation=level) as second:
+        assert second._template is template, "the template was not reused"
+        seen = report(
+            second,
+            "import json, os\nopen(os.path.join(os.environ['HOME'], 'second.txt'), 'w').close()\n"
+            "found = sorted(os.listdir(os.environ['HOME']))",
+        )
+        assert seen == ["second.txt"]
+        time.sleep(0.3)
+    assert not comm_alive("SAWIT")
+
+
+@needs_bwrap
+def test_a_worker_cannot_stop_its_template() -> None:
+    """Inside the sandbox the template is the namespace's init: a worker's signals miss it."""
+    with started(isolation="bubblewrap") as first:
+        template = first._template
+        run(
+            first,
+            "import os, signal\nfor s in (signal.SIGKILL, signal.SIGINT, signal.SIGTERM):\n"
+            "    os.kill(1, s)",
+        )
+    assert template is not None and template.alive
+    with started(isolation="bubblewrap") as second:
+        assert second._template is template

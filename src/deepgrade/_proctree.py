@@ -18,6 +18,7 @@ _PROC = Path("/proc")
 # prctl, looked up at import: a child between fork and exec must not load libraries.
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # Rounds of stopping newly found children before the tree counts as frozen; a fork bomb
@@ -44,6 +45,12 @@ def adopt_orphans() -> None:
     """
     if _PRCTL is not None:
         _PRCTL(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """Whether processes of the same user may attach to this one (ptrace, /proc/PID/mem)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_DUMPABLE, int(dumpable))
 
 
 def _read(path: str, size: int = 4096) -> bytes:
@@ -115,16 +122,35 @@ def _pss(pid: int) -> int:
     return 0
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        stat = _read(f"/proc/{pid}/stat", 512)
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
+
+
 def kill_tree(root: int) -> None:
     """Stop the whole tree of ``root``, then kill every process in it.
 
     Stopping first keeps the processes from forking or being re-parented while the tree is
     read, so that nothing escapes between reading it and killing it.
     """
+    _kill(root, spare_root=False)
+
+
+def kill_descendants(root: int) -> None:
+    """Like :func:`kill_tree`, but ``root`` itself lives on (a worker template)."""
+    _kill(root, spare_root=True)
+
+
+def _kill(root: int, *, spare_root: bool) -> None:
+    spared = {root} if spare_root else set()
     stopped: set[int] = set()
     quiet = 0
     for _ in range(_FREEZE_ROUNDS):
-        fresh = tree(root) - stopped
+        fresh = tree(root) - stopped - spared
         # A process forked just before its parent stopped can be missing from one reading of
         # /proc: only a few readings in a row without a new process count as frozen.
         quiet = 0 if fresh else quiet + 1
@@ -134,6 +160,6 @@ def kill_tree(root: int) -> None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGSTOP)
         stopped |= fresh
-    for pid in stopped | {root}:
+    for pid in stopped | ({root} - spared):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)

@@ -1,10 +1,12 @@
 """How far a worker is isolated from the grading host: bubblewrap where it works, else limits.
 
-With bubblewrap the worker runs in new namespaces (no network, its own PIDs, IPC, UTS and an
-unprivileged user), sees a read-only view of the Python installation and the system libraries,
-and writes only to a private tmpfs of bounded size: the course's checks, solutions, other
-submissions and results do not exist for it. Whether bubblewrap can start a sandbox here is
-probed once per process by running the interpreter inside one. See docs/security.md.
+With bubblewrap the worker template (see :mod:`deepgrade.preload`) runs in new namespaces (no
+network, its own PIDs, IPC, UTS and an unprivileged user) as its PID namespace's init, and sees
+a read-only view of the Python installation and the system libraries only: the course's checks,
+solutions, other submissions and results do not exist there. Each worker it forks then enters
+namespaces of its own and writes only to a private tmpfs of bounded size. Whether bubblewrap can
+do all this here is probed once per process, by forking such a worker in a sandbox. See
+docs/security.md.
 """
 
 from __future__ import annotations
@@ -29,6 +31,22 @@ _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # The bits of /etc that the dynamic loader and libraries read; nothing about the host's users.
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives")
 _PROBE_TIMEOUT_S = 30.0
+# The template's own /tmp is read-only and holds only mount points: workers mount their own.
+_TEMPLATE_TMPFS_BYTES = 1 << 20
+# A forked child that tries what every worker does first: private namespaces and folders.
+_PROBE = """
+import os, sys
+from deepgrade._namespaces import enter_private_namespaces
+pid = os.fork()
+if pid == 0:
+    try:
+        enter_private_namespaces(1 << 20)
+    except BaseException as exc:
+        print(exc, file=sys.stderr, flush=True)
+        os._exit(1)
+    os._exit(0)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
 
 
 class IsolationLevel(StrEnum):
@@ -74,10 +92,10 @@ def bubblewrap_problem() -> str | None:
 
 def _run_probe() -> str | None:
     try:
-        sandbox = sandbox_command(tmpfs_bytes=1 << 20, device="cpu")
+        sandbox = sandbox_command(device="cpu")
     except UsageError as exc:
         return str(exc)
-    command = [*sandbox, sys.executable, "-I", "-c", ""]
+    command = [*sandbox, sys.executable, "-I", "-c", _PROBE]
     try:
         done = subprocess.run(
             command,
@@ -94,8 +112,12 @@ def _run_probe() -> str | None:
     return None
 
 
-def sandbox_command(*, tmpfs_bytes: int, device: str) -> list[str]:
-    """The ``bwrap`` arguments that run a worker for ``device``; the worker's command follows."""
+def sandbox_command(*, device: str) -> list[str]:
+    """The ``bwrap`` arguments that run a worker template for ``device``; its command follows.
+
+    The template is the PID namespace's init (``--as-pid-1``): one signal from it then reaches
+    every process a worker left behind, and the kernel kills them all when it ends.
+    """
     command = [
         "bwrap",
         "--unshare-all",
@@ -106,6 +128,7 @@ def sandbox_command(*, tmpfs_bytes: int, device: str) -> list[str]:
         _NOBODY,
         "--die-with-parent",
         "--new-session",
+        "--as-pid-1",
         "--proc",
         "/proc",
         "--dev",
@@ -118,7 +141,7 @@ def sandbox_command(*, tmpfs_bytes: int, device: str) -> list[str]:
             command += ["--ro-bind", str(system), str(system)]
     for item in _ETC_FILES:
         command += ["--ro-bind-try", item, item]
-    size = str(tmpfs_bytes)
+    size = str(_TEMPLATE_TMPFS_BYTES)
     command += ["--size", size, "--tmpfs", SANDBOX_HOME, "--size", size, "--tmpfs", "/dev/shm"]
     # After the tmpfs, so that an installation under /tmp (a CI checkout) is bound over it.
     for python in _python_folders():
@@ -128,8 +151,11 @@ def sandbox_command(*, tmpfs_bytes: int, device: str) -> list[str]:
         for node in sorted(Path("/dev").glob("nvidia*")):
             command += ["--dev-bind", str(node), str(node)]
         command += ["--ro-bind-try", "/sys", "/sys"]
-    # Everything else read-only: the root and /dev are tmpfs that would take unbounded writes.
-    command += ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", SANDBOX_HOME, "--"]
+    # Everything read-only: the root and /dev are tmpfs that would take unbounded writes, and
+    # what a worker wrote in the template's own folders would be there for the next one.
+    for mount in ("/dev/shm", SANDBOX_HOME, "/dev", "/"):
+        command += ["--remount-ro", mount]
+    command += ["--chdir", SANDBOX_HOME, "--"]
     return command
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepgrade.loader import Cell, Submission, load_submission
-from deepgrade.sandbox import WORKER_ENV
+from deepgrade.preload import WORKER_ENV
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -1,22 +1,17 @@
 """The worker process seen from the grader: start it, talk to it, kill it.
 
-The worker is a separate Python interpreter (``python -I``) in its own session, inside
-bubblewrap where that works (see :mod:`deepgrade.isolation`), with resource limits, a cleared
-environment, stdin from ``/dev/null`` and its output drained with a cap. Every read from it has
-a deadline; a watchdog kills its whole process tree when together it uses too much memory or
-starts too many processes, and every kill takes the whole tree.
+A worker is forked from a worker template (see :mod:`deepgrade.preload`): an interpreter with
+PyTorch imported, inside bubblewrap where that works (see :mod:`deepgrade.isolation`), with a
+cleared environment. The worker gets resource limits, stdin from ``/dev/null``, and its output
+is drained with a cap. Every read from it has a deadline; a watchdog kills all its processes
+when together they use too much memory or are too many, and every kill takes them all.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import select
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,9 +22,10 @@ from typing import Any
 import torch
 from loguru import logger
 
-from deepgrade._proctree import adopt_orphans, die_with_parent, kill_tree, memory_bytes, tree
+from deepgrade._proctree import kill_descendants, memory_bytes, running
 from deepgrade._wire import PREFIX_SIZE, WireError, pack, parse_lengths, unpack
-from deepgrade.isolation import SANDBOX_HOME, IsolationLevel, isolation_level, sandbox_command
+from deepgrade.isolation import IsolationLevel, isolation_level
+from deepgrade.preload import TEMPLATES, TemplateError, WorkerTemplate
 from deepgrade.settings import GraderSettings
 
 _MIB = 1 << 20
@@ -37,8 +33,6 @@ _WATCH_INTERVAL_S = 0.2
 _EXIT_GRACE_S = 1.0
 # How often a wait for a reply checks that the worker still runs.
 _EXIT_POLL_S = 0.25
-# Set in every worker, so that a submission's own check() calls do not grade recursively.
-WORKER_ENV = "DEEPGRADE_IN_WORKER"
 
 
 class WorkerFailure(Exception):
@@ -89,45 +83,39 @@ class _Drain:
         return text + (f"\n[... {self.dropped} more bytes not shown]" if self.dropped else "")
 
 
-@dataclass(frozen=True)
-class _Limits:
-    """The resource limits of one worker, set in the child between fork and exec.
+def _limits(settings: GraderSettings, device: str) -> dict[str, tuple[int, int]]:
+    """The resource limits of one worker, as (soft, hard) pairs for ``setrlimit``.
 
-    Every limit is hard too, so the student cannot raise it. The data segment is limited rather
-    than the address space, which PyTorch's allocators reserve far beyond what they use (CUDA
-    workers get no such limit: the driver maps huge regions); the CPU time's hard limit is one
-    second above the soft one, which only warns. Processes per user are not limited: the count
-    covers the grading account's every process, and root is exempt; the watchdog counts
-    instead. The child also dies with the thread that started it.
+    The hard limits bind too, so that the student cannot raise them. The data segment is limited
+    rather than the address space, which PyTorch's allocators reserve far beyond what they use
+    (CUDA workers get no such limit: the driver maps huge regions); the CPU time's hard limit is
+    one second above the soft one, which only warns. Processes per user are not limited: the
+    count covers the grading account's every process, and root is exempt; the watchdog counts
+    instead.
     """
-
-    memory: int | None
-    file_size: int
-    open_files: int
-    cpu_seconds: int
-
-    def apply(self) -> None:
-        die_with_parent()
-        adopt_orphans()
-        if self.memory is not None:
-            resource.setrlimit(resource.RLIMIT_DATA, (self.memory, self.memory))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size, self.file_size))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 1))
+    cpu = int(settings.submission_timeout) + 30
+    files = settings.file_size_limit_mb * _MIB
+    limits = {
+        "RLIMIT_FSIZE": (files, files),
+        "RLIMIT_NOFILE": (settings.open_files_limit, settings.open_files_limit),
+        "RLIMIT_CORE": (0, 0),
+        "RLIMIT_CPU": (cpu, cpu + 1),
+    }
+    if not device.startswith("cuda"):
+        memory = settings.memory_limit_mb * _MIB
+        limits["RLIMIT_DATA"] = (memory, memory)
+    return limits
 
 
 class _Watchdog:
-    """Watches a worker's whole process tree and kills it past the memory or process limit.
+    """Watches all of a worker's processes and kills them past the memory or process limit.
 
     Limits per process cannot see a submission that forks: each child stays under them while
     together they exhaust the machine.
     """
 
-    def __init__(
-        self, process: subprocess.Popen[bytes], memory_limit: int, process_limit: int
-    ) -> None:
-        self.process = process
+    def __init__(self, template: WorkerTemplate, memory_limit: int, process_limit: int) -> None:
+        self.template = template
         self.memory_limit = memory_limit
         self.process_limit = process_limit
         self.verdict: str | None = None
@@ -140,13 +128,8 @@ class _Watchdog:
         self._stop.set()
 
     def _run(self) -> None:
-        root = self.process.pid
         while not self._stop.wait(_WATCH_INTERVAL_S):
-            # Once reaped, the root's number may be given to another process: stop watching.
-            # Only its exit ends the watch: /proc can miss it for a moment under a fork bomb.
-            if self.process.poll() is not None:
-                return
-            members = tree(root)
+            members = self.template.workers()
             if len(members) > self.process_limit:
                 verdict = f"started more than {self.process_limit} processes"
             elif memory_bytes(members) > self.memory_limit:
@@ -155,110 +138,85 @@ class _Watchdog:
                 continue
             # The verdict first: whoever sees the worker die must find out why.
             self.verdict = verdict
-            logger.debug("worker {} {}; killing it", root, verdict)
-            kill_tree(root)
+            logger.debug("worker of template {} {}; killing it", self.template.root, verdict)
+            kill_descendants(self.template.root)
             return
 
 
 class WorkerProcess:
-    """One running worker interpreter."""
+    """One running worker, forked from a template of this process's pool."""
 
     def __init__(self, settings: GraderSettings, device: str, module_name: str) -> None:
         self.settings = settings
         self.device = device
         self.module_name = module_name
-        self.isolation = isolation_level(settings.isolation)
-        self._workdir = tempfile.TemporaryDirectory(prefix="deepgrade-worker-")
-        self._process: subprocess.Popen[bytes] | None = None
+        self._template: WorkerTemplate | None = None
+        self._pid = -1
+        self.returncode: int | None = None
         self._watchdog: _Watchdog | None = None
         self._requests = -1
         self._replies = -1
         self._drains: list[_Drain] = []
 
+    @property
+    def pid(self) -> int:
+        """The worker's process id, once started."""
+        return self._pid
+
+    @property
+    def isolation(self) -> IsolationLevel:
+        return isolation_level(self.settings.isolation)
+
     def start(self) -> None:
+        try:
+            self._template = TEMPLATES.take(self.settings, self.device)
+        except TemplateError as exc:
+            raise WorkerDied(f"the worker template could not start: {exc}", None) from None
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
-        sandboxed = self.isolation is IsolationLevel.BUBBLEWRAP
-        # Under bubblewrap the worker's home is its private tmpfs, elsewhere a fresh folder.
-        home = SANDBOX_HOME if sandboxed else self._workdir.name
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": home,
-            "TMPDIR": home,
-            "MPLBACKEND": "Agg",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "LANG": "C.UTF-8",
-            WORKER_ENV: "1",
-        }
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        theirs = [out_write, err_write, request_read, reply_write]
+        try:
+            self._pid = self._template.spawn(theirs, _limits(self.settings, self.device))
+        except TemplateError as exc:
+            for fd in (request_write, reply_read, out_read, err_read):
+                os.close(fd)
+            raise WorkerDied(f"the worker could not be forked: {exc}", None) from None
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        self._requests, self._replies = request_write, reply_read
         settings = self.settings
-        limits = _Limits(
-            memory=None if self.device.startswith("cuda") else settings.memory_limit_mb * _MIB,
-            file_size=settings.file_size_limit_mb * _MIB,
-            open_files=settings.open_files_limit,
-            cpu_seconds=int(settings.submission_timeout) + 30,
-        )
-        sandbox = (
-            sandbox_command(tmpfs_bytes=settings.tmpfs_size_mb * _MIB, device=self.device)
-            if sandboxed
-            else []
-        )
-        # The worker's request and reply channels sit on fds 3 and 4 in the child.
-        # Move the channels to fds 3 and 4 in the child, whatever numbers they had here.
-        script = (
-            "import os;"
-            f"r,w=os.dup({request_read}),os.dup({reply_write});"
-            "os.dup2(r,3);os.dup2(w,4);"
-            f"[os.close(f) for f in {{r,w,{request_read},{reply_write}}}-{{3,4}}];"
-            "from deepgrade._worker import main;main()"
-        )
-        # -I: no environment variables, no user site, and neither the working folder nor any
-        # student's folder on sys.path, so a submission's torch.py cannot shadow torch.
-        self._process = subprocess.Popen(
-            [*sandbox, sys.executable, "-I", "-c", script],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(request_read, reply_write),
-            cwd=self._workdir.name,
-            env=env,
-            start_new_session=True,
-            preexec_fn=limits.apply,
-        )
         self._watchdog = _Watchdog(
-            self._process, settings.memory_limit_mb * _MIB, settings.process_limit
+            self._template, settings.memory_limit_mb * _MIB, settings.process_limit
         )
         self._watchdog.start()
-        os.close(request_read)
-        os.close(reply_write)
-        self._requests, self._replies = request_write, reply_read
-        limit = self.settings.output_limit_chars
-        streams = (self._process.stdout, self._process.stderr)
-        self._drains = [_Drain(s, limit) for s in streams if isinstance(s, BufferedReader)]
+        limit = settings.output_limit_chars
+        self._drains = [_Drain(os.fdopen(fd, "rb"), limit) for fd in (out_read, err_read)]
         for drain in self._drains:
             drain.start()
         try:
-            self._receive(time.monotonic() + self.settings.worker_start_timeout)
+            self._receive(time.monotonic() + settings.worker_start_timeout)
         except WorkerDied as died:
             # Nothing of the student's ran yet: what it printed tells the grader's problem.
             raise WorkerDied(f"{died}: {self.raw_output()[-500:]}", died.returncode) from None
         self.request(
             {
                 "op": "configure",
-                "output_limit": self.settings.output_limit_chars,
-                "result_limit": self.settings.message_limit_mb * _MIB // 2,
+                "output_limit": settings.output_limit_chars,
+                "result_limit": settings.message_limit_mb * _MIB // 2,
                 "threads": 1,
                 "module_name": self.module_name,
             },
             [],
-            self.settings.worker_start_timeout,
+            settings.worker_start_timeout,
         )
-        logger.debug("worker {} started ({})", self._process.pid, self.isolation.value)
+        logger.debug("worker {} forked ({})", self._pid, self.isolation.value)
 
     @property
     def alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        return self._template is not None and self.returncode is None and running(self._pid)
 
     def raw_output(self) -> str:
         """What the worker wrote straight to its stdout and stderr, bypassing Python."""
@@ -306,42 +264,38 @@ class WorkerProcess:
         return bytes(data)
 
     def _exited(self) -> bool:
-        return self._process is not None and self._process.poll() is not None
+        return not running(self._pid)
 
     def _timeout(self) -> WorkerTimeout:
         self.kill()
         return WorkerTimeout("no reply before the deadline; the worker was killed")
 
     def _died(self, message: str) -> WorkerDied:
-        if self._process is not None:
-            # Its exit code tells why it ended: give it a moment to finish exiting (bwrap
-            # passes it on once its child is gone) before the kill would replace it.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._process.wait(_EXIT_GRACE_S)
+        # Its exit code tells why it ended: give it a moment to finish exiting before the kill
+        # would replace it.
+        deadline = time.monotonic() + _EXIT_GRACE_S
+        while running(self._pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.kill()
-        code = self._process.returncode if self._process else None
-        if code is not None and code > 128 and self.isolation is IsolationLevel.BUBBLEWRAP:
-            # bwrap passes on a worker killed by signal N as exit code 128 + N.
-            code = 128 - code
         verdict = self._watchdog.verdict if self._watchdog else None
         if verdict is not None:
-            return WorkerOverLimit(f"{verdict}, so it was stopped", code)
-        return WorkerDied(message, code)
+            return WorkerOverLimit(f"{verdict}, so it was stopped", self.returncode)
+        return WorkerDied(message, self.returncode)
 
     def kill(self) -> None:
-        """Kill the worker's whole process tree and release its resources."""
-        if self._process is None:
+        """Kill all the worker's processes and release its channels; the template lives on."""
+        template, self._template = self._template, None
+        if template is None:
             return
         if self._watchdog is not None:
             self._watchdog.stop()
-        # Children that left the group are found through their parents; the group may outlive
-        # its leader (a forked child), so kill it whatever poll() says. Under bubblewrap,
-        # killing the sandbox's init ends its whole PID namespace.
-        if self._process.returncode is None:
-            kill_tree(self._process.pid)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._process.pid, signal.SIGKILL)
-        self._process.wait()
+        try:
+            self.returncode = template.clean()
+        except TemplateError as exc:
+            # The template closed itself, and with it everything under it.
+            logger.debug("template {} could not clean up: {}", template.root, exc)
+        else:
+            TEMPLATES.give_back(template)
         for fd in (self._requests, self._replies):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -349,7 +303,6 @@ class WorkerProcess:
 
     def close(self) -> None:
         self.kill()
-        self._workdir.cleanup()
 
 
 def _wait(

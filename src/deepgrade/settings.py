@@ -34,7 +34,7 @@ class GraderSettings(BaseSettings):
     file_size_limit_mb: int = Field(64, gt=0, description="Largest file the worker may write.")
     open_files_limit: int = Field(256, gt=16, description="Files a worker process may hold open.")
     process_limit: int = Field(
-        64, gt=2, description="Processes a worker may run at once (its sandbox's own included)."
+        64, gt=2, description="Processes a worker may run at once (the worker included)."
     )
     isolation: Literal["auto", "bubblewrap", "limits"] = Field(
         "auto",
@@ -43,6 +43,10 @@ class GraderSettings(BaseSettings):
     )
     tmpfs_size_mb: int = Field(
         256, gt=0, description="Size of each private tmpfs of a worker under bubblewrap, in MiB."
+    )
+    preload: tuple[str, ...] = Field(
+        ("torch", "numpy", "sympy"),
+        description="Modules a worker template imports once for all the workers it forks.",
     )
     output_limit_chars: int = Field(
         4000, gt=0, description="Student output kept per exercise; the rest is counted."

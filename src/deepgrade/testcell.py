@@ -18,7 +18,7 @@ import sys
 
 from deepgrade.errors import UsageError
 from deepgrade.notebook import grade_exercise, history_submission
-from deepgrade.sandbox import WORKER_ENV
+from deepgrade.preload import WORKER_ENV
 
 
 def score(exercise_id: str) -> float:

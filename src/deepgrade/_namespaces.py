@@ -1,0 +1,69 @@
+"""A worker's private ``/tmp``, ``/dev/shm`` and System V IPC, set up between fork and its code.
+
+Inside bubblewrap every worker forked from the same template shares the sandbox's namespaces,
+so each one first enters a user namespace of its own (keeping its user id), with a mount and
+an IPC namespace: it gets fresh tmpfs folders that vanish with it, and message queues or
+shared memory that no later worker can open. Then it gives up every capability, so it cannot
+unmount its folders to look beneath them. Linux only; runs in the child, before any of the
+submission's code.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWIPC = 0x08000000
+_CLONE_NEWUSER = 0x10000000
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
+_PR_SET_NO_NEW_PRIVS = 38
+_CAPABILITY_VERSION_3 = 0x20080522
+PRIVATE_FOLDERS = ("/tmp", "/dev/shm")
+
+
+class NamespaceError(OSError):
+    """A namespace or mount could not be set up."""
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise NamespaceError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def enter_private_namespaces(tmpfs_bytes: int) -> None:
+    """Give this process its own tmpfs folders and IPC, then drop all capabilities."""
+    libc = _libc()
+    uid, gid = os.getuid(), os.getgid()
+    _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC), "unshare")
+    # The same ids as outside: files the worker creates stay its own, and it stays nobody.
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    options = f"size={tmpfs_bytes},mode=0700".encode()
+    for folder in PRIVATE_FOLDERS:
+        flags = _MS_NOSUID | _MS_NODEV
+        _check(libc.mount(b"tmpfs", folder.encode(), b"tmpfs", flags, options), f"mount {folder}")
+    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    header = _CapHeader(_CAPABILITY_VERSION_3, 0)
+    nothing = (_CapData * 2)()
+    _check(libc.capset(ctypes.byref(header), nothing), "capset")
