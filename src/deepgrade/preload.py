@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -39,9 +40,19 @@ class TemplateError(Exception):
     """A template did not start, fork or clean up as it should; it has been closed."""
 
 
-def _environment(home: str) -> dict[str, str]:
-    """The whole environment of a template and its workers: nothing of the grader's."""
-    return {
+# Which GPUs the grader sees, in which order: a worker's cuda:0 must be the grader's.
+_CUDA_VARIABLES = ("CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER")
+
+
+def _environment(home: str, device: str) -> dict[str, str]:
+    """The whole environment of a template and its workers: nothing else of the grader's."""
+    cuda = {name: os.environ[name] for name in _CUDA_VARIABLES if name in os.environ}
+    if device.startswith("cuda"):
+        # Compiled kernels would be cached in the worker's small tmpfs, for nobody.
+        cuda["CUDA_CACHE_DISABLE"] = "1"
+    else:
+        cuda = {}
+    return cuda | {
         "PATH": "/usr/bin:/bin",
         "HOME": home,
         "TMPDIR": home,
@@ -92,7 +103,7 @@ class WorkerTemplate:
             stderr=subprocess.PIPE,
             pass_fds=(fd,),
             cwd=self._folder.name,
-            env=_environment(home),
+            env=_environment(home, self.device),
             start_new_session=True,
             preexec_fn=_template_process,
         )
@@ -261,14 +272,15 @@ TEMPLATES = _Pool()
 def prestart(settings: GraderSettings | None = None, device: str = "auto") -> None:
     """Launch a worker template in the background (see the module's documentation).
 
-    Without PyTorch imported, ``auto`` is guessed from the NVIDIA device files; a wrong guess
-    costs only the early start.
+    Only CPU templates start early: a CUDA template's sandbox must be built after the grader
+    initialised CUDA, which creates device files (``/dev/nvidia-uvm``) that it needs. Without
+    PyTorch imported, ``auto`` counts as CUDA where NVIDIA's device files exist.
     """
     settings = settings or GraderSettings()
-    if device == "auto":
-        device = "cuda" if Path("/dev/nvidiactl").exists() else "cpu"
+    if device.startswith("cuda") or (device == "auto" and Path("/dev/nvidiactl").exists()):
+        return
     try:
-        TEMPLATES.prestart(settings, device)
+        TEMPLATES.prestart(settings, "cpu")
     except Exception as exc:
         # Only an early start: taking a template later reports the problem properly.
         logger.debug("could not prestart a worker template: {}", exc)
