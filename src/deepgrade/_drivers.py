@@ -277,10 +277,53 @@ def _plain_history(history: Any) -> Any:
     return history
 
 
+# -- many calls in one request ----------------------------------------------------------------
+def evaluate(function: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Call ``function`` on each of ``payload["calls"]``, as that many separate calls would.
+
+    A call with a ``grad_output`` also runs backward from its result and returns the gradients
+    of the arguments at ``payload["grad_of"]``; one without returns its result. Evaluation
+    stops at the first call that raises: the grader then makes that call on its own, so the
+    failure reads exactly as it would have (this harness never words a student's error).
+    """
+    grad_of: list[int] = payload["grad_of"]
+    results: list[dict[str, Any]] = []
+    for call in payload["calls"]:
+        # Fresh copies: one call that modifies its inputs must not change the next call's.
+        args = _fresh(call["args"])
+        kwargs = _fresh(payload["kwargs"])
+        grad_output = call.get("grad_output")
+        try:
+            if grad_output is None:
+                results.append({"value": function(*args, **kwargs)})
+                continue
+            for index in grad_of:
+                args[index] = args[index].detach().requires_grad_(True)
+            value = function(*args, **kwargs)
+            if not isinstance(value, torch.Tensor):
+                break
+            value.backward(grad_output)
+        except Exception:
+            break
+        results.append({"grads": [args[index].grad for index in grad_of]})
+    return results
+
+
+def _fresh(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, list | tuple):
+        return type(value)(_fresh(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _fresh(item) for key, item in value.items()}
+    return value
+
+
 DRIVERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "value_graph": value_graph,
     "module": module_probe,
     "optimizer": optimizer_run,
     "loop": run_loop,
     "outcome": outcome,
+    "evaluate": evaluate,
 }
