@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import socket
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from deepgrade.errors import DeepgradeError, GraderError, SubmissionError, Usage
 from deepgrade.grading import grade_cells
 from deepgrade.isolation import IsolationLevel
 from deepgrade.loader import load_submission
+from deepgrade.preload import prestarted
 from deepgrade.results import RecordStatus, SubmissionRecord, checks_version
 from deepgrade.settings import GraderSettings
 from deepgrade.spec import LabSpec, load_lab
@@ -242,8 +244,12 @@ class _Grader:
 
     def __init__(self, context: SpawnContext, config: GradingConfig, task: GradingTask) -> None:
         ours, theirs = context.Pipe()
+        # The grader's own modules (and PyTorch) are imported only after its worker template
+        # was launched, so that both import at once.
+        call = pickle.dumps((_serve, (config,)))
+        settings = config.settings.model_dump_json()
         self.process: SpawnProcess = context.Process(
-            target=_serve, args=(theirs, config), name="deepgrade-grader"
+            target=prestarted, args=(settings, config.device, call, theirs), name="deepgrade-grader"
         )
         self.process.start()
         theirs.close()

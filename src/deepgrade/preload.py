@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import json
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -284,3 +285,16 @@ def prestart(settings: GraderSettings | None = None, device: str = "auto") -> No
     except Exception as exc:
         # Only an early start: taking a template later reports the problem properly.
         logger.debug("could not prestart a worker template: {}", exc)
+
+
+def prestarted(settings: str, device: str, call: bytes, *live: Any) -> None:
+    """Run a pickled ``(function, arguments)`` after launching a worker template.
+
+    The entry point of a spawned grader process: unpickling the call imports the grader's
+    modules, PyTorch among them, while the template imports its own. ``settings`` is the
+    grader's settings as JSON; ``live`` are arguments that cannot be pickled by hand
+    (connections), passed before the others.
+    """
+    prestart(GraderSettings.model_validate_json(settings), device)
+    function, arguments = pickle.loads(call)
+    function(*live, *arguments)
