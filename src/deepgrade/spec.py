@@ -160,15 +160,16 @@ def autograder_roots(starts: Iterable[Path], configured: Path | None = None) -> 
     The configured folder, then an ``autograder/`` folder in each start folder or one of its
     parents (a course checkout or a student release), then the one bundled with this checkout.
     """
-    if configured is not None:
-        yield configured
-    for start in starts:
-        for folder in [start.resolve(), *start.resolve().parents]:
-            if (folder / "autograder").is_dir():
-                yield folder / "autograder"
-    bundled = Path(__file__).resolve().parents[2] / "autograder"
-    if bundled.is_dir():
-        yield bundled
+    candidates = [configured] if configured is not None else []
+    for start in map(Path.resolve, starts):
+        candidates += [folder / "autograder" for folder in [start, *start.parents]]
+    candidates.append(Path(__file__).resolve().parents[2] / "autograder")
+    # Each folder once: the working folder and the submission's are often in the same course.
+    seen: set[Path] = set()
+    for folder in candidates:
+        if folder.is_dir() and folder.resolve() not in seen:
+            seen.add(folder.resolve())
+            yield folder
 
 
 def find_lab_folders(roots: Iterable[Path]) -> dict[str, Path]:
