@@ -4,6 +4,7 @@ scoring and lab loading."""
 from __future__ import annotations
 
 import io
+import json
 import math
 from pathlib import Path
 
@@ -71,6 +72,54 @@ def test_wire_refuses_pickled_objects() -> None:
     torch.save([torch.zeros(1), Payload()], buffer)
     with pytest.raises(_wire.WireError):
         _wire.unpack(b"{}", buffer.getvalue())
+    with pytest.raises(_wire.WireError):
+        _wire.unpack(b'{"header": {}, "tensors": []}', buffer.getvalue())
+
+
+def test_wire_keeps_every_dtype_shape_and_bit() -> None:
+    sent = [
+        torch.tensor([-0.0, math.nan, math.inf], dtype=torch.float64),
+        torch.randn(3, 2).t(),  # not contiguous
+        torch.tensor(True),
+        torch.zeros(0, 3, dtype=torch.int16),
+        torch.randn(2, dtype=torch.complex64),
+        torch.randn(3).to(torch.bfloat16),
+        torch.tensor(7, dtype=torch.uint8),
+    ]
+    got = roundtrip(sent)
+    assert isinstance(got, list)
+    for before, after in zip(sent, got, strict=True):
+        assert (after.dtype, after.shape) == (before.dtype, before.shape)
+        assert after.is_contiguous()
+        assert torch.equal(
+            before.reshape(-1).view(torch.uint8), after.reshape(-1).view(torch.uint8)
+        )
+
+
+@pytest.mark.parametrize(
+    ("layout", "blob", "reason"),
+    [
+        ([["float32", [2]]], bytes(4), "shorter"),
+        ([["float32", [1]]], bytes(32), "longer"),
+        ([["object", [1]]], bytes(16), "unknown dtype"),
+        ([["float32", [-1]]], bytes(16), "shape"),
+        ([["float32", [1.5]]], bytes(16), "shape"),
+        ([["float32"]], bytes(16), "layout"),
+        ({"0": 1}, b"", "layout"),
+    ],
+)
+def test_wire_refuses_tensor_bytes_that_do_not_match_their_layout(
+    layout: object, blob: bytes, reason: str
+) -> None:
+    head = json.dumps({"header": {}, "tensors": layout}).encode()
+    with pytest.raises(_wire.WireError, match=reason):
+        _wire.unpack(head, blob)
+
+
+def test_wire_names_tensors_of_unusual_dtypes() -> None:
+    value = roundtrip(torch.zeros(2, dtype=torch.float8_e4m3fn))
+    assert isinstance(value, _wire.ForeignObject)
+    assert "float8" in value.type_name
 
 
 def test_compare_reports_the_worst_element() -> None:

@@ -1,16 +1,17 @@
 """The message format between the grader and a worker.
 
-A message is a JSON header plus an optional blob of tensors written with ``torch.save`` and read
-back with ``torch.load(weights_only=True)``: nothing that crosses the process boundary is ever
-unpickled, so a hostile worker can send wrong numbers but never code. Both lengths are announced
-first, so a reader refuses an oversized message before reading it.
+A message is a JSON part, the header and each tensor's dtype and shape, then the tensors' raw
+bytes one after the other: nothing that crosses the process boundary is ever unpickled, so a
+hostile worker can send wrong numbers but never code, and every tensor read back is a plain
+dense tensor of a known dtype whose size matches its bytes. (``torch.save`` would do too, at
+several times the cost of a round trip.) Both lengths are announced first, so a reader refuses an
+oversized message before reading it.
 
 This module is imported by the worker: it must stay free of the grader's heavy dependencies.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -23,6 +24,26 @@ from deepgrade._probes import Probe
 
 _LENGTHS = struct.Struct(">QQ")
 _MAX_DEPTH = 64
+_MAX_DIMENSIONS = 64
+# Each tensor's bytes start at a multiple of this, which every dtype's alignment divides.
+_ALIGN = 16
+_DTYPES = {
+    str(dtype).removeprefix("torch."): dtype
+    for dtype in (
+        torch.bool,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+    )
+}
 
 
 class WireError(Exception):
@@ -94,6 +115,8 @@ def _odd_kind(tensor: torch.Tensor) -> str:
         return "quantized tensor"
     if tensor.is_meta:
         return "meta tensor (no data)"
+    if str(tensor.dtype).removeprefix("torch.") not in _DTYPES:
+        return f"tensor of dtype {tensor.dtype}"
     return ""
 
 
@@ -171,12 +194,15 @@ def device_of(data: Any) -> str | None:
 
 def pack(header: dict[str, Any], tensors: list[torch.Tensor]) -> bytes:
     """Serialise one message."""
-    head = json.dumps(header, allow_nan=False).encode()
-    blob = b""
-    if tensors:
-        buffer = io.BytesIO()
-        torch.save(tensors, buffer)
-        blob = buffer.getvalue()
+    layout = []
+    chunks = []
+    for tensor in tensors:
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
+        layout.append([str(tensor.dtype).removeprefix("torch."), list(tensor.shape)])
+        chunks.append(data + bytes(-len(data) % _ALIGN))
+    head = json.dumps({"header": header, "tensors": layout}, allow_nan=False).encode()
+    blob = b"".join(chunks)
     return _LENGTHS.pack(len(head), len(blob)) + head + blob
 
 
@@ -202,23 +228,44 @@ PREFIX_SIZE = _LENGTHS.size
 def unpack(head: bytes, blob: bytes) -> tuple[dict[str, Any], list[torch.Tensor]]:
     """Parse a message's header and tensors, accepting only plain tensors."""
     try:
-        header = json.loads(head)
+        message = json.loads(head)
     except (ValueError, RecursionError) as exc:
         raise WireError(f"unreadable header: {exc}") from None
-    if not isinstance(header, dict):
+    if not isinstance(message, dict) or not isinstance(message.get("header"), dict):
         raise WireError("header is not an object")
+    layout = message.get("tensors")
+    if not isinstance(layout, list):
+        raise WireError("malformed tensor layout")
+    # One writable copy that the tensors share: frombuffer refuses read-only memory.
+    buffer = bytearray(blob)
     tensors: list[torch.Tensor] = []
-    if blob:
-        try:
-            loaded = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
-        except Exception as exc:
-            raise WireError(f"unreadable tensors: {type(exc).__name__}") from None
-        if not isinstance(loaded, list) or any(
-            type(t) is not torch.Tensor or _odd_kind(t) for t in loaded
-        ):
-            raise WireError("tensor blob holds something other than plain dense tensors")
-        tensors = loaded
-    return header, tensors
+    offset = 0
+    for entry in layout:
+        dtype, shape = _tensor_layout(entry)
+        size = math.prod(shape) * dtype.itemsize
+        if offset + size > len(buffer):
+            raise WireError("tensor bytes shorter than announced")
+        if size:
+            flat = torch.frombuffer(buffer, dtype=dtype, count=math.prod(shape), offset=offset)
+            tensors.append(flat.reshape(shape))
+        else:
+            tensors.append(torch.empty(shape, dtype=dtype))
+        offset += size + (-size % _ALIGN)
+    if offset != len(buffer):
+        raise WireError("tensor bytes longer than announced")
+    return message["header"], tensors
+
+
+def _tensor_layout(entry: Any) -> tuple[torch.dtype, list[int]]:
+    if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list)):
+        raise WireError("malformed tensor layout")
+    name, shape = entry
+    dtype = _DTYPES.get(name) if isinstance(name, str) else None
+    if dtype is None:
+        raise WireError(f"tensor of unknown dtype {str(name)[:40]!r}")
+    if len(shape) > _MAX_DIMENSIONS or not all(type(n) is int and n >= 0 for n in shape):
+        raise WireError("malformed tensor shape")
+    return dtype, shape
 
 
 def read_message(fd: int, limit: int) -> tuple[dict[str, Any], list[torch.Tensor]]:
