@@ -18,7 +18,7 @@ while the first 10 % were graded, the peaks of the first and second halves (the 
 flat when the second is within 10 % of the first), and the peak of the final phase, after the
 last record, when grades.csv, the feedback pages and the summary are written.
 
-    python benchmarks/scale.py               # 1000 students (long: about 30 min on 2 cores)
+    python benchmarks/scale.py               # 1000 students (long: up to an hour on 2 cores)
     python benchmarks/scale.py --quick       # 100 students
     python benchmarks/scale.py --students 200 --jobs 2
 """

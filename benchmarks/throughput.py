@@ -73,14 +73,14 @@ EXERCISES: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 # The test cell an instructor would write: values, then the gradient of a weighted sum (a plain
-# .sum() would hide a backward that ignores grad_output).
+# .sum() would hide a backward that ignores grad_output; a zero weight, the gradient there).
 TEST_CELL = """\
 for values in {inputs}:
     x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
     x_ref = x.detach().clone().requires_grad_(True)
     y, y_ref = {call}(x), ({reference})(x_ref)
     assert torch.allclose(y, y_ref, equal_nan=True), (values, y, y_ref)
-    weights = torch.linspace(-1.0, 1.0, y.numel(), dtype=y.dtype).reshape(y.shape)
+    weights = torch.linspace(0.5, 1.5, y.numel(), dtype=y.dtype).reshape(y.shape)
     (y * weights).sum().backward()
     (y_ref * weights).sum().backward()
     assert torch.allclose(x.grad, x_ref.grad, equal_nan=True), (values, x.grad, x_ref.grad)
