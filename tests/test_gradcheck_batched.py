@@ -97,7 +97,7 @@ def test_fetching_ahead_grades_exactly_as_one_request_per_call(
     path.write_text(patched(LAB2_SOLUTION.read_text(encoding="utf-8"), PLANTED), encoding="utf-8")
     ahead = _grade(path)
     with monkeypatch.context() as patch:
-        patch.setattr(gradcheck._Remote, "_fetch", lambda self, calls: None)
+        patch.setattr(gradcheck._Remote, "_fetch_next", lambda self: None)
         one_by_one = _grade(path)
     assert ahead == one_by_one
     statuses = {e["id"]: e["status"] for e in ahead}
@@ -119,7 +119,14 @@ def test_fetching_ahead_grades_exactly_as_one_request_per_call(
     assert "gradcheck in float64: softplus did not finish" in messages["lab2.softplus"]
 
 
-def test_a_gradcheck_check_costs_two_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("request_bytes", "round_trips"),
+    [(gradcheck._REQUEST_BYTES, [3, 3]), (1000, [24, 14])],
+    ids=["one request per phase", "large inputs in several requests"],
+)
+def test_a_gradcheck_check_costs_three_round_trips(
+    monkeypatch: pytest.MonkeyPatch, request_bytes: int, round_trips: list[int]
+) -> None:
     requests = [0]
     per_check: list[int] = []
     request, run = WorkerProcess.request, gradcheck.GradcheckCheck.run
@@ -136,9 +143,10 @@ def test_a_gradcheck_check_costs_two_round_trips(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(WorkerProcess, "request", counted_request)
     monkeypatch.setattr(gradcheck.GradcheckCheck, "run", counted_run)
-    # PReLU: two inputs (x and its slopes); sigmoid: one.
+    monkeypatch.setattr(gradcheck, "_REQUEST_BYTES", request_bytes)
+    # PReLU: two inputs (x and its slopes), 51 calls one by one; sigmoid: one input, 49.
     result = grade_submission(
         LAB2_SOLUTION, exercises=["lab2.prelu", "lab2.sigmoid"], settings=FAST, device="cpu"
     )
     assert result.all_passed
-    assert per_check == [3, 3]
+    assert per_check == round_trips

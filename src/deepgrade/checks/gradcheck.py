@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Literal
 
 import torch
@@ -39,13 +39,14 @@ class _Remote:
 
     Finite differences call the forward twice per input element, and the analytical Jacobian
     calls the backward twice per output element: a request each would make one check cost
-    dozens of round trips. So the first forward fetches every forward of finite differences,
-    and the first backward every backward of the Jacobian, each in one request (see
-    ``_drivers.evaluate``); they are answered from here, recognised by their exact inputs. A
-    call not foreseen still goes to the worker on its own. Each phase is fetched only once
-    ``gradcheck`` has reached it, so that the worker runs no call that ``gradcheck`` would not
-    make (unless it gives up on a result mid-phase: a forward that returns no tensor, a
-    backward whose gradient has the wrong shape).
+    dozens of round trips. So the first forward fetches the forwards of finite differences,
+    and the first backward the backwards of the Jacobian, in one request each (see
+    ``_drivers.evaluate``; large inputs take a few, each made when its calls are reached);
+    they are answered from here, recognised by their exact inputs. A call not foreseen still
+    goes to the worker on its own. Each phase is fetched only once ``gradcheck`` has reached
+    it, so that the worker runs no call that ``gradcheck`` would not make (unless it gives up
+    on a result mid-phase: a forward that returns no tensor, a backward whose gradient has the
+    wrong shape).
     """
 
     def __init__(
@@ -61,7 +62,8 @@ class _Remote:
         self._kwargs = kwargs
         self._positions = positions
         self._ahead: dict[Hashable, deque[CallResult]] = {}
-        self._fetched = {"forward": False, "backward": False}
+        self._phases: set[str] = set()
+        self._pending: Iterator[list[_Call]] = iter(())
         remote = self
 
         class Proxy(torch.autograd.Function):
@@ -95,13 +97,24 @@ class _Remote:
     def call(self, args: list[torch.Tensor], grad_output: torch.Tensor | None) -> CallResult:
         """The target's result on ``args`` (its gradients, with a ``grad_output``)."""
         phase = "forward" if grad_output is None else "backward"
-        if not self._fetched[phase]:
-            self._fetched[phase] = True
-            if grad_output is None:
-                self._fetch(_finite_difference_calls(args, self._positions))
-            else:
-                self._fetch(_jacobian_calls(args, grad_output))
-        answers = self._ahead.get(_key(args, grad_output))
+        if phase not in self._phases:
+            self._phases.add(phase)
+            # Answers left over belong to calls that gradcheck, having moved on, never makes.
+            self._ahead.clear()
+            self._pending = iter(())
+            if all(isinstance(a, torch.Tensor) for a in args):
+                # A copy: the calls are foreseen lazily, while gradcheck perturbs its inputs.
+                now = [a.detach().clone() for a in args]
+                foreseen = (
+                    _finite_difference_calls(now, self._positions)
+                    if grad_output is None
+                    else _jacobian_calls(now, grad_output.clone())
+                )
+                self._pending = _chunks(foreseen)
+        key = _key(args, grad_output)
+        if not self._ahead.get(key):
+            self._fetch_next()
+        answers = self._ahead.get(key)
         if answers:
             return answers.popleft()
         return self._ctx.call(
@@ -112,54 +125,55 @@ class _Remote:
             grad_output=grad_output,
         )
 
-    def _fetch(self, calls: list[_Call]) -> None:
-        """Evaluate ``calls`` in the worker, in as few requests as their sizes allow."""
-        if not all(isinstance(a, torch.Tensor) for a in calls[0][0]):
+    def _fetch_next(self) -> None:
+        """Evaluate the next requestful of foreseen calls in the worker, if any are left."""
+        # Foreseeing goes on only if the whole chunk comes back: from a call that failed on,
+        # calls are made one by one, so that the failure reads as it would have.
+        pending, self._pending = self._pending, iter(())
+        chunk = next(pending, None)
+        if chunk is None:
             return
-        for chunk in _chunks(calls):
-            payload = {
-                "calls": [{"args": a, "grad_output": g} for a, g in chunk],
-                "kwargs": self._kwargs,
-                "grad_of": self._positions,
-            }
-            try:
-                results = self._ctx.drive("evaluate", self._target, payload)
-            except StudentTimeout:
-                raise  # the time is spent either way
-            except StudentFailure:
-                # Made one by one, the calls fail where gradcheck makes them, in their words.
+        payload = {
+            "calls": [{"args": a, "grad_output": g} for a, g in chunk],
+            "kwargs": self._kwargs,
+            "grad_of": self._positions,
+        }
+        try:
+            results = self._ctx.drive("evaluate", self._target, payload)
+        except StudentTimeout:
+            raise  # the time is spent either way
+        except StudentFailure:
+            return  # made one by one, the calls fail where gradcheck makes them
+        if not isinstance(results, list):
+            return
+        for (args, grad_output), result in zip(chunk, results, strict=False):
+            answer = _as_result(result)
+            if answer is None:
                 return
-            if not isinstance(results, list):
-                return
-            for (args, grad_output), result in zip(chunk, results, strict=False):
-                answer = _as_result(result)
-                if answer is None:
-                    return
-                self._ahead.setdefault(_key(args, grad_output), deque()).append(answer)
-            if len(results) < len(chunk):
-                return  # a call raised: the worker stopped there, and so do we
+            self._ahead.setdefault(_key(args, grad_output), deque()).append(answer)
+        if len(results) == len(chunk):
+            self._pending = pending
 
 
-def _finite_difference_calls(args: list[torch.Tensor], positions: Sequence[int]) -> list[_Call]:
+def _finite_difference_calls(args: list[torch.Tensor], positions: Sequence[int]) -> Iterator[_Call]:
     """The forwards of ``gradcheck`` (slow mode), its first one included, in its order.
 
     Finite differences perturb every element of every input that requires grad, in place and
     in order, by ``-eps`` then ``+eps`` (``torch.autograd.gradcheck._compute_numerical_gradient``,
     whose arithmetic is repeated here so that the perturbed values match bit for bit).
     """
-    calls: list[_Call] = [(args, None)]
+    yield args, None
     for position in sorted(set(positions)):
-        base = args[position].detach()
+        base = args[position]
         for index in itertools.product(*(range(n) for n in base.shape)):
             original = base[index].clone()
             for perturbed in (original - _EPS, original + _EPS):
                 moved = base.clone()
                 moved[index] = perturbed
-                calls.append(([*args[:position], moved, *args[position + 1 :]], None))
-    return calls
+                yield [*args[:position], moved, *args[position + 1 :]], None
 
 
-def _jacobian_calls(args: list[torch.Tensor], first: torch.Tensor) -> list[_Call]:
+def _jacobian_calls(args: list[torch.Tensor], first: torch.Tensor) -> Iterator[_Call]:
     """The backwards of ``gradcheck``'s analytical Jacobian; ``first`` is the first's
     ``grad_output``, whose shape and dtype are the output's.
 
@@ -167,30 +181,29 @@ def _jacobian_calls(args: list[torch.Tensor], first: torch.Tensor) -> list[_Call
     pass checks that backward is deterministic). The call on zeros that follows is left to be
     made on its own: ``gradcheck`` makes it only when the Jacobians match.
     """
-    rows: list[_Call] = []
-    for element in range(first.numel()):
-        unit = torch.zeros_like(first, memory_format=torch.contiguous_format)
-        unit.view(-1)[element] = 1.0
-        rows.append((args, unit))
-    return rows + rows
+    for _ in range(2):
+        for element in range(first.numel()):
+            unit = torch.zeros_like(first, memory_format=torch.contiguous_format)
+            unit.view(-1)[element] = 1.0
+            yield args, unit
 
 
-def _chunks(calls: list[_Call]) -> list[list[_Call]]:
-    """``calls`` cut so that each request's tensors stay near ``_REQUEST_BYTES``."""
-    chunks: list[list[_Call]] = [[]]
+def _chunks(calls: Iterator[_Call]) -> Iterator[list[_Call]]:
+    """``calls`` in requestfuls whose tensors stay near ``_REQUEST_BYTES``."""
+    chunk: list[_Call] = []
     size = 0
     for call in calls:
         args, grad_output = call
         # What goes out, and about as much coming back.
-        weight = 2 * sum(
-            _nbytes(t) for t in [*args, *([grad_output] if grad_output is not None else [])]
-        )
-        if chunks[-1] and size + weight > _REQUEST_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(call)
+        weight = 2 * sum(_nbytes(t) for t in args)
+        weight += 0 if grad_output is None else _nbytes(grad_output)
+        if chunk and size + weight > _REQUEST_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(call)
         size += weight
-    return chunks
+    if chunk:
+        yield chunk
 
 
 def _nbytes(tensor: torch.Tensor) -> int:
