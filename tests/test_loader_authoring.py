@@ -77,6 +77,8 @@ def test_old_notebook_format_is_upgraded(tmp_path: Path) -> None:
     ("name", "content", "message"),
     [
         ("bad.ipynb", b"{ not json", "is not a valid notebook"),
+        ("cells.ipynb", b'{"nbformat": 4, "cells": [1, 2]}', "its cells are not a list of cells"),
+        ("none.ipynb", b'{"nbformat": 4}', "its cells are not a list of cells"),
         ("bad.py", b"x = '\xff\xfe'", "is not UTF-8 text"),
         ("bad.txt", b"x = 1", "expected a notebook (.ipynb) or a Python module (.py)"),
     ],
@@ -86,6 +88,22 @@ def test_unreadable_submissions(tmp_path: Path, name: str, content: bytes, messa
     path.write_bytes(content)
     with pytest.raises(SubmissionError, match=re.escape(message)):
         load_submission(path)
+
+
+def test_odd_metadata_is_ignored_rather_than_a_crash(tmp_path: Path) -> None:
+    notebook = {
+        "nbformat": 4,
+        "metadata": ["not", "a", "mapping"],
+        "cells": [
+            {"cell_type": "code", "metadata": 3, "source": "a = 1"},
+            {"cell_type": "code", "metadata": {"tags": "skip", "nbgrader": []}, "source": "b = 2"},
+        ],
+    }
+    path = tmp_path / "odd.ipynb"
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    submission = load_submission(path)
+    assert submission.sources == ["a = 1", "b = 2"]
+    assert submission.lab_hint is None
 
 
 def test_percent_module_keeps_only_graded_cells() -> None:

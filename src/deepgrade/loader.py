@@ -5,6 +5,7 @@ The grader reads and parses files itself; the worker only ever receives source t
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,9 +69,23 @@ def load_submission(path: Path) -> Submission:
 
 
 def _read_notebook(path: Path, text: str) -> Any:
+    try:
+        notebook = json.loads(text)
+    except ValueError as exc:
+        raise SubmissionError(
+            f"{path} is not a valid notebook: it does not appear to be JSON ({exc})"
+        ) from None
+    if isinstance(notebook, dict) and notebook.get("nbformat") == 4:
+        # Read as plain JSON: only cells and metadata are used, and importing nbformat costs
+        # seconds (its schema validator compiles grammars), longer than grading a small lab.
+        cells = notebook.get("cells")
+        if isinstance(cells, list) and all(isinstance(cell, dict) for cell in cells):
+            return notebook
+        raise SubmissionError(f"{path} is not a valid notebook: its cells are not a list of cells")
     import nbformat
 
     try:
+        # Older formats are converted to version 4.
         return nbformat.reads(text, as_version=4)
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -79,8 +94,13 @@ def _read_notebook(path: Path, text: str) -> Any:
 
 def is_test_cell(cell: Any) -> bool:
     """nbgrader's autograder test cells: graded, but not written by the student."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
+    meta = _mapping(_mapping(cell.get("metadata")).get("nbgrader"))
     return bool(meta.get("grade")) and not meta.get("solution", False)
+
+
+def _mapping(value: Any) -> Any:
+    """``value`` if it is a mapping, else an empty one: notebook metadata is the student's."""
+    return value if isinstance(value, dict) else {}
 
 
 def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submission:
@@ -88,14 +108,13 @@ def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submissio
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code":
             continue
-        tags = cell.get("metadata", {}).get("tags", [])
-        if SKIP_TAG in tags or is_test_cell(cell):
+        tags = _mapping(cell.get("metadata")).get("tags", [])
+        if (isinstance(tags, list) and SKIP_TAG in tags) or is_test_cell(cell):
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         if source.lstrip().startswith("%%"):
             continue
         cells.append(Cell(index, _MAGIC.sub(r"\1pass", source)))
-    meta = notebook.get("metadata", {}).get("deepgrade", {})
-    lab = meta.get("lab") if isinstance(meta, dict) else None
+    lab = _mapping(_mapping(notebook.get("metadata")).get("deepgrade")).get("lab")
     return Submission(path, cells, lab if isinstance(lab, str) else None, is_notebook)
