@@ -27,6 +27,7 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+import torch
 from loguru import logger
 
 from deepgrade._proctree import die_with_parent
@@ -116,6 +117,9 @@ def open_executor(
 # -- grading one submission (in a grader process or a Dask worker) ------------------------------
 def grade_found(task: GradingTask, lab: LabSpec, config: GradingConfig) -> SubmissionRecord:
     """Grade one found submission into its record; never raises for a bad submission."""
+    # Submissions are graded side by side by processes (or Dask threads): a thread pool per
+    # grader would only make the graders and their workers wait on each other.
+    torch.set_num_threads(1)
     started = time.monotonic()
     record = _record(task, config, RecordStatus.GRADED)
     try:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,9 +35,8 @@ def scan(cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]) 
     trees = []
     imported: set[str] = set()
     for index, source in enumerate(cells):
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
+        tree = _parsed(source)
+        if tree is None:
             continue
         trees.append((index, tree))
         for node in ast.walk(tree):
@@ -48,6 +48,19 @@ def scan(cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]) 
             if isinstance(top, ast.FunctionDef | ast.ClassDef) and top.name in inside:
                 findings += _calls_in(top, wanted, imported & wanted, index)
     return findings
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(source: str) -> ast.Module | None:
+    """The syntax tree of one cell (read-only: it is shared), or ``None`` if it has none.
+
+    A submission is scanned once for tampering and once per exercise: parsing it once saves
+    most of that work, and cells that many submissions share (the handout's) are parsed once.
+    """
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
 
 
 def _calls_in(scope: ast.AST, wanted: set[str], bare: set[str], cell: int) -> list[Finding]:
@@ -94,9 +107,8 @@ def tampering(cells: Iterable[str]) -> list[Finding]:
     """Uses of the grader's machinery anywhere in the submission, by name or in a string."""
     findings = []
     for index, source in enumerate(cells):
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
+        tree = _parsed(source)
+        if tree is None:
             continue
         for node in ast.walk(tree):
             for name in _names(node):
