@@ -17,6 +17,10 @@ from .conftest import FAST, LAB2_SOLUTION, patched
 
 pytestmark = pytest.mark.lab2
 
+# True only for the unit grad_output of element 5: gradcheck's sixth backward, in the middle
+# of the request that fetches the backwards.
+SIXTH = "float(grad_output.abs().sum()) == 1.0 and float(grad_output.flatten()[5]) == 1.0"
+
 # One planted behaviour per exercise, each probing what fetching ahead must not change.
 PLANTED = [
     # A backward that does not match finite differences.
@@ -24,11 +28,11 @@ PLANTED = [
         "        return grad_output * y * (1 - y)\n",
         "        return grad_output * y * (1 - y) * 1.01\n",
     ),
-    # A backward that raises on gradcheck's very last call (a zero grad_output).
+    # A backward that raises on one call in the middle of a fetch.
     (
         "        return grad_output * (1 - y * y)\n",
-        "        if not grad_output.any():\n"
-        '            raise ValueError("nothing to pass back")\n'
+        f"        if {SIXTH}:\n"
+        '            raise ValueError("not this one")\n'
         "        return grad_output * (1 - y * y)\n",
     ),
     # A forward that raises on one perturbed input only (element 5 nudged up).
@@ -48,28 +52,27 @@ PLANTED = [
         "    _CALLS[0] += 1\n"
         "    return LeakyReLU.apply(x, negative_slope) + (x - x.detach()) * _CALLS[0] * 1e-9\n",
     ),
-    # A forbidden function, reached by a name the source scan cannot see, in backward only.
+    # A forbidden function, by a name the source scan cannot see, on one call of a fetch.
     (
-        "def elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:\n",
-        "class _Hidden(torch.autograd.Function):\n"
-        "    @staticmethod\n"
-        "    def forward(ctx, y):\n"
-        "        return y.clone()\n\n"
-        "    @staticmethod\n"
-        "    def backward(ctx, g):\n"
-        "        if not g.any():\n"
-        '            getattr(torch.nn.functional, "el" + "u")(g)\n'
-        "        return g\n\n\n"
-        "def elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:\n"
-        "    return _Hidden.apply(ELU.apply(x, alpha))\n",
+        "        return torch.where(x > 0, grad_output, slope * grad_output), None\n",
+        f"        if {SIXTH}:\n"
+        '            getattr(torch.nn.functional, "el" + "u")(grad_output)\n'
+        "        return torch.where(x > 0, grad_output, slope * grad_output), None\n",
     ),
-    # A backward that hangs (asleep, sparing the CPU) on gradcheck's last call.
+    # A backward that hangs (asleep, sparing the CPU) on one call of a fetch.
     ("import torch\n", "import time\n\nimport torch\n"),
     (
         "        return grad_output * -torch.expm1(-y)\n",
-        "        while not grad_output.any():\n"
+        f"        while {SIXTH}:\n"
         "            time.sleep(1)\n"
         "        return grad_output * -torch.expm1(-y)\n",
+    ),
+    # A backward that raises on gradcheck's last call, made on its own (a zero grad_output).
+    (
+        "        return grad_x, grad_a.reshape(a.shape)\n",
+        "        if not grad_output.any():\n"
+        '            raise ValueError("nothing to pass back")\n'
+        "        return grad_x, grad_a.reshape(a.shape)\n",
     ),
 ]
 EXERCISES = [
@@ -108,15 +111,16 @@ def test_fetching_ahead_grades_exactly_as_one_request_per_call(
         "lab2.leaky_relu": "failed",
         "lab2.elu": "forbidden",
         "lab2.softplus": "timeout",
-        "lab2.prelu": "passed",
+        "lab2.prelu": "error",
     }
     messages = {e["id"]: e["message"] for e in ahead}
     assert "gradcheck in float64 of sigmoid" in messages["lab2.sigmoid"]
-    assert "gradcheck in float64: ValueError: nothing to pass back" in messages["lab2.tanh"]
+    assert "gradcheck in float64: ValueError: not this one" in messages["lab2.tanh"]
     assert "ValueError: x[5] went up" in messages["lab2.relu"]
     assert "not reentrant" in messages["lab2.leaky_relu"]
     assert "elu called elu" in messages["lab2.elu"]
     assert "gradcheck in float64: softplus did not finish" in messages["lab2.softplus"]
+    assert "ValueError: nothing to pass back" in messages["lab2.prelu"]
 
 
 @pytest.mark.parametrize(
