@@ -40,14 +40,22 @@ def main(ctx: click.Context, debug: bool) -> None:
     logger.add(sys.stderr, level="DEBUG" if debug else "WARNING", backtrace=debug, diagnose=debug)
 
 
+# Checked where it is resolved (deepgrade.devices), which knows the GPUs present.
+_DEVICE = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    metavar="cpu|cuda|cuda:N|auto",
+    help="Where student code and references run; auto: CUDA when available.",
+)
+
+
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--lab", help="Lab id (lab2, ...); found from the notebook when omitted.")
 @click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-@click.option(
-    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True
-)
+@_DEVICE
 @click.option("--verbose", is_flag=True, help="Explain passed exercises too.")
 def check(
     path: Path | None,
@@ -124,9 +132,7 @@ def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Course configuration (TOML), for the team column.",
 )
-@click.option(
-    "--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True
-)
+@_DEVICE
 @click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
 @click.option(
     "--executor",
