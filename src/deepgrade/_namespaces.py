@@ -6,19 +6,27 @@ an IPC namespace: it gets fresh tmpfs folders that vanish with it, and message q
 shared memory that no later worker can open. Then it gives up every capability, so it cannot
 unmount its folders to look beneath them. Linux only; runs in the child, before any of the
 submission's code.
+
+Folders of the Python installation that the sandbox shows under ``/tmp`` (a checkout there, as
+on CI) would vanish under the new tmpfs: they are bound again, read-only, on top of it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWIPC = 0x08000000
 _CLONE_NEWUSER = 0x10000000
+_MS_RDONLY = 0x1
 _MS_NOSUID = 0x2
 _MS_NODEV = 0x4
+_MS_REMOUNT = 0x20
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
 _PR_SET_NO_NEW_PRIVS = 38
 _CAPABILITY_VERSION_3 = 0x20080522
 PRIVATE_FOLDERS = ("/tmp", "/dev/shm")
@@ -50,8 +58,11 @@ def _check(result: int, what: str) -> None:
         raise NamespaceError(errno, f"{what}: {os.strerror(errno)}")
 
 
-def enter_private_namespaces(tmpfs_bytes: int) -> None:
-    """Give this process its own tmpfs folders and IPC, then drop all capabilities."""
+def enter_private_namespaces(tmpfs_bytes: int, keep: Sequence[str] = ()) -> None:
+    """Give this process its own tmpfs folders and IPC, then drop all capabilities.
+
+    ``keep`` are read-only folders inside the private folders that must stay visible.
+    """
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
     _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC), "unshare")
@@ -59,10 +70,21 @@ def enter_private_namespaces(tmpfs_bytes: int) -> None:
     Path("/proc/self/setgroups").write_text("deny")
     Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
     Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    # Held open across the mount below, which hides their paths but not the folders.
+    kept = [(folder, os.open(folder, os.O_PATH | os.O_DIRECTORY)) for folder in keep]
     options = f"size={tmpfs_bytes},mode=0700".encode()
     for folder in PRIVATE_FOLDERS:
         flags = _MS_NOSUID | _MS_NODEV
         _check(libc.mount(b"tmpfs", folder.encode(), b"tmpfs", flags, options), f"mount {folder}")
+    for folder, fd in kept:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        source = f"/proc/self/fd/{fd}".encode()
+        _check(
+            libc.mount(source, folder.encode(), None, _MS_BIND | _MS_REC, None), f"bind {folder}"
+        )
+        readonly = _MS_REMOUNT | _MS_BIND | _MS_RDONLY
+        _check(libc.mount(None, folder.encode(), None, readonly, None), f"read-only {folder}")
+        os.close(fd)
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     header = _CapHeader(_CAPABILITY_VERSION_3, 0)
     nothing = (_CapData * 2)()

@@ -100,7 +100,7 @@ class Template:
         if self.namespaced:
             from deepgrade._namespaces import enter_private_namespaces
 
-            enter_private_namespaces(int(message["tmpfs_bytes"]))
+            enter_private_namespaces(int(message["tmpfs_bytes"]), message["keep"])
             home = "/tmp"
         else:
             home = str(self.home)

@@ -40,7 +40,7 @@ from deepgrade._namespaces import enter_private_namespaces
 pid = os.fork()
 if pid == 0:
     try:
-        enter_private_namespaces(1 << 20)
+        enter_private_namespaces(1 << 20, KEEP)
     except BaseException as exc:
         print(exc, file=sys.stderr, flush=True)
         os._exit(1)
@@ -95,7 +95,8 @@ def _run_probe() -> str | None:
         sandbox = sandbox_command(device="cpu")
     except UsageError as exc:
         return str(exc)
-    command = [*sandbox, sys.executable, "-I", "-c", _PROBE]
+    probe = _PROBE.replace("KEEP", repr(folders_under_home()))
+    command = [*sandbox, sys.executable, "-I", "-c", probe]
     try:
         done = subprocess.run(
             command,
@@ -157,6 +158,11 @@ def sandbox_command(*, device: str) -> list[str]:
         command += ["--remount-ro", mount]
     command += ["--chdir", SANDBOX_HOME, "--"]
     return command
+
+
+def folders_under_home() -> list[str]:
+    """The Python folders shown under the workers' home, which workers must bind again."""
+    return [str(folder) for folder in _python_folders() if folder.is_relative_to(SANDBOX_HOME)]
 
 
 def _python_folders() -> list[Path]:

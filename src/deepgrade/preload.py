@@ -28,7 +28,13 @@ from typing import Any
 from loguru import logger
 
 from deepgrade._proctree import adopt_orphans, die_with_parent, kill_descendants, kill_tree, tree
-from deepgrade.isolation import SANDBOX_HOME, IsolationLevel, isolation_level, sandbox_command
+from deepgrade.isolation import (
+    SANDBOX_HOME,
+    IsolationLevel,
+    folders_under_home,
+    isolation_level,
+    sandbox_command,
+)
 from deepgrade.settings import GraderSettings
 
 _MIB = 1 << 20
@@ -150,6 +156,7 @@ class WorkerTemplate:
             "op": "spawn",
             "limits": limits,
             "tmpfs_bytes": self.settings.tmpfs_size_mb * _MIB,
+            "keep": folders_under_home() if self.isolation is IsolationLevel.BUBBLEWRAP else [],
         }
         self._send(message, channels)
         self._receive(self.settings.worker_start_timeout)
