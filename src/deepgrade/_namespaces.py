@@ -82,7 +82,8 @@ def enter_private_namespaces(tmpfs_bytes: int, keep: Sequence[str] = ()) -> None
         _check(
             libc.mount(source, folder.encode(), None, _MS_BIND | _MS_REC, None), f"bind {folder}"
         )
-        readonly = _MS_REMOUNT | _MS_BIND | _MS_RDONLY
+        # The flags that the sandbox locked on the original must be repeated.
+        readonly = _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
         _check(libc.mount(None, folder.encode(), None, readonly, None), f"read-only {folder}")
         os.close(fd)
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
