@@ -407,7 +407,9 @@ def test_a_worker_never_meets_what_the_previous_one_left(level: str) -> None:
             "import json, os\nopen(os.path.join(os.environ['HOME'], 'second.txt'), 'w').close()\n"
             "found = sorted(os.listdir(os.environ['HOME']))",
         )
-        assert seen == ["second.txt"]
+        # A checkout under /tmp (CI's) shows the folders that hold its Python installation.
+        bound = {Path(f).relative_to("/tmp").parts[0] for f in isolation.folders_under_home()}
+        assert set(seen) - (bound if level == "bubblewrap" else set()) == {"second.txt"}
         time.sleep(0.3)
     assert not comm_alive("SAWIT")
 
