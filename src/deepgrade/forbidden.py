@@ -39,15 +39,27 @@ def scan(cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]) 
         if tree is None:
             continue
         trees.append((index, tree))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                imported.update(alias.asname or alias.name for alias in node.names)
+        imported |= _imported_names(source)
     findings = []
     for index, tree in trees:
         for top in tree.body:
             if isinstance(top, ast.FunctionDef | ast.ClassDef) and top.name in inside:
                 findings += _calls_in(top, wanted, imported & wanted, index)
     return findings
+
+
+@functools.lru_cache(maxsize=512)
+def _imported_names(source: str) -> frozenset[str]:
+    """The names a cell binds with ``from ... import``."""
+    tree = _parsed(source)
+    if tree is None:
+        return frozenset()
+    return frozenset(
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    )
 
 
 @functools.lru_cache(maxsize=512)
