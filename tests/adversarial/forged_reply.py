@@ -1,7 +1,6 @@
 # Tries the forbidden torch.heaviside under an alias (out of reach of the source scan); when the
 # worker stops that call, writes a well-formed reply claiming success with a fabricated value on
 # the worker's reply channel (fd 4), then hangs so that the real reply never follows.
-import io
 import json
 import os
 import struct
@@ -18,12 +17,12 @@ def forge(like):
         value = step(like, torch.ones((), dtype=like.dtype))
     except BaseException:
         value = torch.full_like(like, 0.5)
-    buffer = io.BytesIO()
-    torch.save([value], buffer)
-    blob = buffer.getvalue()
-    header = json.dumps(
-        {"ok": True, "value": {"__tensor__": 0, "device": "cpu"}, "grads": [], "output": ""}
-    ).encode()
+    value = value.contiguous()
+    data = value.reshape(-1).view(torch.uint8).numpy().tobytes()
+    blob = data + bytes(-len(data) % 16)
+    reply = {"ok": True, "value": {"__tensor__": 0, "device": "cpu"}, "grads": [], "output": ""}
+    layout = [[str(value.dtype).removeprefix("torch."), list(value.shape)]]
+    header = json.dumps({"header": reply, "tensors": layout}).encode()
     os.write(4, struct.pack(">QQ", len(header), len(blob)) + header + blob)
     time.sleep(3600)
 
