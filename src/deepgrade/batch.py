@@ -19,7 +19,7 @@ import fcntl
 import io
 import os
 import statistics
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -36,8 +36,8 @@ from deepgrade.results import (
     RecordStatus,
     SubmissionRecord,
     checks_version,
+    iter_records,
     read_record,
-    read_records,
     record_path,
     remove_leftovers,
     write_atomic,
@@ -83,37 +83,45 @@ class BatchOptions:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a batch did: the record of every submission found, and what happened to each.
+    """What a batch did: what happened to each submission found, and its figures.
 
     ``graded`` lists the students graded in this run (those who failed included), ``skipped``
-    those whose record was up to date.
+    those whose record was up to date; ``failed`` the records of this run's submissions that
+    could not be graded (unreadable, or the grader failed). Whole records stay on disk, so that
+    a batch's memory does not grow with its class: :attr:`records` reads them.
     """
 
     out: Path
     max_score: float
-    records: list[SubmissionRecord]
     graded: list[str]
     skipped: list[str]
+    failed: list[SubmissionRecord]
+    mean_score: float | None
+    complete: bool
     gradebook: GradebookReport | None = None
     isolation: IsolationLevel | None = None
 
     @property
-    def failed(self) -> list[SubmissionRecord]:
-        """Submissions graded now that could not be graded (unreadable, or the grader failed)."""
-        fresh = set(self.graded)
-        return [
-            r for r in self.records if r.student in fresh and r.status is not RecordStatus.GRADED
-        ]
+    def records(self) -> list[SubmissionRecord]:
+        """The record of every submission found, by student (read from ``out``)."""
+        found = {*self.graded, *self.skipped}
+        return [r for r in iter_records(self.out) if r.student in found]
 
-    @property
-    def mean_score(self) -> float | None:
-        scores = [r.score for r in self.records if r.status is RecordStatus.GRADED]
-        return statistics.fmean(scores) if scores else None
 
-    @property
-    def complete(self) -> bool:
-        """Whether every submission has a final record (no grader error to retry)."""
-        return all(r.status is not RecordStatus.GRADER_ERROR for r in self.records)
+@dataclass
+class _Tally:
+    """The figures of a batch, kept as its records go by."""
+
+    failed: list[SubmissionRecord] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    grader_errors: int = 0
+
+    def add(self, record: SubmissionRecord, *, fresh: bool) -> None:
+        if record.status is RecordStatus.GRADED:
+            self.scores.append(record.score)
+        elif fresh:
+            self.failed.append(record)
+        self.grader_errors += record.status is RecordStatus.GRADER_ERROR
 
 
 class BatchProgress(Protocol):
@@ -191,25 +199,28 @@ def run_batch(
         tasks, kept = _plan(found, out, config.version, force=options.force)
         if progress is not None:
             progress.start(len(tasks))
-        graded: dict[str, SubmissionRecord] = {}
+        tally = _Tally()
+        for record in kept:
+            tally.add(record, fresh=False)
+        graded: list[str] = []
 
         def arrived(record: SubmissionRecord) -> None:
             write_record(record, record_path(out, record.student))
-            graded[record.student] = record
+            graded.append(record.student)
+            tally.add(record, fresh=True)
             if progress is not None:
                 progress.advance(record)
 
         grader.grade(tasks, config, arrived)
-        all_records = [r for r in read_records(out) if r.lab == spec.id]
-        write_grades(out / GRADES_FILE, spec, all_records, team_of=team_of)
-        gradebook_report = _publish(out, spec, all_records, options)
-    records = sorted([*kept, *graded.values()], key=lambda r: r.student)
+        gradebook_report = _publish(out, spec, options, team_of)
     return BatchResult(
         out=out,
         max_score=config.max_score,
-        records=records,
         graded=sorted(graded),
         skipped=[r.student for r in kept],
+        failed=sorted(tally.failed, key=lambda r: r.student),
+        mean_score=statistics.fmean(tally.scores) if tally.scores else None,
+        complete=tally.grader_errors == 0,
         gradebook=gradebook_report,
         isolation=config.isolation,
     )
@@ -260,6 +271,8 @@ def _plan(
 ) -> tuple[list[GradingTask], list[SubmissionRecord]]:
     """Split the submissions into those to grade and the records still current."""
     tasks: list[GradingTask] = []
+    # Kept whole only for their figures; a resumed class is small enough here, and these go
+    # once the batch returns.
     kept: list[SubmissionRecord] = []
     for submission in found:
         content_hash = submission.content_hash()
@@ -286,7 +299,7 @@ def _previous(path: Path) -> SubmissionRecord | None:
 def write_grades(
     path: Path,
     lab: LabSpec,
-    records: Sequence[SubmissionRecord],
+    records: Iterable[SubmissionRecord],
     *,
     team_of: Callable[[str], str | None] | None = None,
 ) -> None:
@@ -294,33 +307,34 @@ def write_grades(
 
     ``team_of`` gives a student's team (a course configuration's ``team_of``). A submission
     the grader failed on has no total (it is not the student's zero), and an exercise the
-    grader failed on no score; one that could not be read scores 0.
+    grader failed on no score; one that could not be read scores 0. The records are read once,
+    and only their scores kept.
     """
-    exercise_ids = _columns(lab, records)
+    rows = []
+    scored: set[str] = set()
+    for record in records:
+        exercises = record.result.exercises if record.result else []
+        scores = {e.id: e.score for e in exercises if e.status is not Status.GRADER_ERROR}
+        scored |= {e.id for e in exercises}
+        total = "" if record.status is RecordStatus.GRADER_ERROR else _number(record.score)
+        rows.append((record.student, scores, total, record.max_score, record.status.value))
+    # The lab's exercises that some record scores, in the lab's order (all when none does).
+    exercise_ids = [e.id for e in lab.exercises if e.id in scored] or [e.id for e in lab.exercises]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "team", *exercise_ids, "total", "max_score", "status"])
-    for record in sorted(records, key=lambda r: r.student):
-        exercises = record.result.exercises if record.result else []
-        scores = {e.id: e.score for e in exercises if e.status is not Status.GRADER_ERROR}
-        total = "" if record.status is RecordStatus.GRADER_ERROR else _number(record.score)
+    for student, scores, total, max_score, status in sorted(rows, key=lambda row: row[0]):
         writer.writerow(
             [
-                record.student,
-                (team_of(record.student) if team_of else None) or "",
+                student,
+                (team_of(student) if team_of else None) or "",
                 *(_number(scores[i]) if i in scores else "" for i in exercise_ids),
                 total,
-                _number(record.max_score),
-                record.status.value,
+                _number(max_score),
+                status,
             ]
         )
     write_atomic(path, buffer.getvalue())
-
-
-def _columns(lab: LabSpec, records: Sequence[SubmissionRecord]) -> list[str]:
-    """The lab's exercises that some record scores, in the lab's order (all when none does)."""
-    scored = {e.id for r in records if r.result for e in r.result.exercises}
-    return [e.id for e in lab.exercises if e.id in scored] or [e.id for e in lab.exercises]
 
 
 def _number(value: float) -> str:
@@ -328,20 +342,32 @@ def _number(value: float) -> str:
 
 
 def _publish(
-    out: Path, lab: LabSpec, records: Sequence[SubmissionRecord], options: BatchOptions
+    out: Path,
+    lab: LabSpec,
+    options: BatchOptions,
+    team_of: Callable[[str], str | None] | None,
 ) -> GradebookReport | None:
-    """Feedback pages, the class summary and, if asked, the scores in nbgrader's gradebook."""
+    """``grades.csv``, feedback pages, the class summary and, if asked, the scores in
+    nbgrader's gradebook, from every record in ``out`` (those of earlier runs too).
+
+    Each output reads the records from disk one at a time: a class of any size is published
+    in the memory of one record and a line per student.
+    """
     from deepgrade.feedback import write_feedback
     from deepgrade.summary import write_summary
 
-    for record in records:
+    def records() -> Iterator[SubmissionRecord]:
+        return (r for r in iter_records(out) if r.lab == lab.id)
+
+    write_grades(out / GRADES_FILE, lab, records(), team_of=team_of)
+    for record in records():
         write_feedback(record, lab, out / FEEDBACK_DIR / f"{record.student}.html")
-    write_summary(records, lab, out / SUMMARY_FILE, feedback_dir=FEEDBACK_DIR)
+    write_summary(records(), lab, out / SUMMARY_FILE, feedback_dir=FEEDBACK_DIR)
     if options.gradebook is None:
         return None
     from deepgrade.gradebook import write_gradebook
 
-    return write_gradebook(options.gradebook, lab, records)
+    return write_gradebook(options.gradebook, lab, records())
 
 
 # -- showing progress ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
 
@@ -110,10 +110,14 @@ def read_record(path: Path) -> SubmissionRecord:
 
 def read_records(out: Path) -> list[SubmissionRecord]:
     """Every record of a batch output folder, by student."""
-    folder = out / RESULTS_DIR
-    return sorted(
-        (read_record(p) for p in folder.glob("*.json")), key=lambda record: record.student
-    )
+    return list(iter_records(out))
+
+
+def iter_records(out: Path) -> Iterator[SubmissionRecord]:
+    """The records of a batch output folder one at a time, by student: a class's records
+    together take memory in proportion to the class, one at a time do not."""
+    for path in sorted((out / RESULTS_DIR).glob("*.json"), key=lambda p: p.stem):
+        yield read_record(path)
 
 
 def digest(paths: Iterable[Path], *, salt: str = "") -> str:

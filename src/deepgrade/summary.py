@@ -12,7 +12,7 @@ import math
 import re
 import statistics
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -93,51 +93,76 @@ class ExerciseStats:
         group.students.add(student)
 
 
+@dataclass(frozen=True)
+class StudentRow:
+    """What the summary keeps of one record: its line in the list of students."""
+
+    student: str
+    status: RecordStatus
+    score: float
+    max_score: float
+    error: str
+
+    @classmethod
+    def of(cls, record: SubmissionRecord) -> StudentRow:
+        return cls(record.student, record.status, record.score, record.max_score, record.error)
+
+
 def class_statistics(
-    records: Sequence[SubmissionRecord], lab: LabSpec
-) -> tuple[list[SubmissionRecord], list[ExerciseStats]]:
-    """The graded records, and each exercise's statuses, scores and failure groups."""
-    wrong = [r.student for r in records if r.lab != lab.id]
+    records: Iterable[SubmissionRecord], lab: LabSpec
+) -> tuple[list[StudentRow], list[ExerciseStats]]:
+    """A row per record, and each exercise's statuses, scores and failure groups.
+
+    The records are read once and not kept, so that a large class can be summarised from
+    records read one at a time.
+    """
+    rows: list[StudentRow] = []
+    wrong: list[str] = []
+    stats = {e.id: ExerciseStats(e.id, e.title, e.points) for e in lab.exercises}
+    for record in records:
+        if record.lab != lab.id:
+            wrong.append(record.student)
+            continue
+        rows.append(StudentRow.of(record))
+        if record.status is not RecordStatus.GRADED or record.result is None:
+            continue
+        for result in record.result.exercises:
+            if result.id in stats:
+                stats[result.id].add(record.student, result)
     if wrong:
         raise UsageError(
             f"records of {', '.join(wrong[:5])} are not for lab {lab.id}: "
             "summarise one lab at a time"
         )
-    graded = [r for r in records if r.status is RecordStatus.GRADED and r.result is not None]
-    stats = {e.id: ExerciseStats(e.id, e.title, e.points) for e in lab.exercises}
-    for record in graded:
-        assert record.result is not None
-        for result in record.result.exercises:
-            if result.id in stats:
-                stats[result.id].add(record.student, result)
-    return graded, list(stats.values())
+    return rows, list(stats.values())
 
 
 def render_summary(
-    records: Sequence[SubmissionRecord], lab: LabSpec, *, feedback_dir: str | None = "feedback"
+    records: Iterable[SubmissionRecord], lab: LabSpec, *, feedback_dir: str | None = "feedback"
 ) -> str:
     """The class summary page as HTML text.
 
     ``feedback_dir`` is where the students' feedback pages are, relative to the summary's
     folder, for links from the list of students; ``None`` leaves the links out.
     """
-    graded, exercises = class_statistics(records, lab)
-    scores = [r.score for r in graded]
+    rows, exercises = class_statistics(records, lab)
+    graded = [row for row in rows if row.status is RecordStatus.GRADED]
+    scores = [row.score for row in graded]
     return _html.render(
         "summary.html.j2",
         lab=lab,
-        records=sorted(records, key=lambda r: r.student),
+        records=sorted(rows, key=lambda row: row.student),
         graded=graded,
-        not_graded=[r for r in records if r.status is not RecordStatus.GRADED],
-        statuses=Counter(r.status for r in records),
+        not_graded=[row for row in rows if row.status is not RecordStatus.GRADED],
+        statuses=Counter(row.status for row in rows),
         scores=_score_stats(scores),
         histogram=_histogram(scores, lab.max_score) if scores else "",
         exercises=exercises,
         pass_rates=_pass_rates(exercises) if graded else "",
         status_order=_html.STATUS_ORDER,
         feedback_links={
-            r.student: f"{feedback_dir}/{quote(r.student)}.html"
-            for r in records
+            row.student: f"{feedback_dir}/{quote(row.student)}.html"
+            for row in rows
             if feedback_dir is not None
         },
         shorten=_html.shorten,
@@ -146,7 +171,7 @@ def render_summary(
 
 
 def write_summary(
-    records: Sequence[SubmissionRecord],
+    records: Iterable[SubmissionRecord],
     lab: LabSpec,
     path: Path,
     *,
