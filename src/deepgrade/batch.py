@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import fcntl
+import importlib
 import io
 import os
 import statistics
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,16 +205,21 @@ def run_batch(
         for record in kept:
             tally.add(record, fresh=False)
         graded: list[str] = []
+        from deepgrade.feedback import write_feedback
 
         def arrived(record: SubmissionRecord) -> None:
             write_record(record, record_path(out, record.student))
+            # Written now, while this process mostly waits for the graders, not at the end.
+            write_feedback(record, spec, _feedback_path(out, record.student))
             graded.append(record.student)
             tally.add(record, fresh=True)
             if progress is not None:
                 progress.advance(record)
 
+        # The summary's plotting library takes a second to import: while the graders work.
+        threading.Thread(target=importlib.import_module, args=("deepgrade.summary",)).start()
         grader.grade(tasks, config, arrived)
-        gradebook_report = _publish(out, spec, options, team_of)
+        gradebook_report = _publish(out, spec, options, team_of, fresh=set(graded))
     return BatchResult(
         out=out,
         max_score=config.max_score,
@@ -341,14 +348,21 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
+def _feedback_path(out: Path, student: str) -> Path:
+    return out / FEEDBACK_DIR / f"{student}.html"
+
+
 def _publish(
     out: Path,
     lab: LabSpec,
     options: BatchOptions,
     team_of: Callable[[str], str | None] | None,
+    *,
+    fresh: set[str],
 ) -> GradebookReport | None:
-    """``grades.csv``, feedback pages, the class summary and, if asked, the scores in
-    nbgrader's gradebook, from every record in ``out`` (those of earlier runs too).
+    """``grades.csv``, the feedback pages not written yet (``fresh`` students have theirs),
+    the class summary and, if asked, the scores in nbgrader's gradebook, from every record in
+    ``out`` (those of earlier runs too: an interrupted run may not have published them).
 
     Each output reads the records from disk one at a time: a class of any size is published
     in the memory of one record and a line per student.
@@ -361,7 +375,8 @@ def _publish(
 
     write_grades(out / GRADES_FILE, lab, records(), team_of=team_of)
     for record in records():
-        write_feedback(record, lab, out / FEEDBACK_DIR / f"{record.student}.html")
+        if record.student not in fresh:
+            write_feedback(record, lab, _feedback_path(out, record.student))
     write_summary(records(), lab, out / SUMMARY_FILE, feedback_dir=FEEDBACK_DIR)
     if options.gradebook is None:
         return None

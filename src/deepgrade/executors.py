@@ -190,6 +190,8 @@ class LocalPool:
         queue = deque(tasks)
         workers = min(self.workers, len(tasks))
         graders: list[_Grader] = []
+        # Told to stop but not waited for: they end side by side while the others grade.
+        finishing: list[_Grader] = []
         try:
             while queue or graders:
                 while queue and len(graders) < workers:
@@ -206,11 +208,14 @@ class LocalPool:
                     if reusable and queue:
                         grader.assign(queue.popleft())
                     else:
-                        grader.stop()
+                        grader.finish()
                         graders.remove(grader)
+                        finishing.append(grader)
         finally:
             for grader in graders:
                 grader.process.kill()
+                grader.stop()
+            for grader in finishing:
                 grader.stop()
 
 
@@ -292,9 +297,13 @@ class _Grader:
     def _failed(self, reason: str) -> SubmissionRecord:
         return _record(self.task, self.config, RecordStatus.GRADER_ERROR, reason)
 
-    def stop(self) -> None:
+    def finish(self) -> None:
+        """Tell the grader to end once idle, without waiting for it (see :meth:`stop`)."""
         with contextlib.suppress(OSError):
             self.connection.send(None)
+
+    def stop(self) -> None:
+        self.finish()
         self.process.join(_STOP_S)
         if self.process.is_alive():
             self.process.kill()
