@@ -36,12 +36,14 @@ BUGGY = patched(
 )
 
 
-def make_class(root: Path) -> Path:
-    """alice: the solution notebook; bob: the stub; carol: a zip with a bug; dan: broken."""
+def make_class(root: Path, *, stub: bool = True) -> Path:
+    """alice: the solution notebook; bob: the stub (unless not ``stub``); carol: a zip with a
+    bug; dan: a broken notebook."""
     (root / "alice").mkdir(parents=True)
     shutil.copy(LAB2_SOLUTION_NB, root / "alice" / NOTEBOOK)
-    (root / "bob").mkdir()
-    shutil.copy(LAB2_STUB, root / "bob" / MODULE)
+    if stub:
+        (root / "bob").mkdir()
+        shutil.copy(LAB2_STUB, root / "bob" / MODULE)
     with zipfile.ZipFile(root / "carol.zip", "w") as archive:
         archive.writestr(f"carol_lab2/{MODULE}", BUGGY)
     (root / "dan").mkdir()

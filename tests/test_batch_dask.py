@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +18,9 @@ from deepgrade.results import RecordStatus, SubmissionRecord, checks_version, re
 from deepgrade.spec import LabSpec, load_lab
 from deepgrade.submissions import find_submissions
 
-from .conftest import FAST, LAB2_SOLUTION_NB, ROOT
-from .test_batch import BUGGY, MODULE, NOTEBOOK, ONLY
+from .conftest import FAST, ROOT
+from .test_batch import NOTEBOOK, ONLY
+from .test_batch import make_class as batch_class
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.lab2
@@ -41,14 +40,8 @@ def scheduler() -> Iterator[str]:
 
 
 def make_class(root: Path) -> Path:
-    """alice: the solution notebook; carol: a zip with a bug; dan: a broken notebook."""
-    (root / "alice").mkdir(parents=True)
-    shutil.copy(LAB2_SOLUTION_NB, root / "alice" / NOTEBOOK)
-    with zipfile.ZipFile(root / "carol.zip", "w") as archive:
-        archive.writestr(f"carol_lab2/{MODULE}", BUGGY)
-    (root / "dan").mkdir()
-    (root / "dan" / NOTEBOOK).write_text('{"cells": [', encoding="utf-8")
-    return root
+    """The batch tests' class without the stub: alice, carol (a zip with a bug) and dan."""
+    return batch_class(root, stub=False)
 
 
 def comparable(record: SubmissionRecord) -> dict[str, object]:
