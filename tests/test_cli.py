@@ -57,7 +57,7 @@ def test_table_explains_failures() -> None:
         (["check", "no/such/file.ipynb"], 1, "Error: no such file: no/such/file.ipynb"),
         (["check", str(LAB2_SOLUTION_NB), "--lab", "lab99"], 2, "Error: unknown lab 'lab99'"),
         (["check", str(LAB2_SOLUTION_NB), "--exercise", "nope"], 2, "has no exercise 'nope'"),
-        (["check", str(LAB2_SOLUTION_NB), "--device", "tpu"], 2, "Invalid value for '--device'"),
+        (["check", str(LAB2_SOLUTION_NB), "--device", "tpu"], 2, "Error: unknown device 'tpu'"),
     ],
 )
 def test_errors_are_one_line_without_traceback(args: list[str], code: int, message: str) -> None:

@@ -85,15 +85,21 @@ def test_wire_keeps_every_dtype_shape_and_bit() -> None:
         torch.randn(2, dtype=torch.complex64),
         torch.randn(3).to(torch.bfloat16),
         torch.tensor(7, dtype=torch.uint8),
+        torch.arange(120.0)[::60][:1],  # one element, with a stride of 60
+        torch.randn(4, 15).t()[:1],  # a row of a transposed matrix
     ]
     got = roundtrip(sent)
     assert isinstance(got, list)
     for before, after in zip(sent, got, strict=True):
         assert (after.dtype, after.shape) == (before.dtype, before.shape)
         assert after.is_contiguous()
-        assert torch.equal(
-            before.reshape(-1).view(torch.uint8), after.reshape(-1).view(torch.uint8)
-        )
+        assert torch.equal(_bits(before), _bits(after))
+
+
+def _bits(tensor: torch.Tensor) -> torch.Tensor:
+    flat = torch.empty(tensor.numel(), dtype=tensor.dtype)
+    flat.copy_(tensor.reshape(-1))
+    return flat.view(torch.uint8)
 
 
 @pytest.mark.parametrize(

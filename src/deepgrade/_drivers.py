@@ -283,10 +283,13 @@ def evaluate(function: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
 
     A call with a ``grad_output`` also runs backward from its result and returns the gradients
     of the arguments at ``payload["grad_of"]``; one without returns its result. Evaluation
-    stops at the first call that raises: the grader then makes that call on its own, so the
-    failure reads exactly as it would have (this harness never words a student's error).
+    stops at the first call that raises, or whose results would take the answer past
+    ``payload["result_bytes"]``: the grader then makes that call on its own, so the failure
+    reads exactly as it would have (this harness never words a student's error), and a function
+    that returns huge tensors is refused after one call rather than many.
     """
     grad_of: list[int] = payload["grad_of"]
+    budget = int(payload["result_bytes"])
     results: list[dict[str, Any]] = []
     for call in payload["calls"]:
         # Fresh copies: one call that modifies its inputs must not change the next call's.
@@ -295,18 +298,33 @@ def evaluate(function: Any, payload: dict[str, Any]) -> list[dict[str, Any]]:
         grad_output = call.get("grad_output")
         try:
             if grad_output is None:
-                results.append({"value": function(*args, **kwargs)})
-                continue
-            for index in grad_of:
-                args[index] = args[index].detach().requires_grad_(True)
-            value = function(*args, **kwargs)
-            if not isinstance(value, torch.Tensor):
-                break
-            value.backward(grad_output)
+                answer = {"value": function(*args, **kwargs)}
+            else:
+                for index in grad_of:
+                    args[index] = args[index].detach().requires_grad_(True)
+                value = function(*args, **kwargs)
+                if not isinstance(value, torch.Tensor):
+                    break
+                value.backward(grad_output)
+                answer = {"grads": [args[index].grad for index in grad_of]}
         except Exception:
             break
-        results.append({"grads": [args[index].grad for index in grad_of]})
+        budget -= _tensor_bytes(answer)
+        if budget < 0:
+            break
+        results.append(answer)
     return results
+
+
+def _tensor_bytes(value: Any) -> int:
+    """The bytes of the tensors in ``value`` (a tensor, or lists and dicts of them)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() * value.element_size()
+    if isinstance(value, list | tuple):
+        return sum(_tensor_bytes(item) for item in value)
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(item) for item in value.values())
+    return 0
 
 
 def _fresh(value: Any) -> Any:

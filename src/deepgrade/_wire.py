@@ -197,7 +197,10 @@ def pack(header: dict[str, Any], tensors: list[torch.Tensor]) -> bytes:
     layout = []
     chunks = []
     for tensor in tensors:
-        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        # A fresh 1-d copy: a "contiguous" tensor may still have odd strides on dimensions of
+        # size 1, which the byte view refuses.
+        flat = torch.empty(tensor.numel(), dtype=tensor.dtype)
+        flat.copy_(tensor.detach().reshape(-1))
         data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
         layout.append([str(tensor.dtype).removeprefix("torch."), list(tensor.shape)])
         chunks.append(data + bytes(-len(data) % _ALIGN))

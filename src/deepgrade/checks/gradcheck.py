@@ -137,6 +137,7 @@ class _Remote:
             "calls": [{"args": a, "grad_output": g} for a, g in chunk],
             "kwargs": self._kwargs,
             "grad_of": self._positions,
+            "result_bytes": _REQUEST_BYTES,
         }
         try:
             results = self._ctx.drive("evaluate", self._target, payload)
