@@ -427,3 +427,16 @@ def test_a_worker_cannot_stop_its_template() -> None:
     assert template is not None and template.alive
     with started(isolation="bubblewrap") as second:
         assert second._template is template
+
+
+def test_a_worker_runs_pytorch_on_the_threads_its_lab_asks_for() -> None:
+    """One thread unless the lab says more: the template itself never started a thread pool."""
+    counts = []
+    for threads in (1, 3):
+        worker = WorkerProcess(FAST, "cpu", "__main__", threads)
+        try:
+            worker.start()
+            counts.append(report(worker, "import json, torch\nfound = torch.get_num_threads()"))
+        finally:
+            worker.close()
+    assert counts == [1, 3]

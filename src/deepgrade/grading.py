@@ -224,7 +224,9 @@ class Session:
             return self._worker
         self.close()
         while True:
-            worker = WorkerProcess(self.settings, str(self._device), self._module_name())
+            worker = WorkerProcess(
+                self.settings, str(self._device), self._module_name(), self.lab.worker_threads
+            )
             try:
                 worker.start()
             except (WorkerTimeout, WorkerDied) as exc:

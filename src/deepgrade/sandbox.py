@@ -146,10 +146,13 @@ class _Watchdog:
 class WorkerProcess:
     """One running worker, forked from a template of this process's pool."""
 
-    def __init__(self, settings: GraderSettings, device: str, module_name: str) -> None:
+    def __init__(
+        self, settings: GraderSettings, device: str, module_name: str, threads: int = 1
+    ) -> None:
         self.settings = settings
         self.device = device
         self.module_name = module_name
+        self.threads = threads
         self._template: WorkerTemplate | None = None
         self._pid = -1
         self.returncode: int | None = None
@@ -206,7 +209,7 @@ class WorkerProcess:
                 "op": "configure",
                 "output_limit": settings.output_limit_chars,
                 "result_limit": settings.message_limit_mb * _MIB // 2,
-                "threads": 1,
+                "threads": self.threads,
                 "module_name": self.module_name,
             },
             [],

@@ -92,6 +92,13 @@ class LabSpec(BaseModel):
     module: str
     exercises: list[ExerciseSpec]
     manual: list[ManualPart] = Field(default_factory=list)
+    worker_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="PyTorch threads of the student's worker: one, unless the lab trains "
+        "models large enough to gain from more.",
+    )
     folder: Path = Field(Path(), exclude=True)
     version: str = Field("", description="Digest of the lab's files: changes when checks change.")
     has_hidden: bool = False
