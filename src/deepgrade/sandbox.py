@@ -24,6 +24,7 @@ from loguru import logger
 
 from deepgrade._proctree import kill_descendants, memory_bytes, running
 from deepgrade._wire import PREFIX_SIZE, WireError, pack, parse_lengths, unpack
+from deepgrade.isolation import IsolationLevel, isolation_level
 from deepgrade.preload import TEMPLATES, TemplateError, WorkerTemplate
 from deepgrade.settings import GraderSettings
 
@@ -165,6 +166,10 @@ class WorkerProcess:
         """The worker's process id, once started."""
         return self._pid
 
+    @property
+    def isolation(self) -> IsolationLevel:
+        return isolation_level(self.settings.isolation)
+
     def start(self) -> None:
         try:
             self._template = TEMPLATES.take(self.settings, self.device)
@@ -210,7 +215,7 @@ class WorkerProcess:
             [],
             settings.worker_start_timeout,
         )
-        logger.debug("worker {} forked ({})", self._pid, self._template.isolation.value)
+        logger.debug("worker {} forked ({})", self._pid, self.isolation.value)
 
     @property
     def alive(self) -> bool:
