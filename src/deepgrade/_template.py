@@ -24,10 +24,13 @@ import signal
 import socket
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
+from deepgrade._namespaces import enter_private_namespaces
 from deepgrade._proctree import die_with_parent, kill_descendants, set_dumpable
+from deepgrade._worker import main as worker_main
 
 CONTROL_FD = 3
 MESSAGE_BYTES = 65536
@@ -74,11 +77,16 @@ class Template:
             self.home = Path(tempfile.mkdtemp(prefix="worker-", dir=Path.cwd()))
         pid = os.fork()
         if pid == 0:
+            code = 0
             try:
                 self._become_worker(message, fds)
+            except BaseException:
+                # On the worker's stderr by now, or the template's: the grader shows either.
+                traceback.print_exc()
+                code = 70
             finally:
                 # Never back into the template's loop, whatever happened.
-                os._exit(70)
+                os._exit(code)
         for fd in fds:
             os.close(fd)
         self.worker = pid
@@ -98,8 +106,6 @@ class Template:
             os.dup2(fd, number)
         os.closerange(_CHANNELS, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         if self.namespaced:
-            from deepgrade._namespaces import enter_private_namespaces
-
             enter_private_namespaces(int(message["tmpfs_bytes"]), message["keep"])
             home = "/tmp"
         else:
@@ -108,9 +114,7 @@ class Template:
         tempfile.tempdir = None
         os.chdir(home)
         _apply_limits(message["limits"])
-        from deepgrade._worker import main
-
-        main()
+        worker_main()
 
     def clean(self) -> int | None:
         """Kill and reap every process the last worker left; its exit status (``None`` if
@@ -146,7 +150,7 @@ def main(preload: list[str], namespaced: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Nothing it forked may attach to it and change what the next worker starts from.
     set_dumpable(False)
-    for name in [*preload, "deepgrade._worker"]:
+    for name in preload:
         importlib.import_module(name)
     control = socket.socket(fileno=CONTROL_FD)
     _send(control, {"ready": True, "namespaced": namespaced, "python": sys.version})
