@@ -56,6 +56,10 @@ class Attack:
     words: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     isolation: str = ""
+    # The lab it is graded as (its file is named after the lab's folder) and whether hidden
+    # checks run too.
+    lab: str = "lab2"
+    hidden: bool = False
 
     @property
     def statuses(self) -> dict[str, str]:
@@ -79,9 +83,25 @@ class Attack:
             assert word in said, f"{word!r} not in {said!r}"
 
 
+def _tables() -> list[Path]:
+    """cases.toml and the topical tables beside it (cases_<topic>.toml)."""
+    return sorted(ATTACKS_DIR.glob("cases*.toml"))
+
+
 def _load() -> dict[str, Attack]:
-    table = tomllib.loads((ATTACKS_DIR / "cases.toml").read_text(encoding="utf-8"))
-    return {row["name"]: Attack(**row) for row in table["attack"]}
+    attacks: dict[str, Attack] = {}
+    for table in _tables():
+        for row in tomllib.loads(table.read_text(encoding="utf-8"))["attack"]:
+            assert row["name"] not in attacks, f"{table.name}: {row['name']} twice"
+            attacks[row["name"]] = Attack(**row)
+    return attacks
+
+
+# Lab ids to their folders' names: an attack's file is named as a student's would be.
+LAB_FOLDERS = {
+    tomllib.loads(path.read_text(encoding="utf-8"))["id"]: path.parent.name
+    for path in (ROOT / "autograder").glob("*/lab.toml")
+}
 
 
 ATTACKS = _load()
@@ -92,7 +112,7 @@ def test_the_table_is_whole() -> None:
     """Every attack file is in the table and every row names a file or archive that exists."""
     files = {a.file for a in ATTACKS.values() if a.file and not a.folder}
     folders = {a.folder for a in ATTACKS.values() if a.folder}
-    on_disk = {p.name for p in ATTACKS_DIR.iterdir() if p.name != "cases.toml"}
+    on_disk = {p.name for p in ATTACKS_DIR.iterdir() if p not in _tables()}
     assert on_disk == files | folders
     assert all(a.file or a.archive for a in ATTACKS.values())
     assert all(bool(a.unreadable) != bool(a.status) for a in ATTACKS.values())
@@ -106,9 +126,10 @@ def _needs(attack: Attack) -> None:
 
 
 def _settings(attack: Attack) -> Any:
+    update: dict[str, Any] = {"include_hidden": attack.hidden}
     if attack.isolation == "bubblewrap":
-        return SETTINGS.model_copy(update={"isolation": "bubblewrap"})
-    return SETTINGS
+        update["isolation"] = "bubblewrap"
+    return SETTINGS.model_copy(update=update)
 
 
 def new_marker() -> str:
@@ -141,7 +162,7 @@ def place(attack: Attack, folder: Path, fill: Fill) -> Path:
             (folder / item.name).write_bytes(fill.text(item))
         return folder / attack.file
     source = ATTACKS_DIR / attack.file
-    target = folder / f"lab2_activations{source.suffix}"
+    target = folder / f"{LAB_FOLDERS[attack.lab]}{source.suffix}"
     target.write_bytes(fill.text(source))
     return target
 
@@ -245,7 +266,7 @@ def test_attack_through_grade_check(
     port, received = listener
     fill = Fill(port)
     path = place(attack, tmp_path / name, fill)
-    grade = {"lab": "lab2", "exercises": attack.exercises, "device": "cpu"}
+    grade = {"lab": attack.lab, "exercises": attack.exercises, "device": "cpu"}
     if attack.unreadable:
         with pytest.raises(SubmissionError) as refused:
             grade_submission(path, settings=_settings(attack), **grade)
