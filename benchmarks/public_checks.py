@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from deepgrade.grading import grade_submission
+from deepgrade.engine.grading import grade_submission
 from deepgrade.settings import GraderSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -46,7 +46,7 @@ from _bench import (
     wide_console,
 )
 
-from deepgrade.isolation import isolation_level
+from deepgrade.sandbox.isolation import isolation_level
 
 QUICK_STUDENTS = 100
 SAMPLE_EVERY_S = 0.2

@@ -45,7 +45,7 @@ from _bench import (
     wide_console,
 )
 
-from deepgrade.isolation import bubblewrap_problem
+from deepgrade.sandbox.isolation import bubblewrap_problem
 
 GOAL_RATIO = 20.0
 POINTS = 2.0

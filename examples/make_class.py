@@ -3,8 +3,8 @@ realistic mistakes, for trying ``grade batch``, ``--gradebook`` and ``grade grad
 
 Every submission comes from the course's own solution source (``solutions/<lab>/<lab>.py``):
 the solution regions are edited the way students get them wrong, converted with
-``deepgrade.authoring.to_notebook``, and written into the answer cells of the notebook that
-``deepgrade.release`` (nbgrader's generate_assignment) gives students, so that each submission
+``deepgrade.staff.authoring.to_notebook``, and written into the answer cells of the notebook that
+``deepgrade.staff.release`` (nbgrader's generate_assignment) gives students, so that each submission
 keeps nbgrader's locked test cells and metadata. Everything is drawn from one seed, so
 regenerating gives the committed files byte for byte.
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from deepgrade.authoring import BEGIN, END, stub_source, to_notebook
-from deepgrade.release import release_lab
+from deepgrade.staff.authoring import BEGIN, END, stub_source, to_notebook
+from deepgrade.staff.release import release_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 2025

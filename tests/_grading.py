@@ -13,11 +13,11 @@ from typing import TypeVar
 import pytest
 import torch
 
-from deepgrade.grading import grade_cells, grade_submission
-from deepgrade.loader import load_submission
-from deepgrade.scoring import LabResult
+from deepgrade.engine.grading import grade_cells, grade_submission
+from deepgrade.engine.loader import load_submission
+from deepgrade.model.results import LabResult
+from deepgrade.model.spec import load_lab
 from deepgrade.settings import GraderSettings
-from deepgrade.spec import load_lab
 
 from .conftest import FAST, ROOT, exercise, patched, scores, statuses
 

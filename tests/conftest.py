@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deepgrade.grading import grade_submission
-from deepgrade.scoring import ExerciseResult, LabResult
+from deepgrade.engine.grading import grade_submission
+from deepgrade.model.results import ExerciseResult, LabResult
 from deepgrade.settings import GraderSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from deepgrade.batch import run_batch
 from deepgrade.cli import main
+from deepgrade.engine.grading import grade_submission
 from deepgrade.errors import SubmissionError
-from deepgrade.grading import grade_submission
-from deepgrade.isolation import bubblewrap_problem
-from deepgrade.results import RecordStatus, SubmissionRecord
-from deepgrade.scoring import LabResult
+from deepgrade.model.records import RecordStatus, SubmissionRecord
+from deepgrade.model.results import LabResult
+from deepgrade.sandbox.isolation import bubblewrap_problem
+from deepgrade.staff.batch import run_batch
 
 from .conftest import FAST, LAB2_SOLUTION, ROOT, patched
 
@@ -391,7 +391,7 @@ def _graded(record: SubmissionRecord) -> LabResult:
 
 def test_zip_archives_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     """The traversal's ``../escaped.py`` never lands next to the folder it was extracted to."""
-    from deepgrade.submissions import extract_archive
+    from deepgrade.staff.submissions import extract_archive
 
     archive = build_archive("traversal", tmp_path / "evil.zip")
     target = tmp_path / "inside" / "deeper"

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from deepgrade.batch import run_batch, write_grades
 from deepgrade.cli import main
-from deepgrade.course import load_course
-from deepgrade.results import (
+from deepgrade.model.records import (
     RecordStatus,
     SubmissionRecord,
     read_record,
     read_records,
     record_path,
 )
-from deepgrade.spec import load_lab
+from deepgrade.model.spec import load_lab
+from deepgrade.staff.batch import run_batch, write_grades
+from deepgrade.staff.course import load_course
 
 from .conftest import FAST, LAB2_SOLUTION, LAB2_SOLUTION_NB, LAB2_STUB, ROOT, patched
 
@@ -216,7 +216,7 @@ def test_batch_writes_the_gradebook_of_a_released_course(tmp_path: Path) -> None
     """End to end: release into an nbgrader course, batch with --gradebook, nbgrader reads it."""
     from nbgrader.api import Gradebook
 
-    from deepgrade.release import release_lab
+    from deepgrade.staff.release import release_lab
 
     course = tmp_path / "course"
     release_lab("lab7", course_dir=course)

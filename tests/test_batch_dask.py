@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from deepgrade import executors
-from deepgrade.batch import run_batch
 from deepgrade.cli import main
-from deepgrade.executors import DaskCluster, GradingConfig, GradingTask
-from deepgrade.isolation import IsolationLevel
-from deepgrade.results import RecordStatus, SubmissionRecord, checks_version, read_records
-from deepgrade.spec import LabSpec, load_lab
-from deepgrade.submissions import find_submissions
+from deepgrade.model.records import RecordStatus, SubmissionRecord, checks_version, read_records
+from deepgrade.model.results import IsolationLevel
+from deepgrade.model.spec import LabSpec, load_lab
+from deepgrade.staff import executors
+from deepgrade.staff.batch import run_batch
+from deepgrade.staff.executors import DaskCluster, GradingConfig, GradingTask
+from deepgrade.staff.submissions import find_submissions
 
 from .conftest import FAST, ROOT
 from .test_batch import NOTEBOOK, ONLY

@@ -11,22 +11,22 @@ from typing import Any
 import pytest
 import torch
 
-from deepgrade import _wire
-from deepgrade._drivers import optimizer_run, run_loop, run_program
-from deepgrade._probes import Probe
-from deepgrade.authoring import ANSWER_PLACEHOLDER, stub_source, to_notebook
-from deepgrade.checks.module import InitDistributionCheck
-from deepgrade.checks.outcome import OutcomeCheck
-from deepgrade.checks.trajectory import first_divergence
-from deepgrade.checks.value_program import (
+from deepgrade.engine.checks.module import InitDistributionCheck
+from deepgrade.engine.checks.outcome import OutcomeCheck
+from deepgrade.engine.checks.trajectory import first_divergence
+from deepgrade.engine.checks.value_program import (
     _expression,
     _problem,
     _random_program,
     _reference,
     _sub_program,
 )
-from deepgrade.comparison import Tolerance, compare_tree
-from deepgrade.grading import grade_submission
+from deepgrade.engine.comparison import Tolerance, compare_tree
+from deepgrade.engine.grading import grade_submission
+from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox.probes import Probe
+from deepgrade.sandbox.worker.drivers import optimizer_run, run_loop, run_program
+from deepgrade.staff.authoring import ANSWER_PLACEHOLDER, stub_source, to_notebook
 
 from .conftest import FAST, exercise
 

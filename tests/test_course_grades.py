@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from deepgrade.cli import main
-from deepgrade.course import CourseError, load_course
-from deepgrade.grades import CourseGrades, compute_grades, write_exports
-from deepgrade.results import RecordStatus, SubmissionRecord, record_path, write_record
-from deepgrade.scoring import ExerciseResult, LabResult, Status
-from deepgrade.spec import load_lab
+from deepgrade.model.records import RecordStatus, SubmissionRecord, record_path, write_record
+from deepgrade.model.results import ExerciseResult, LabResult, Status
+from deepgrade.model.spec import load_lab
+from deepgrade.staff.course import CourseError, load_course
+from deepgrade.staff.grades import CourseGrades, compute_grades, write_exports
 
 from .conftest import ROOT
 
@@ -379,8 +379,8 @@ def test_cli_errors(tmp_path: Path) -> None:
 def test_manual_scores_from_the_nbgrader_gradebook(tmp_path: Path) -> None:
     from nbgrader.api import Gradebook
 
-    from deepgrade.gradebook import write_gradebook
-    from deepgrade.release import release_lab
+    from deepgrade.staff.gradebook import write_gradebook
+    from deepgrade.staff.release import release_lab
 
     course_dir = tmp_path / "nbgrader"
     course_dir.mkdir()

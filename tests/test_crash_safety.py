@@ -23,20 +23,20 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from deepgrade._proctree import tree
-from deepgrade.batch import (
+from deepgrade.cli import main
+from deepgrade.model.records import RESULTS_DIR, RecordStatus, read_records
+from deepgrade.model.results import IsolationLevel
+from deepgrade.model.spec import load_lab
+from deepgrade.sandbox.proctree import tree
+from deepgrade.staff.batch import (
     FEEDBACK_DIR,
     GRADES_FILE,
     LOCK_FILE,
     SUMMARY_FILE,
     run_batch,
 )
-from deepgrade.cli import main
-from deepgrade.executors import GradingConfig, GradingTask, grade_found
-from deepgrade.isolation import IsolationLevel
-from deepgrade.results import RESULTS_DIR, RecordStatus, read_records
-from deepgrade.spec import load_lab
-from deepgrade.submissions import find_submissions
+from deepgrade.staff.executors import GradingConfig, GradingTask, grade_found
+from deepgrade.staff.submissions import find_submissions
 
 from .conftest import FAST, LAB2_SOLUTION, LAB2_SOLUTION_NB, LAB2_STUB, ROOT, patched
 

@@ -12,13 +12,13 @@ import pytest
 import sympy
 import torch
 
-from deepgrade import _wire
-from deepgrade.comparison import Tolerance, compare
+from deepgrade.engine.comparison import Tolerance, compare
+from deepgrade.engine.forbidden import scan
+from deepgrade.engine.symbolic import ExpressionError, equivalent, rebuild
 from deepgrade.errors import SpecError
-from deepgrade.forbidden import scan
-from deepgrade.scoring import CheckResult, Status, score_exercise
-from deepgrade.spec import load_lab
-from deepgrade.symbolic import ExpressionError, equivalent, rebuild
+from deepgrade.model.results import CheckResult, Status, score_exercise
+from deepgrade.model.spec import load_lab
+from deepgrade.sandbox import wire as _wire
 
 from .conftest import ROOT
 
@@ -228,7 +228,7 @@ def test_every_public_name_resolves() -> None:
 
 
 def test_tampering_is_seen_in_dotted_module_names_too() -> None:
-    from deepgrade.forbidden import tampering
+    from deepgrade.engine.forbidden import tampering
 
-    source = 'import sys\nworker = sys.modules["deepgrade._worker"]\n_ACTIVE = True\n'
-    assert [finding.name for finding in tampering([source])] == ["_worker"]
+    source = 'import sys\nworker = sys.modules["deepgrade.sandbox.worker.main"]\n_ACTIVE = True\n'
+    assert [finding.name for finding in tampering([source])] == ["deepgrade.sandbox.worker.main"]

@@ -17,9 +17,9 @@ from typing import Any
 import nbformat
 import pytest
 
+from deepgrade.engine.grading import grade_submission
+from deepgrade.engine.loader import load_submission
 from deepgrade.errors import SubmissionError
-from deepgrade.grading import grade_submission
-from deepgrade.loader import load_submission
 
 from .conftest import FAST, ROOT
 
@@ -189,7 +189,7 @@ def test_roster_teams_and_course_data_agree() -> None:
 
 
 def test_course_configuration_loads() -> None:
-    course = pytest.importorskip("deepgrade.course")
+    course = pytest.importorskip("deepgrade.staff.course")
     config = course.load_course(CLASS / "course.toml")
     assert set(config.read_roster()) == set(_key()["lab2"])
 

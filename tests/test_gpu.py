@@ -18,12 +18,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from deepgrade import _wire, _worker, devices
-from deepgrade.checks import check_kinds
 from deepgrade.cli import main
-from deepgrade.comparison import Tolerance, compare, default_tolerance
+from deepgrade.engine import devices
+from deepgrade.engine.checks import check_kinds
+from deepgrade.engine.comparison import Tolerance, compare, default_tolerance
+from deepgrade.engine.grading import grade_submission
 from deepgrade.errors import UsageError
-from deepgrade.grading import grade_submission
+from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox.worker import main as _worker
 
 from . import test_lab2_grades as lab2
 from . import test_lab3_grades as lab3
@@ -195,8 +197,8 @@ def test_importing_the_worker_and_switching_tf32_off_leave_cuda_uninitialised() 
     """What the worker template does before it forks must not start CUDA: a child forked from
     a process with CUDA initialised cannot use CUDA."""
     code = (
-        "import torch, deepgrade._worker, deepgrade.devices;"
-        "deepgrade.devices.exact_float32();"
+        "import torch, deepgrade.sandbox.worker.main, deepgrade.engine.devices;"
+        "deepgrade.sandbox.precision.exact_float32();"
         "print(torch.cuda.is_initialized())"
     )
     run = subprocess.run(
@@ -254,7 +256,7 @@ def test_a_second_grader_waits_for_the_gpu(lock_folder: Path) -> None:
     gpu = torch.device("cuda", 0)
     code = (
         "import sys, tempfile, torch; tempfile.tempdir = sys.argv[1];"
-        "from deepgrade.devices import gpu_lock;"
+        "from deepgrade.engine.devices import gpu_lock;"
         "ctx = gpu_lock(torch.device('cuda', 0)); ctx.__enter__(); print('got it', flush=True)"
     )
     with devices.gpu_lock(gpu):

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from deepgrade.checks import gradcheck
-from deepgrade.checks.base import CheckContext, CheckOutcome
-from deepgrade.grading import grade_submission
-from deepgrade.sandbox import WorkerProcess
+from deepgrade.engine.checks import gradcheck
+from deepgrade.engine.checks.base import CheckContext, CheckOutcome
+from deepgrade.engine.grading import grade_submission
+from deepgrade.sandbox.process import WorkerProcess
 
 from .conftest import FAST, LAB2_SOLUTION, patched
 

@@ -19,11 +19,11 @@ from traitlets.config import Config
 
 from deepgrade import gradebook as gradebook_module
 from deepgrade.errors import UsageError
-from deepgrade.gradebook import read_manual_scores, write_gradebook
-from deepgrade.release import grade_id, release_lab
-from deepgrade.results import RecordStatus, SubmissionRecord
-from deepgrade.scoring import ExerciseResult, LabResult, Status
-from deepgrade.spec import LabSpec, load_lab
+from deepgrade.model.records import RecordStatus, SubmissionRecord
+from deepgrade.model.results import ExerciseResult, LabResult, Status
+from deepgrade.model.spec import LabSpec, load_lab
+from deepgrade.staff.gradebook import read_manual_scores, write_gradebook
+from deepgrade.staff.release import grade_id, release_lab
 from tests.conftest import ROOT
 
 LAB = load_lab(ROOT / "autograder" / "lab7_report")

@@ -14,12 +14,17 @@ from hypothesis import strategies as st
 from matplotlib.image import imread
 
 from deepgrade.errors import UsageError
-from deepgrade.feedback import render_feedback, write_feedback
-from deepgrade.results import RecordStatus, SubmissionRecord
-from deepgrade.scoring import CheckResult, ExerciseResult, LabResult, Status, score_exercise
-from deepgrade.scoring import zero_result as zero
-from deepgrade.spec import LabSpec, load_lab
-from deepgrade.summary import class_statistics, normalise_message, render_summary, write_summary
+from deepgrade.model.records import RecordStatus, SubmissionRecord
+from deepgrade.model.results import CheckResult, ExerciseResult, LabResult, Status, score_exercise
+from deepgrade.model.results import zero_result as zero
+from deepgrade.model.spec import LabSpec, load_lab
+from deepgrade.reports.feedback import render_feedback, write_feedback
+from deepgrade.reports.summary import (
+    class_statistics,
+    normalise_message,
+    render_summary,
+    write_summary,
+)
 from tests.conftest import ROOT
 
 ATTACK = '<script>alert("x")</script><img src=x onerror=alert(1)>'

@@ -24,15 +24,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from deepgrade import isolation
-from deepgrade._proctree import tree
 from deepgrade.cli import main
+from deepgrade.engine.grading import _death_message
 from deepgrade.errors import UsageError
-from deepgrade.grading import _death_message
-from deepgrade.isolation import IsolationLevel, bubblewrap_problem, isolation_level
-from deepgrade.results import read_records
-from deepgrade.sandbox import WorkerOverLimit, WorkerProcess, WorkerTimeout
-from deepgrade.scoring import LabResult
+from deepgrade.model.records import read_records
+from deepgrade.model.results import IsolationLevel, LabResult
+from deepgrade.sandbox import isolation
+from deepgrade.sandbox.isolation import bubblewrap_problem, isolation_level
+from deepgrade.sandbox.process import WorkerOverLimit, WorkerProcess, WorkerTimeout
+from deepgrade.sandbox.proctree import tree
 from deepgrade.settings import GraderSettings
 
 from .conftest import FAST, LAB2_SOLUTION, ROOT
@@ -171,9 +171,13 @@ def test_under_bubblewrap_the_worker_sees_only_python_and_its_tmpfs(
     ]
     with started(isolation="bubblewrap", tmpfs_size_mb=8) as worker:
         assert worker.isolation is IsolationLevel.BUBBLEWRAP
-        seen = surroundings(worker, [*hidden, ROOT / "src" / "deepgrade" / "_worker.py"], listener)
+        seen = surroundings(
+            worker,
+            [*hidden, ROOT / "src" / "deepgrade" / "sandbox" / "worker" / "main.py"],
+            listener,
+        )
     assert seen["visible"] == {str(p): False for p in hidden} | {
-        str(ROOT / "src" / "deepgrade" / "_worker.py"): True
+        str(ROOT / "src" / "deepgrade" / "sandbox" / "worker" / "main.py"): True
     }
     # Only the folders that lead to what is shown: the virtual environment and the package.
     assert set(seen["repository"]) <= {".venv", "src"}
@@ -314,7 +318,7 @@ def test_a_worker_dies_with_its_grader(tmp_path: Path, level: str) -> None:
     script = tmp_path / "grader.py"
     script.write_text(
         f"""
-from deepgrade.sandbox import WorkerProcess
+from deepgrade.sandbox.process import WorkerProcess
 from deepgrade.settings import GraderSettings
 worker = WorkerProcess(GraderSettings(isolation={level!r}), "cpu", "__main__")
 worker.start()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deepgrade.scoring import LabResult
+from deepgrade.model.results import LabResult
 
 from ._grading import Bug, Lab, check_bug, needs_cuda
 from .conftest import Grader

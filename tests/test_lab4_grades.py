@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deepgrade.forbidden import scan
-from deepgrade.spec import load_lab
+from deepgrade.engine.forbidden import scan
+from deepgrade.model.spec import load_lab
 
 from ._grading import Bug, Lab, needs_cuda
 from .conftest import patched

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deepgrade.spec import load_lab
+from deepgrade.model.spec import load_lab
 
 from ._grading import Bug, Lab, needs_cuda
 from .conftest import exercise

@@ -9,9 +9,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from deepgrade.authoring import build_course, stub_source
+from deepgrade.engine.loader import load_submission
 from deepgrade.errors import SpecError, SubmissionError
-from deepgrade.loader import load_submission
+from deepgrade.staff.authoring import build_course, stub_source
 
 from .conftest import LAB2_SOLUTION, LAB2_STUB, ROOT
 

@@ -16,11 +16,13 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.validator import Validator
 from traitlets.config import Config
 
-from deepgrade import grading, notebook, testcell
-from deepgrade.grading import grade_submission
-from deepgrade.loader import load_submission
-from deepgrade.release import release_lab
+from deepgrade.engine import grading
+from deepgrade.engine.grading import grade_submission
+from deepgrade.engine.loader import load_submission
+from deepgrade.notebook import check_cell as notebook
+from deepgrade.notebook import score_cell as testcell
 from deepgrade.settings import GraderSettings
+from deepgrade.staff.release import release_lab
 
 from .conftest import LAB2_SOLUTION, LAB2_SOLUTION_NB, LAB2_STUB, ROOT
 
@@ -47,7 +49,7 @@ def _history(path: Path, *edits: tuple[str, str]) -> list[str]:
     for old, new in edits:
         assert sum(old in source for source in sources) == 1, old
         sources = [source.replace(old, new) for source in sources]
-    return ["", *sources, 'from deepgrade.testcell import score\nscore("lab2.relu")']
+    return ["", *sources, 'from deepgrade.notebook import score\nscore("lab2.relu")']
 
 
 def test_score_returns_the_partial_credit(

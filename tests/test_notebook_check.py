@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deepgrade import notebook
-from deepgrade.loader import load_submission
+from deepgrade.engine.loader import load_submission
+from deepgrade.notebook import check_cell as notebook
 
 from .conftest import LAB2_SOLUTION
 

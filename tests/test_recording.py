@@ -16,18 +16,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepgrade.checks.base import call_with
-from deepgrade.checks.judge import JudgeCheck
-from deepgrade.errors import SpecError
-from deepgrade.grading import grade_cells, grade_submission
-from deepgrade.loader import load_submission
-from deepgrade.recording import (
+from deepgrade.engine.checks.base import call_with
+from deepgrade.engine.checks.judge import JudgeCheck
+from deepgrade.engine.grading import grade_cells, grade_submission
+from deepgrade.engine.loader import load_submission
+from deepgrade.engine.recording import (
     Recordings,
     call_key,
     export_public_checks,
     extract_definitions,
 )
-from deepgrade.spec import RECORDED_FILE, LabSpec, load_lab
+from deepgrade.errors import SpecError
+from deepgrade.model.spec import RECORDED_FILE, LabSpec, load_lab
 
 from . import test_lab1_grades as lab1
 from . import test_lab2_grades as lab2

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from nbgrader.api import Gradebook
 
 from deepgrade.cli import main
+from deepgrade.engine.grading import grade_submission
 from deepgrade.errors import SpecError, UsageError
-from deepgrade.grading import grade_submission
-from deepgrade.release import release_lab, source_notebook
-from deepgrade.spec import load_lab
+from deepgrade.model.spec import load_lab
+from deepgrade.staff.release import release_lab, source_notebook
 
 from .conftest import FAST, LAB2_SOLUTION, ROOT
 
@@ -121,7 +121,7 @@ def test_every_lab_is_released_with_one_test_cell_per_exercise(course: Path) -> 
                 assert cell.metadata.nbgrader.points == exercise.points
                 assert cell.metadata.nbgrader.locked
                 assert (
-                    cell.source == f'from deepgrade.testcell import score\n\nscore("{exercise.id}")'
+                    cell.source == f'from deepgrade.notebook import score\n\nscore("{exercise.id}")'
                 )
             # nbgrader registered the assignment and its grade cells (manual parts included).
             cells = {

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from deepgrade.errors import SubmissionError, UsageError
-from deepgrade.spec import LabSpec, load_lab
-from deepgrade.submissions import (
+from deepgrade.model.spec import LabSpec, load_lab
+from deepgrade.staff.submissions import (
     FoundSubmission,
     SourceKind,
     choose_file,

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from deepgrade.comparison import (
+from deepgrade.engine.comparison import (
     Tolerance,
     compare,
     compare_tree,

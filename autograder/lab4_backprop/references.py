@@ -25,8 +25,8 @@ import sympy
 import torch
 import torch.nn.functional as F
 
-from deepgrade._probes import Probe
-from deepgrade.comparison import Comparison, compare, default_tolerance, describe_value
+from deepgrade.sandbox.probes import Probe
+from deepgrade.engine.comparison import Comparison, compare, default_tolerance, describe_value
 
 Inputs = tuple[list[Any], dict[str, Any]]
 Grads = dict[str, torch.Tensor]

@@ -11,97 +11,120 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from deepgrade.version import __version__
+
 # A library stays quiet unless its application asks: the CLI enables these logs.
 logger.disable("deepgrade")
 
 if TYPE_CHECKING:
-    from deepgrade.batch import run_batch
-    from deepgrade.course import CourseConfig, load_course
-    from deepgrade.errors import (
-        DeepgradeError,
-        GraderError,
-        SpecError,
-        SubmissionError,
-        UsageError,
+    # Redundant aliases mark the re-exports for type checkers.
+    from deepgrade.engine.grading import (
+        grade_cells as grade_cells,
     )
-    from deepgrade.feedback import write_feedback
-    from deepgrade.gradebook import read_manual_scores, write_gradebook
-    from deepgrade.grades import compute_grades, write_exports
-    from deepgrade.grading import grade_cells, grade_submission
-    from deepgrade.loader import Submission, load_submission
-    from deepgrade.release import release_lab
-    from deepgrade.results import SubmissionRecord, read_records
-    from deepgrade.scoring import CheckResult, ExerciseResult, LabResult, Status
-    from deepgrade.settings import GraderSettings
-    from deepgrade.spec import ExerciseSpec, LabSpec, load_lab
-    from deepgrade.summary import write_summary
-
-__version__ = "0.1.0"
+    from deepgrade.engine.grading import (
+        grade_submission as grade_submission,
+    )
+    from deepgrade.engine.loader import Submission as Submission
+    from deepgrade.engine.loader import load_submission as load_submission
+    from deepgrade.errors import (
+        DeepgradeError as DeepgradeError,
+    )
+    from deepgrade.errors import (
+        GraderError as GraderError,
+    )
+    from deepgrade.errors import (
+        SpecError as SpecError,
+    )
+    from deepgrade.errors import (
+        SubmissionError as SubmissionError,
+    )
+    from deepgrade.errors import (
+        UsageError as UsageError,
+    )
+    from deepgrade.model.records import (
+        SubmissionRecord as SubmissionRecord,
+    )
+    from deepgrade.model.records import (
+        read_records as read_records,
+    )
+    from deepgrade.model.results import (
+        CheckResult as CheckResult,
+    )
+    from deepgrade.model.results import (
+        ExerciseResult as ExerciseResult,
+    )
+    from deepgrade.model.results import (
+        LabResult as LabResult,
+    )
+    from deepgrade.model.results import (
+        Status as Status,
+    )
+    from deepgrade.model.spec import (
+        ExerciseSpec as ExerciseSpec,
+    )
+    from deepgrade.model.spec import (
+        LabSpec as LabSpec,
+    )
+    from deepgrade.model.spec import (
+        load_lab as load_lab,
+    )
+    from deepgrade.notebook import check as check
+    from deepgrade.notebook import score as score
+    from deepgrade.reports.feedback import write_feedback as write_feedback
+    from deepgrade.reports.summary import write_summary as write_summary
+    from deepgrade.settings import GraderSettings as GraderSettings
+    from deepgrade.staff.batch import run_batch as run_batch
+    from deepgrade.staff.course import CourseConfig as CourseConfig
+    from deepgrade.staff.course import load_course as load_course
+    from deepgrade.staff.gradebook import (
+        read_manual_scores as read_manual_scores,
+    )
+    from deepgrade.staff.gradebook import (
+        write_gradebook as write_gradebook,
+    )
+    from deepgrade.staff.grades import (
+        compute_grades as compute_grades,
+    )
+    from deepgrade.staff.grades import (
+        write_exports as write_exports,
+    )
+    from deepgrade.staff.release import release_lab as release_lab
 
 _EXPORTS = {
-    "run_batch": "deepgrade.batch",
-    "CourseConfig": "deepgrade.course",
-    "load_course": "deepgrade.course",
+    "check": "deepgrade.notebook",
+    "score": "deepgrade.notebook",
+    "run_batch": "deepgrade.staff.batch",
+    "CourseConfig": "deepgrade.staff.course",
+    "load_course": "deepgrade.staff.course",
     "DeepgradeError": "deepgrade.errors",
     "GraderError": "deepgrade.errors",
     "SpecError": "deepgrade.errors",
     "SubmissionError": "deepgrade.errors",
     "UsageError": "deepgrade.errors",
-    "write_feedback": "deepgrade.feedback",
-    "read_manual_scores": "deepgrade.gradebook",
-    "write_gradebook": "deepgrade.gradebook",
-    "compute_grades": "deepgrade.grades",
-    "write_exports": "deepgrade.grades",
-    "grade_cells": "deepgrade.grading",
-    "grade_submission": "deepgrade.grading",
-    "Submission": "deepgrade.loader",
-    "load_submission": "deepgrade.loader",
-    "release_lab": "deepgrade.release",
-    "SubmissionRecord": "deepgrade.results",
-    "read_records": "deepgrade.results",
-    "CheckResult": "deepgrade.scoring",
-    "ExerciseResult": "deepgrade.scoring",
-    "LabResult": "deepgrade.scoring",
-    "Status": "deepgrade.scoring",
+    "write_feedback": "deepgrade.reports.feedback",
+    "read_manual_scores": "deepgrade.staff.gradebook",
+    "write_gradebook": "deepgrade.staff.gradebook",
+    "compute_grades": "deepgrade.staff.grades",
+    "write_exports": "deepgrade.staff.grades",
+    "grade_cells": "deepgrade.engine.grading",
+    "grade_submission": "deepgrade.engine.grading",
+    "Submission": "deepgrade.engine.loader",
+    "load_submission": "deepgrade.engine.loader",
+    "release_lab": "deepgrade.staff.release",
+    "SubmissionRecord": "deepgrade.model.records",
+    "read_records": "deepgrade.model.records",
+    "CheckResult": "deepgrade.model.results",
+    "ExerciseResult": "deepgrade.model.results",
+    "LabResult": "deepgrade.model.results",
+    "Status": "deepgrade.model.results",
     "GraderSettings": "deepgrade.settings",
-    "ExerciseSpec": "deepgrade.spec",
-    "LabSpec": "deepgrade.spec",
-    "load_lab": "deepgrade.spec",
-    "write_summary": "deepgrade.summary",
+    "ExerciseSpec": "deepgrade.model.spec",
+    "LabSpec": "deepgrade.model.spec",
+    "load_lab": "deepgrade.model.spec",
+    "write_summary": "deepgrade.reports.summary",
 }
 
-__all__ = [
-    "CheckResult",
-    "CourseConfig",
-    "DeepgradeError",
-    "ExerciseResult",
-    "ExerciseSpec",
-    "GraderError",
-    "GraderSettings",
-    "LabResult",
-    "LabSpec",
-    "SpecError",
-    "Status",
-    "Submission",
-    "SubmissionError",
-    "SubmissionRecord",
-    "UsageError",
-    "__version__",
-    "compute_grades",
-    "grade_cells",
-    "grade_submission",
-    "load_course",
-    "load_lab",
-    "load_submission",
-    "read_manual_scores",
-    "read_records",
-    "release_lab",
-    "run_batch",
-    "write_exports",
-    "write_feedback",
-    "write_gradebook",
-    "write_summary",
-]
+__all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str) -> Any:

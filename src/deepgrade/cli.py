@@ -40,7 +40,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     logger.add(sys.stderr, level="DEBUG" if debug else "WARNING", backtrace=debug, diagnose=debug)
 
 
-# Checked where it is resolved (deepgrade.devices), which knows the GPUs present.
+# Checked where it is resolved (deepgrade.engine.devices), which knows the GPUs present.
 _DEVICE = click.option(
     "--device",
     default="auto",
@@ -66,11 +66,11 @@ def check(
     verbose: bool,
 ) -> None:
     """Grade one notebook or module with the checks available here."""
-    from deepgrade.preload import prestart
+    from deepgrade.sandbox.templates import prestart
 
     # The worker template imports PyTorch while this process imports the grader's modules.
     prestart(device=device)
-    from deepgrade.grading import grade_submission
+    from deepgrade.engine.grading import grade_submission
 
     if path is None:
         path = _default_submission()
@@ -80,7 +80,7 @@ def check(
     else:
         from rich.console import Console
 
-        from deepgrade.reports import render_result
+        from deepgrade.reports.terminal import render_result
 
         render_result(result, Console(), verbose=verbose)
     sys.exit(0 if result.all_passed else 1)
@@ -101,7 +101,7 @@ def _default_submission() -> Path:
 @click.option("--check", "check_only", is_flag=True, help="Fail if generated files are stale.")
 def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
     """Generate notebooks and student stubs from solutions/ (course authors)."""
-    from deepgrade.authoring import build_course
+    from deepgrade.staff.authoring import build_course
 
     stale = build_course(root, labs or None, write=not check_only)
     for path in stale:
@@ -156,7 +156,7 @@ def batch(
     scheduler: str | None,
 ) -> None:
     """Grade a class's submissions: nbgrader's submitted/, student folders or zip archives."""
-    from deepgrade.batch import RichProgress, run_batch
+    from deepgrade.staff.batch import RichProgress, run_batch
 
     with RichProgress() as progress:
         result = run_batch(
@@ -206,8 +206,8 @@ def batch(
 )
 def grades(course_file: Path, out: Path) -> None:
     """Combine labs, team report and exam into G1, G2 and course grades, with LMS files."""
-    from deepgrade.course import load_course
-    from deepgrade.grades import compute_grades, write_exports
+    from deepgrade.staff.course import load_course
+    from deepgrade.staff.grades import compute_grades, write_exports
 
     config = load_course(course_file)
     table = compute_grades(config)
@@ -238,7 +238,7 @@ def grades(course_file: Path, out: Path) -> None:
 @click.option("--force", is_flag=True, help="With --to: replace an earlier release there.")
 def release(lab: str, to: Path | None, course_dir: Path | None, force: bool) -> None:
     """Release LAB (lab2 or lab2_activations) to students through nbgrader."""
-    from deepgrade.release import release_lab
+    from deepgrade.staff.release import release_lab
 
     report = release_lab(lab, to=to, course_dir=course_dir, overwrite=force)
     click.echo(f"released {report.lab}: {report.notebook}")

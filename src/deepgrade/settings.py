@@ -8,6 +8,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The repository an editable install runs from: it holds the bundled course (autograder/...).
+CHECKOUT_DIR = PACKAGE_DIR.parents[1]
+
 
 class GraderSettings(BaseSettings):
     """Limits and locations used when grading one submission.

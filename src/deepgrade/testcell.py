@@ -1,47 +1,6 @@
-"""``score("lab2.sigmoid")``: what an nbgrader autograder test cell of a released lab runs.
+"""Where the test cells of labs released before the notebook package import ``score`` from
+(``from deepgrade.testcell import score``): kept so that handed-out notebooks keep working."""
 
-It grades one exercise on the code the notebook's kernel has run (as ``check`` does), prints
-deepgrade's explanation and returns the points earned as the cell's value, which is how
-nbgrader reads partial credit. An exercise that earns nothing raises ``AssertionError``
-instead, so that ``nbgrader validate`` names it among the failures and nbgrader gives zero.
+from deepgrade.notebook import score
 
-Hidden checks run where the full autograder folder is found: under ``nbgrader autograde``,
-point ``DEEPGRADE_AUTOGRADER_DIR`` at it; otherwise the public checks shipped with the
-release are used.
-"""
-
-from __future__ import annotations
-
-import contextlib
-import os
-import sys
-
-from deepgrade.errors import UsageError
-from deepgrade.notebook import grade_exercise, history_submission
-from deepgrade.preload import WORKER_ENV
-
-
-def score(exercise_id: str) -> float:
-    """Grade one exercise on the kernel's history and return its points (see the module)."""
-    # IPython leaves this frame out of tracebacks: the student's failure is what matters.
-    __tracebackhide__ = True
-    if os.environ.get(WORKER_ENV):
-        # The submission is itself being graded: a test cell must not grade again.
-        return 0.0
-    from rich.console import Console
-
-    submission = history_submission(exercise_id.split(".", 1)[0])
-    if submission is None:
-        raise UsageError("score() grades what a notebook kernel has run: call it in a notebook")
-    # nbgrader gives zero to a test cell with anything on stderr, so a warning raised while
-    # grading (by PyTorch, say) goes to stdout with the explanation instead.
-    sys.stderr.flush()
-    with contextlib.redirect_stderr(sys.stdout):
-        console = Console(file=sys.stdout, force_jupyter=False, width=100, no_color=True)
-        exercise = grade_exercise(exercise_id, submission, "auto", console)
-    if exercise.score <= 0:
-        raise AssertionError(
-            f"{exercise.id} earned 0 of {exercise.max_score:g} points ({exercise.status.value}): "
-            f"{exercise.message}"
-        )
-    return exercise.score
+__all__ = ["score"]

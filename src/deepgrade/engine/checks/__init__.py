@@ -1,0 +1,56 @@
+"""Check kinds. Each module registers its kind; lab files refer to them by ``kind``."""
+
+from deepgrade.engine.checks import (
+    gradcheck,
+    judge,
+    module,
+    outcome,
+    property,
+    raises,
+    reference,
+    symbolic,
+    sympy_gradient,
+    trajectory,
+    value_program,
+)
+from deepgrade.engine.checks.base import (
+    CallResult,
+    CheckContext,
+    CheckOutcome,
+    CheckSpec,
+    Mistake,
+    StudentFailure,
+    StudentForbidden,
+    StudentNotImplemented,
+    StudentRaised,
+    StudentTimeout,
+    TensorSpec,
+)
+from deepgrade.model.spec import check_kinds, register_check
+
+__all__ = [
+    "CallResult",
+    "CheckContext",
+    "CheckOutcome",
+    "CheckSpec",
+    "Mistake",
+    "StudentFailure",
+    "StudentForbidden",
+    "StudentNotImplemented",
+    "StudentRaised",
+    "StudentTimeout",
+    "TensorSpec",
+    "check_kinds",
+    "gradcheck",
+    "judge",
+    "module",
+    "outcome",
+    "property",
+    "raises",
+    "reference",
+    "register_check",
+    "symbolic",
+    "sympy_gradient",
+    "trajectory",
+    "value_program",
+]

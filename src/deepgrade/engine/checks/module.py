@@ -1,0 +1,223 @@
+"""Modules: equivalence with a reference model, and the statistics of the initialisation.
+
+Equivalence: the student's module and a grader-side reference are constructed with the same
+arguments, their parameter lists must agree in count, order and shape, and then both receive
+the same parameter values; outputs, input gradients and parameter gradients must then agree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+from pydantic import Field
+
+from deepgrade.engine.checks.base import (
+    DTYPES,
+    CheckContext,
+    CheckOutcome,
+    CheckSpec,
+    DTypeName,
+    TensorSpec,
+    both_dtypes,
+    register_check,
+)
+from deepgrade.engine.comparison import Tolerance, compare
+
+InitArgument = int | float | bool | str
+
+
+class _Constructed(CheckSpec):
+    """Fields of the checks that construct the student's module."""
+
+    call: str = Field(description="The student's module class.")
+    init_args: list[InitArgument] = Field(default_factory=list)
+    init_kwargs: dict[str, InitArgument] = Field(default_factory=dict)
+    seed: int = 0
+
+    def constructor(self) -> str:
+        parts = [repr(a) for a in self.init_args]
+        parts += [f"{k}={v!r}" for k, v in self.init_kwargs.items()]
+        return f"{self.call}({', '.join(parts)})"
+
+    def payload(self, dtype_name: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "init_args": list(self.init_args),
+            "init_kwargs": dict(self.init_kwargs),
+            "seed": self.seed,
+            "dtype": dtype_name,
+        } | extra
+
+
+@register_check
+class ModuleCheck(_Constructed):
+    """The student's module computes what a reference module with the same parameters does."""
+
+    kind: Literal["module"] = "module"
+    reference: str = Field(description="lab:<builder> taking the same constructor arguments.")
+    input: TensorSpec = Field(default_factory=TensorSpec)
+    method: str = "forward"
+    backward: bool = True
+    attributes: list[str] = Field(
+        default_factory=list,
+        description="Plain tensor attributes to set instead of loading parameters.",
+    )
+    parameter_names: list[str] = Field(
+        default_factory=list, description="Names that named_parameters() must include."
+    )
+    values: Literal["random", "reference"] = Field(
+        "random",
+        description="Load seeded random values into both modules, or the reference builder's "
+        "own values into the student's (inputs that must hit a boundary exactly).",
+    )
+    dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        for dtype_name in self.dtypes:
+            side = ctx.run_reference(
+                self.reference,
+                _reference_module,
+                self.payload(
+                    dtype_name,
+                    input=self.input.model_dump(),
+                    method=self.method,
+                    backward=self.backward,
+                    attributes=self.attributes,
+                    values=self.values,
+                ),
+            )
+            extra: dict[str, Any] = {"input": side["input"], "method": self.method}
+            if self.attributes:
+                extra["attributes"] = dict(zip(self.attributes, side["values"], strict=True))
+            else:
+                extra["load"] = side["values"]
+            if self.backward:
+                extra["grad_output"] = side["grad_output"]
+            got = ctx.drive("module", self.call, self.payload(dtype_name, **extra))
+            problem = self._compare(got, side, self.tolerance(DTYPES[dtype_name], ctx.device))
+            if problem:
+                return self.failed(f"{self.constructor()} in {dtype_name}: {problem}")
+        return CheckOutcome(True)
+
+    def _compare(self, got: Any, side: dict[str, Any], tolerance: Tolerance) -> str | None:
+        if not isinstance(got, dict):
+            return "the module could not be probed."
+        names, shapes = got.get("names", []), got.get("shapes", [])
+        missing = [n for n in self.parameter_names if n not in names]
+        if missing:
+            return f"named_parameters() lacks {', '.join(missing)} (it has {names or 'none'})."
+        if not self.attributes:
+            expected_shapes = [list(t.shape) for t in side["values"]]
+            if shapes != expected_shapes:
+                return (
+                    f"parameters() yields {len(shapes)} tensors of shapes {shapes}; expected "
+                    f"{len(expected_shapes)} of shapes {expected_shapes}, in that order."
+                )
+        verdict = compare(side["expected"], got.get("output"), tolerance, what="the output")
+        if not verdict.ok:
+            return f"with the same parameter values as the reference, {verdict.message}"
+        student_names = ["the input", *names]
+        got_grads = [got.get("input_grad"), *(got.get("parameter_grads") or [])]
+        for wanted_grad, label, got_grad in zip(
+            side["grads"], student_names, got_grads, strict=False
+        ):
+            if wanted_grad is None:
+                continue
+            verdict = compare(wanted_grad, got_grad, tolerance, what=f"the gradient of {label}")
+            if not verdict.ok:
+                return f"after backward with a random grad_output, {verdict.message}"
+        return None
+
+
+def _reference_module(build: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """The reference module built and loaded with seeded values, run forward and backward.
+
+    Returns what the student's module receives (``values``, ``input``, ``grad_output``) and what
+    it must give back (``expected``, and ``grads``: the input's, then the parameters').
+    """
+    dtype = DTYPES[payload["dtype"]]
+    attributes = payload["attributes"]
+    reference = build(*payload["init_args"], **payload["init_kwargs"]).to(dtype=dtype)
+    generator = torch.Generator().manual_seed(payload["seed"])
+    if attributes:
+        wanted = {name: getattr(reference, name) for name in attributes}
+    else:
+        wanted = dict(reference.named_parameters())
+    if payload["values"] == "reference":
+        values = [t.detach().to(dtype).clone() for t in wanted.values()]
+    else:
+        values = [
+            (0.5 * torch.randn(t.shape, generator=generator, dtype=torch.float64)).to(dtype)
+            for t in wanted.values()
+        ]
+    with torch.no_grad():
+        for name, value in zip(list(wanted), values, strict=True):
+            if attributes:
+                setattr(reference, name, value.clone())
+            else:
+                wanted[name].copy_(value)
+    x = TensorSpec.model_validate(payload["input"]).make(generator, dtype)
+    x_ref = x.clone().requires_grad_(payload["backward"])
+    expected = getattr(reference, payload["method"])(x_ref)
+    side: dict[str, Any] = {"values": values, "input": x, "grad_output": None, "grads": []}
+    if payload["backward"]:
+        grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
+        side["grad_output"] = grad_output.to(dtype)
+        expected.backward(side["grad_output"])
+        side["grads"] = [x_ref.grad] + ([] if attributes else [t.grad for t in wanted.values()])
+    return side | {"expected": expected.detach()}
+
+
+@register_check
+class InitDistributionCheck(_Constructed):
+    """Freshly initialised parameters are uniform on [-bound, bound].
+
+    The test is the Dvoretzky-Kiefer-Wolfowitz bound on the distance between the empirical and
+    the uniform distribution function: for a correct initialisation it fails with probability
+    at most ``false_failure_rate``, whatever the seed.
+    """
+
+    kind: Literal["init_distribution"] = "init_distribution"
+    bounds: dict[str, float] = Field(description="Parameter name -> bound of its uniform law.")
+    false_failure_rate: float = Field(1e-7, gt=0, lt=1)
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        got = ctx.drive("module", self.call, self.payload("float64", return_parameters=True))
+        if not isinstance(got, dict):
+            return self.failed(f"{self.constructor()} could not be probed.")
+        values = dict(zip(got.get("names", []), got.get("parameters", []), strict=False))
+        for name, bound in self.bounds.items():
+            if name not in values:
+                return self.failed(f"{self.constructor()} has no parameter named {name!r}.")
+            problem = self._uniform_problem(values[name], bound)
+            if problem:
+                return self.failed(f"{self.constructor()}.{name} at initialisation: {problem}")
+        return CheckOutcome(True)
+
+    def _uniform_problem(self, tensor: Any, bound: float) -> str | None:
+        if not isinstance(tensor, torch.Tensor) or tensor.numel() == 0:
+            return "it is not a non-empty tensor."
+        sample = tensor.detach().to(torch.float64).reshape(-1).sort().values
+        n = sample.numel()
+        mean, std = float(sample.mean()), float(sample.std()) if n > 1 else 0.0
+        summary = (
+            f"mean {mean:.4g}, std {std:.4g}, range [{float(sample[0]):.4g}, "
+            f"{float(sample[-1]):.4g}]; expected U(-{bound:g}, {bound:g}): mean 0, "
+            f"std {bound / math.sqrt(3):.4g}"
+        )
+        outside = int((sample.abs() > bound * (1 + 1e-6)).sum())
+        if outside:
+            return f"{outside} of {n} values lie outside [-{bound:g}, {bound:g}] ({summary})."
+        uniform_cdf = ((sample + bound) / (2 * bound)).clamp(0, 1)
+        ranks = torch.arange(1, n + 1, dtype=torch.float64)
+        distance = float(
+            torch.maximum(ranks / n - uniform_cdf, uniform_cdf - (ranks - 1) / n).max()
+        )
+        limit = math.sqrt(math.log(2 / self.false_failure_rate) / (2 * n))
+        if distance > limit:
+            return (
+                f"the values do not look uniform (largest gap between the empirical and the "
+                f"uniform distribution function {distance:.3g}, limit {limit:.3g}; {summary})."
+            )
+        return None

@@ -1,0 +1,104 @@
+"""Derivation questions: the student's sympy expression equals the grader's derivative."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from deepgrade.engine.checks.base import CheckContext, CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.comparison import describe_value
+from deepgrade.engine.symbolic import ExpressionError, equivalent, rebuild
+from deepgrade.sandbox.wire import SympyTree
+
+# One positional argument of the call: a symbol's name, a list of names, or an integer.
+Argument = str | int | list[str]
+
+
+@register_check
+class SymbolicCheck(CheckSpec):
+    """``call(*symbols)`` returns an expression equivalent to ``diff(formula, variable)``.
+
+    With ``arguments``, the call receives those instead of one symbol per name in ``symbols``:
+    a list of names arrives as a list of symbols, an integer as itself (``f([z0, z1, z2], 1)``).
+    With ``variables``, the answer is a list with the derivative for each of them, in order.
+    """
+
+    kind: Literal["symbolic"] = "symbolic"
+    call: str
+    formula: str
+    variable: str = "x"
+    symbols: list[str] = Field(default_factory=lambda: ["x"])
+    arguments: list[Argument] | None = Field(
+        None, description="Positional arguments when not one symbol per name in ``symbols``."
+    )
+    variables: list[str] | None = Field(
+        None, description="Differentiate with respect to each: the answer is a list, in order."
+    )
+    domain: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Where numeric spot checks draw each symbol."
+    )
+
+    def run(self, ctx: CheckContext) -> CheckOutcome:
+        import sympy
+
+        table = {name: sympy.Symbol(name, real=True) for name in self.symbols}
+        expression = sympy.parse_expr(self.formula, local_dict=table)
+        arguments: list[Argument] = (
+            list(self.symbols) if self.arguments is None else list(self.arguments)
+        )
+        result = ctx.call(self.call, [_encode(a) for a in arguments], {})
+        where = f"{self.call}({', '.join(_show(a) for a in arguments)})"
+        if self.variables is None:
+            return self._judge(result.value, expression, self.variable, table, where)
+        value = result.value
+        if not isinstance(value, list | tuple) or len(value) != len(self.variables):
+            return self.failed(
+                f"{where} should return a list of {len(self.variables)} sympy expressions "
+                f"(one per variable), but it returned {describe_value(value)}."
+            )
+        for index, (item, variable) in enumerate(zip(value, self.variables, strict=True)):
+            outcome = self._judge(item, expression, variable, table, f"{where}[{index}]")
+            if not outcome.passed:
+                return outcome
+        return CheckOutcome(True)
+
+    def _judge(
+        self, value: Any, expression: Any, variable: str, table: dict[str, Any], where: str
+    ) -> CheckOutcome:
+        """Is ``value`` (a reply) the derivative of ``expression`` with respect to ``variable``?"""
+        import sympy
+
+        expected = sympy.diff(expression, table[variable])
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # A plain number is an expression too (a derivative that is identically 0).
+            kind = "integer" if isinstance(value, int) else "float"
+            value = SympyTree({kind: str(value)})
+        if not isinstance(value, SympyTree):
+            return self.failed(
+                f"{where} should return a sympy expression, but it returned "
+                f"{describe_value(value)}."
+            )
+        try:
+            answer: Any = rebuild(value.tree, table)
+        except ExpressionError as exc:
+            return self.failed(f"{where}: {exc}.")
+        ok, reason = equivalent(answer, expected, list(table.values()), self.domain)
+        if ok:
+            return CheckOutcome(True)
+        wanted = f"d/d{variable} of {self.formula}"
+        return self.failed(f"{where} returned {answer}, which is not {wanted}: {reason}.")
+
+
+def _encode(argument: Argument) -> Any:
+    if isinstance(argument, str):
+        return SympyTree({"symbol": argument})
+    if isinstance(argument, list):
+        return [SympyTree({"symbol": name}) for name in argument]
+    return argument
+
+
+def _show(argument: Argument) -> str:
+    if isinstance(argument, list):
+        return f"[{', '.join(argument)}]"
+    return str(argument)

@@ -1,0 +1,447 @@
+"""Grading one submission against one lab: the session behind every check's calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from loguru import logger
+
+from deepgrade.engine.checks import (
+    CallResult,
+    CheckSpec,
+    StudentFailure,
+    StudentForbidden,
+    StudentNotImplemented,
+    StudentRaised,
+    StudentTimeout,
+)
+from deepgrade.engine.checks.base import Harness, runnable
+from deepgrade.engine.devices import gpu_lock
+
+# Re-exported: the device is resolved before a batch starts its graders.
+from deepgrade.engine.devices import resolve_device as resolve_device
+from deepgrade.engine.forbidden import scan, tampering
+from deepgrade.engine.loader import Cell, Submission, load_submission
+from deepgrade.engine.recording import Recordings, resolve_reference
+from deepgrade.errors import GraderError, UsageError
+from deepgrade.model.results import (
+    CheckResult,
+    ExerciseResult,
+    LabResult,
+    Status,
+    score_exercise,
+    zero_result,
+)
+from deepgrade.model.spec import ExerciseSpec, LabSpec, autograder_roots, find_lab_folders, load_lab
+from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox.isolation import isolation_level
+from deepgrade.sandbox.process import (
+    WorkerDied,
+    WorkerFailure,
+    WorkerOverLimit,
+    WorkerProcess,
+    WorkerProtocolError,
+    WorkerTimeout,
+)
+from deepgrade.settings import GraderSettings
+
+
+def find_lab(lab: str | None, submission: Submission | None, settings: GraderSettings) -> LabSpec:
+    """The lab named ``lab``, or the one the submission's metadata or file name points to."""
+    # The submission's own folder first: a student release there holds that student's checks.
+    starts = ([submission.path.parent] if submission else []) + [Path.cwd()]
+    folders = find_lab_folders(autograder_roots(starts, settings.autograder_dir))
+    known = ", ".join(sorted(folders)) or "none found"
+    wanted = lab or (submission.lab_hint if submission else None)
+    if wanted is None and submission is not None:
+        # A file named after the lab's folder (lab2_activations.ipynb) or id (lab2.py).
+        stem = submission.path.stem
+        wanted = next((i for i, f in folders.items() if stem in (i, f.name)), None)
+    if wanted is None:
+        raise UsageError(f"cannot tell which lab this is: pass --lab (one of {known})")
+    folder = folders.get(wanted) or next((f for f in folders.values() if f.name == wanted), None)
+    if folder is None:
+        raise UsageError(f"unknown lab {wanted!r} (known labs: {known})")
+    return load_lab(folder, include_hidden=settings.include_hidden)
+
+
+class Session:
+    """A worker loaded with one submission, and the :class:`CheckContext` checks call into."""
+
+    def __init__(
+        self, submission: Submission, lab: LabSpec, settings: GraderSettings, device: torch.device
+    ) -> None:
+        self.submission = submission
+        self.lab = lab
+        self.settings = settings
+        self._device = device
+        self._references = lab.references()
+        self._recordings = Recordings.load(lab.folder)
+        self._worker: WorkerProcess | None = None
+        self._skipped: set[int] = set()
+        self.cell_errors: dict[int, str] = {}
+        self.notes: list[str] = []
+        self.names: dict[str, str] = {}
+        self.lookup_error: str | None = None
+        self._tampered = tampering(submission.sources)
+        # Seconds the current exercise's code may still run: only time spent waiting on the
+        # worker counts, so the grader's own work (inputs, references) never eats into it.
+        self._budget = 0.0
+        self._submission_deadline = time.monotonic() + settings.submission_timeout
+        self._exercise: ExerciseSpec | None = None
+        self._output: list[str] = []
+
+    # -- CheckContext -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def resolve(self, reference: str) -> Any:
+        return resolve_reference(self._references, self.lab, reference)
+
+    def run_reference(self, reference: str, harness: Harness, payload: Any) -> Any:
+        # A student release has recorded results in place of the reference code.
+        if self._recordings is not None and reference.startswith("lab:"):
+            return self._recordings.replay(reference, harness, payload)
+        return harness(self.resolve(reference), payload)
+
+    def call(
+        self,
+        target: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        grad_of: Sequence[int] = (),
+        grad_output: torch.Tensor | None = None,
+        return_args: bool = False,
+        collect: bool = False,
+    ) -> CallResult:
+        tensors: list[torch.Tensor] = []
+        header = {
+            "op": "call",
+            "target": target,
+            "args": [_wire.encode(a, tensors) for a in args],
+            "kwargs": {k: _wire.encode(v, tensors) for k, v in (kwargs or {}).items()},
+            "grad_of": list(grad_of),
+            "grad_output": _wire.encode(grad_output, tensors),
+            "return_args": return_args,
+            "collect": collect,
+        }
+        reply, out = self._request(target, header, tensors)
+        try:
+            value = _wire.decode(reply.get("value"), out)
+            grads = [_wire.decode(g, out) for g in reply.get("grads", [])]
+        except _wire.WireError as exc:
+            raise _unreadable(target, exc) from None
+        return CallResult(
+            value=value,
+            grads=grads,
+            value_device=_wire.device_of(reply.get("value")),
+            grad_devices=[_wire.device_of(g) for g in reply.get("grads", [])],
+        )
+
+    def drive(self, driver: str, target: str, payload: Mapping[str, Any]) -> Any:
+        tensors: list[torch.Tensor] = []
+        header = {
+            "op": "drive",
+            "driver": driver,
+            "target": target,
+            "payload": _wire.encode(dict(payload), tensors),
+        }
+        reply, out = self._request(target, header, tensors)
+        try:
+            return _wire.decode(reply.get("value"), out)
+        except _wire.WireError as exc:
+            raise _unreadable(target, exc) from None
+
+    def _request(
+        self, target: str, header: dict[str, Any], tensors: list[torch.Tensor]
+    ) -> tuple[dict[str, Any], list[torch.Tensor]]:
+        """Send one request about ``target``; a failure of the student's code raises."""
+        remaining = min(self._budget, self._submission_deadline - time.monotonic())
+        if remaining <= 0:
+            # Said before a worker is restarted: a hanging exercise costs one restart, not one
+            # per remaining check.
+            limit = self._exercise_timeout()
+            raise StudentTimeout(f"the {limit:g} s of this exercise were used up before this check")
+        worker = self._ensure_worker()
+        header |= {
+            "device": str(self._device),
+            "forbidden": self._exercise.forbidden if self._exercise else [],
+        }
+        sent = time.monotonic()
+        try:
+            reply, out = worker.request(header, tensors, remaining)
+        except WorkerTimeout:
+            limit = self._exercise_timeout()
+            raise StudentTimeout(f"{target} did not finish within the {limit:g} s limit") from None
+        except WorkerProtocolError as invalid:
+            raise StudentRaised(
+                "InvalidResult", f"{target} sent back an invalid result: {invalid}"
+            ) from None
+        except WorkerDied as died:
+            printed = worker.raw_output()[-300:]
+            message = _death_message(target, died) + (f"; it printed: {printed}" if printed else "")
+            raise StudentRaised("ProcessExit", message) from None
+        finally:
+            self._budget -= time.monotonic() - sent
+        if reply.get("output"):
+            self._output.append(str(reply["output"]))
+        used = reply.get("forbidden_used") or []
+        if used:
+            names = ", ".join(str(name) for name in used)
+            reason = self._exercise.forbidden_reason if self._exercise else None
+            raise StudentForbidden(
+                f"{target} called {names}: {reason}"
+                if reason
+                else f"{target} called {names}, which this exercise asks you to write yourself"
+            )
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            kind = (
+                StudentNotImplemented
+                if error.get("type") == "NotImplementedError"
+                else StudentRaised
+            )
+            raise kind(
+                str(error.get("type", "Error")),
+                str(error.get("message", "")),
+                str(error.get("traceback", "")),
+            )
+        return reply, out
+
+    def _exercise_timeout(self) -> float:
+        exercise_limit = self._exercise.timeout if self._exercise else None
+        return exercise_limit or self.settings.exercise_timeout
+
+    # -- worker lifecycle ---------------------------------------------------------------------
+    def _ensure_worker(self) -> WorkerProcess:
+        if self._worker is not None and self._worker.alive:
+            return self._worker
+        self.close()
+        while True:
+            worker = WorkerProcess(
+                self.settings, str(self._device), self._module_name(), self.lab.worker_threads
+            )
+            try:
+                worker.start()
+            except (WorkerTimeout, WorkerDied) as exc:
+                worker.close()
+                raise GraderError(f"the worker process could not start: {exc}") from None
+            if self._run_cells(worker):
+                self._worker = worker
+                self.names = self._query_names(worker)
+                return worker
+            worker.close()
+
+    def _module_name(self) -> str:
+        return "__main__" if self.submission.is_notebook else self.submission.path.stem
+
+    def _run_cells(self, worker: WorkerProcess) -> bool:
+        """Run every cell; a cell that hangs or kills the worker is skipped and we start over."""
+        for cell in self.submission.cells:
+            if cell.index in self._skipped:
+                continue
+            request = {"op": "exec", "source": cell.source, "filename": f"<{cell.label}>"}
+            try:
+                reply, _ = worker.request(request, [], self.settings.cell_timeout)
+            except WorkerTimeout:
+                self._skip(cell, f"did not finish within {self.settings.cell_timeout:g} s")
+                return False
+            except WorkerOverLimit as over:
+                self._skip(cell, str(over))
+                return False
+            except WorkerDied as died:
+                code = f" (exit code {died.returncode})" if died.returncode is not None else ""
+                self._skip(cell, f"ended the Python process{code}")
+                return False
+            if not reply.get("ok") and cell.index not in self.cell_errors:
+                error = reply.get("error") or {}
+                text = f"{cell.label} raised {error.get('type')}: {error.get('message')}"
+                self.cell_errors[cell.index] = text
+                self.notes.append(text)
+        return True
+
+    def _skip(self, cell: Cell, reason: str) -> None:
+        self._skipped.add(cell.index)
+        text = f"{cell.label} {reason}; it was skipped"
+        self.cell_errors[cell.index] = text
+        self.notes.append(text)
+
+    def _query_names(self, worker: WorkerProcess) -> dict[str, str]:
+        wanted = sorted({name for e in self.lab.exercises for name in e.requires})
+        try:
+            reply, _ = worker.request(
+                {"op": "names", "names": wanted}, [], self.settings.cell_timeout
+            )
+        except WorkerFailure as failure:
+            # Looking up names touches the submission's own objects, which may end the process.
+            self.lookup_error = f"the Python process ended while they were looked up ({failure})"
+            self.notes.append(f"the submission's definitions could not be looked up: {failure}")
+            return {}
+        names = reply.get("names")
+        return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    # -- grading ------------------------------------------------------------------------------
+    def grade(self, exercises: Sequence[ExerciseSpec]) -> LabResult:
+        try:
+            self._ensure_worker()
+            results = [self._grade_exercise(exercise) for exercise in exercises]
+        finally:
+            self.close()
+        return LabResult(
+            lab=self.lab.id,
+            exercises=results,
+            notes=self.notes,
+            hidden_checks_run=self.lab.has_hidden,
+            isolation=isolation_level(self.settings.isolation),
+        )
+
+    def _grade_exercise(self, exercise: ExerciseSpec) -> ExerciseResult:
+        missing = [name for name in exercise.requires if name not in self.names]
+        if missing:
+            return self._missing(exercise, missing)
+        if self._tampered:
+            first = self._tampered[0]
+            return zero_result(
+                exercise.id,
+                exercise.points,
+                Status.FORBIDDEN,
+                f"the submission tampers with the grading: it uses {first.name} "
+                f"(cell {first.cell + 1}, line {first.line}); no exercise is graded",
+            )
+        findings = scan(self.submission.sources, exercise.requires, exercise.forbidden)
+        if findings:
+            return zero_result(
+                exercise.id,
+                exercise.points,
+                Status.FORBIDDEN,
+                f"{findings[0]}: " + (exercise.forbidden_reason or _WRITE_IT_YOURSELF),
+            )
+        self._exercise = exercise
+        self._output = []
+        self._budget = self._exercise_timeout()
+        checks: list[CheckResult] = []
+        for check in runnable(exercise.checks):
+            try:
+                result = self._run_check(check)
+            except StudentForbidden as forbidden:
+                return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, str(forbidden))
+            checks.append(result)
+            if result.status is Status.TIMEOUT:
+                self.close()
+        return score_exercise(exercise.id, exercise.points, checks, "".join(self._output))
+
+    def _run_check(self, check: CheckSpec) -> CheckResult:
+        def result(status: Status, message: str = "") -> CheckResult:
+            return CheckResult(
+                name=check.name,
+                status=status,
+                weight=check.weight,
+                hidden=check.hidden,
+                message=message,
+            )
+
+        try:
+            outcome = check.run(self)
+        except StudentForbidden:
+            raise
+        except StudentNotImplemented as failure:
+            return result(Status.NOT_IMPLEMENTED, f"not implemented yet ({failure})")
+        except StudentFailure as failure:
+            return result(Status(failure.status), str(failure))
+        except Exception as exc:
+            # A bug in the check or its reference: the student's code is not to blame, so the
+            # exercise goes ungraded (not zeroed) and staff get the traceback from the log.
+            exercise = self._exercise.id if self._exercise else "?"
+            logger.exception("the check {!r} of {} crashed", check.name, exercise)
+            return result(
+                Status.GRADER_ERROR,
+                f"the grader crashed ({type(exc).__name__}: {exc}), not your code: the "
+                "exercise is not counted; please tell the course staff",
+            )
+        status = Status.PASSED if outcome.passed else Status.FAILED
+        return result(status, outcome.message).model_copy(
+            update={"credit": outcome.credit, "series": dict(outcome.series)}
+        )
+
+    def _missing(self, exercise: ExerciseSpec, missing: list[str]) -> ExerciseResult:
+        names = ", ".join(missing)
+        if self.lookup_error is not None:
+            return zero_result(
+                exercise.id,
+                exercise.points,
+                Status.ERROR,
+                f"{names} could not be graded: {self.lookup_error}",
+            )
+        for index, error in self.cell_errors.items():
+            source = next(c.source for c in self.submission.cells if c.index == index)
+            if any(f"def {n}" in source or f"class {n}" in source for n in missing):
+                return zero_result(
+                    exercise.id,
+                    exercise.points,
+                    Status.ERROR,
+                    f"{names} not defined because {error}",
+                )
+        return zero_result(
+            exercise.id,
+            exercise.points,
+            Status.MISSING,
+            f"{names} is not defined in the submission",
+        )
+
+
+_WRITE_IT_YOURSELF = "that is the function this exercise asks you to write yourself."
+
+
+def _unreadable(target: str, exc: Exception) -> StudentRaised:
+    return StudentRaised("InvalidResult", f"{target} returned something unreadable: {exc}")
+
+
+def _death_message(target: str, died: WorkerDied) -> str:
+    if isinstance(died, WorkerOverLimit):
+        return f"{target} {died}"
+    code = died.returncode
+    detail = f" with exit code {code}" if code is not None and code >= 0 else ""
+    if code is not None and code < 0:
+        detail = f", killed by signal {-code} (out of memory or CPU time?)"
+    return f"the Python process ended{detail} while running {target} (exit() or a crash?)"
+
+
+def grade_submission(
+    path: Path,
+    *,
+    lab: str | None = None,
+    exercises: Sequence[str] | None = None,
+    device: str = "auto",
+    settings: GraderSettings | None = None,
+) -> LabResult:
+    """Grade one notebook or module; the Python API behind ``grade check``."""
+    settings = settings or GraderSettings()
+    submission = load_submission(path)
+    return grade_cells(submission, find_lab(lab, submission, settings), exercises, device, settings)
+
+
+def grade_cells(
+    submission: Submission,
+    lab: LabSpec,
+    exercises: Sequence[str] | None = None,
+    device: str = "auto",
+    settings: GraderSettings | None = None,
+) -> LabResult:
+    """Grade an already loaded submission against ``lab`` (all exercises, or those named)."""
+    settings = settings or GraderSettings()
+    chosen = [lab.exercise(e) for e in exercises] if exercises else lab.exercises
+    resolved = resolve_device(device)
+    # Taken before the session starts its clock: waiting for the GPU is no submission's time.
+    with gpu_lock(resolved):
+        return Session(submission, lab, settings, resolved).grade(chosen)

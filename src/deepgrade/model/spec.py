@@ -1,0 +1,235 @@
+"""Labs and exercises declared as data: the models and the loader of ``autograder/<lab>/``.
+
+A lab folder holds ``lab.toml`` (the exercises and their public checks), optionally
+``hidden.toml`` (more checks, left out of student releases) and optionally ``references.py``
+(grader-side reference functions that checks name as ``lab:<name>``). A student release holds
+``recorded.pt`` instead, the references' recorded results (see ``recording``), and only the
+judges in ``references.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+)
+
+from deepgrade.errors import SpecError, UsageError
+from deepgrade.settings import CHECKOUT_DIR
+
+LAB_FILE = "lab.toml"
+HIDDEN_FILE = "hidden.toml"
+REFERENCES_FILE = "references.py"
+RECORDED_FILE = "recorded.pt"
+
+
+class CheckDeclaration(BaseModel):
+    """What every check declares in a lab file. Each check kind is a subclass, registered with
+    :func:`register_check`, that adds its own fields and knows how to run (in the engine)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    name: str
+    weight: float = Field(1.0, gt=0)
+    hint: str | None = Field(None, description="Shown when this check fails.")
+    hidden: bool = Field(False, description="Set by the loader for checks from hidden files.")
+
+
+# The extension point of check kinds, declared here once. The built-in kinds register themselves
+# when their package is imported, as pytest loads its built-in plugins: by name, on first use, so
+# that the lab model does not depend on the engine that runs the checks.
+BUILTIN_KINDS = "deepgrade.engine.checks"
+_KINDS: dict[str, type[CheckDeclaration]] = {}
+K = TypeVar("K", bound=type[CheckDeclaration])
+
+
+def register_check(cls: K) -> K:
+    """Class decorator: make a check kind loadable from lab files by its ``kind``."""
+    declared: type[CheckDeclaration] = cls
+    kind = declared.model_fields["kind"].default
+    if not isinstance(kind, str):
+        raise TypeError(f"{cls.__name__} must give 'kind' a default")
+    _KINDS[kind] = cls
+    return cls
+
+
+def check_kinds() -> Mapping[str, type[CheckDeclaration]]:
+    """Every registered check kind, the built-in ones included."""
+    importlib.import_module(BUILTIN_KINDS)
+    return dict(_KINDS)
+
+
+class ExerciseSpec(BaseModel):
+    """One graded exercise: its points, the names it needs, what it forbids, its checks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    points: float = Field(gt=0)
+    title: str = ""
+    requires: list[str] = Field(description="Names the submission must define.")
+    forbidden: list[str] = Field(
+        default_factory=list,
+        description="Functions that may not be called inside the required definitions.",
+    )
+    forbidden_reason: str | None = Field(
+        None,
+        description="Why those calls are refused, shown to the student; by default, that the "
+        "exercise asks them to write that function themselves.",
+    )
+    checks: list[SerializeAsAny[CheckDeclaration]] = Field(default_factory=list)
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds for all its checks; the settings' default when unset."
+    )
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _parse_checks(cls, value: Any) -> Any:
+        return [_parse_check(item) for item in value] if isinstance(value, list) else value
+
+    @property
+    def name(self) -> str:
+        return self.id.split(".", 1)[-1]
+
+
+def _parse_check(item: Any) -> Any:
+    if isinstance(item, CheckDeclaration) or not isinstance(item, dict):
+        return item
+    kinds = check_kinds()
+    kind = str(item.get("kind"))
+    if kind not in kinds:
+        raise ValueError(f"unknown check kind {kind!r}; known kinds: {', '.join(sorted(kinds))}")
+    return kinds[kind].model_validate(item)
+
+
+class ManualPart(BaseModel):
+    """A part that teaching assistants grade by hand in nbgrader; never autograded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: str = ""
+    points: float = Field(gt=0)
+
+
+class LabSpec(BaseModel):
+    """A lab: its id, the student files it accepts and its exercises in grading order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    title: str
+    notebook: str
+    module: str
+    exercises: list[ExerciseSpec]
+    manual: list[ManualPart] = Field(default_factory=list)
+    worker_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="PyTorch threads of the student's worker: one, unless the lab trains "
+        "models large enough to gain from more.",
+    )
+    folder: Path = Field(Path(), exclude=True)
+    version: str = Field("", description="Digest of the lab's files: changes when checks change.")
+    has_hidden: bool = False
+
+    def exercise(self, exercise_id: str) -> ExerciseSpec:
+        for exercise in self.exercises:
+            if exercise.id == exercise_id or exercise.name == exercise_id:
+                return exercise
+        known = ", ".join(e.id for e in self.exercises)
+        raise UsageError(f"lab {self.id} has no exercise {exercise_id!r} (it has {known})")
+
+    @property
+    def max_score(self) -> float:
+        return sum(exercise.points for exercise in self.exercises)
+
+    def references(self) -> ModuleType | None:
+        """The lab's ``references.py`` as a module, or ``None`` if it has none."""
+        path = self.folder / REFERENCES_FILE
+        if not path.is_file():
+            return None
+        spec = importlib.util.spec_from_file_location(f"_deepgrade_refs_{self.id}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SpecError(f"cannot read {path}: {exc}") from None
+
+
+def load_lab(folder: Path, *, include_hidden: bool = True) -> LabSpec:
+    """Load the lab declared in ``folder`` (a folder holding ``lab.toml``)."""
+    data = _read_toml(folder / LAB_FILE)
+    digest = hashlib.sha256()
+    for name in (LAB_FILE, HIDDEN_FILE, REFERENCES_FILE, RECORDED_FILE):
+        if (folder / name).is_file():
+            digest.update(name.encode() + (folder / name).read_bytes())
+    hidden_path = folder / HIDDEN_FILE
+    has_hidden = include_hidden and hidden_path.is_file()
+    if has_hidden:
+        _merge_hidden(data, _read_toml(hidden_path), hidden_path)
+    try:
+        return LabSpec.model_validate(
+            data | {"folder": folder, "version": digest.hexdigest()[:16], "has_hidden": has_hidden}
+        )
+    except ValidationError as exc:
+        raise SpecError(f"invalid lab definition in {folder}:\n{exc}") from None
+
+
+def _merge_hidden(data: dict[str, Any], hidden: dict[str, Any], path: Path) -> None:
+    by_id = {exercise.get("id"): exercise for exercise in data.get("exercises", [])}
+    for check in hidden.get("checks", []):
+        target = by_id.get(check.pop("exercise", None))
+        if target is None:
+            raise SpecError(f"{path}: a hidden check names an exercise that {LAB_FILE} lacks")
+        target.setdefault("checks", []).append(check | {"hidden": True})
+
+
+def autograder_roots(starts: Iterable[Path], configured: Path | None = None) -> Iterator[Path]:
+    """Folders that may hold lab folders, nearest first.
+
+    The configured folder, then an ``autograder/`` folder in each start folder or one of its
+    parents (a course checkout or a student release), then the one bundled with this checkout.
+    """
+    candidates = [configured] if configured is not None else []
+    for start in map(Path.resolve, starts):
+        candidates += [folder / "autograder" for folder in [start, *start.parents]]
+    candidates.append(CHECKOUT_DIR / "autograder")
+    # Each folder once: the working folder and the submission's are often in the same course.
+    seen: set[Path] = set()
+    for folder in candidates:
+        if folder.is_dir() and folder.resolve() not in seen:
+            seen.add(folder.resolve())
+            yield folder
+
+
+def find_lab_folders(roots: Iterable[Path]) -> dict[str, Path]:
+    """Map lab ids to their folders; the first root that declares an id wins."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        for lab_file in sorted(root.glob(f"*/{LAB_FILE}")):
+            lab_id = _read_toml(lab_file).get("id")
+            if isinstance(lab_id, str):
+                found.setdefault(lab_id, lab_file.parent)
+    return found

@@ -1,0 +1,1 @@
+"""Results shown to people: terminal tables, HTML feedback pages and the class summary."""

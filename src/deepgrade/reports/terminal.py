@@ -1,0 +1,81 @@
+"""Presenting results to people: a rich table and each failure's explanation."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from deepgrade.model.results import LabResult, Status
+
+_STYLES = {
+    Status.PASSED: "green",
+    Status.FAILED: "yellow",
+    Status.ERROR: "red",
+    Status.TIMEOUT: "red",
+    Status.FORBIDDEN: "magenta",
+    Status.NOT_IMPLEMENTED: "dim",
+    Status.MISSING: "dim",
+    Status.GRADER_ERROR: "bold red reverse",
+}
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def _curve(name: str, values: list[float]) -> Text:
+    """One line that sums up a recorded curve such as a loss history."""
+    return Text(
+        f"  {name}: {len(values)} values, from {values[0]:.4g} to {values[-1]:.4g}", style="dim"
+    )
+
+
+def render_result(result: LabResult, console: Console, *, verbose: bool = False) -> None:
+    """Print the score table, then an explanation for every exercise that did not pass."""
+    table = Table(title=f"{result.lab}: {_points(result.score)} / {_points(result.max_score)}")
+    table.add_column("exercise")
+    table.add_column("status")
+    table.add_column("points", justify="right")
+    for exercise in result.exercises:
+        style = _STYLES[exercise.status]
+        table.add_row(
+            exercise.id,
+            Text(exercise.status.value, style=style),
+            exercise.points_label,
+        )
+    console.print(table)
+    if not result.complete:
+        names = ", ".join(e.id for e in result.not_graded)
+        console.print(
+            f"[bold red]incomplete:[/] the grader itself failed on {escape(names)}; "
+            "those points are not counted (not zeroed). Tell the course staff."
+        )
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    if not result.hidden_checks_run:
+        console.print("[dim]Only public checks ran; the final grade also uses hidden checks.[/]")
+    if result.isolation is not None:
+        console.print(f"[dim]isolation: {result.isolation.value}[/]")
+    for exercise in result.exercises:
+        if exercise.status is Status.PASSED and not verbose:
+            continue
+        lines: list[Text] = []
+        for check in exercise.checks:
+            if check.status is Status.PASSED and not verbose:
+                continue
+            lines.append(Text(f"{check.label}: {check.message}" if check.message else check.label))
+            lines += [_curve(name, values) for name, values in check.series.items() if values]
+        body: list[Text] = lines or [Text(exercise.message)]
+        if exercise.output and (verbose or exercise.status is not Status.PASSED):
+            body.append(Text("\nyour code printed:\n" + exercise.output, style="dim"))
+        console.print(
+            Panel(
+                Group(*body),
+                title=f"{exercise.id}: {exercise.status.value}",
+                border_style=_STYLES[exercise.status],
+                title_align="left",
+            )
+        )

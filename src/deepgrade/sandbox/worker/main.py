@@ -1,0 +1,311 @@
+"""The worker process: runs one submission's code and answers the grader's calls.
+
+Everything here executes next to untrusted code, so it holds no verdict, no reference and no
+seed: it runs cells, calls the functions it is told to call on the inputs it is sent, and sends
+back raw results. The grader treats every reply as hostile data.
+
+Protocol: requests arrive on file descriptor 3, replies leave on file descriptor 4 (so that the
+student's prints on 1 and 2 can never be mistaken for replies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from deepgrade.sandbox.precision import exact_float32
+from deepgrade.sandbox.wire import SympyTree, decode, encode, read_message, write_message
+from deepgrade.sandbox.worker.drivers import DRIVERS
+
+REQUEST_FD = 3
+REPLY_FD = 4
+_REQUEST_LIMIT = 1 << 30
+_COLLECT_LIMIT = 100_000
+
+
+class _CappedText(io.TextIOBase):
+    """A text sink that keeps the first ``limit`` characters and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = self.limit - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def text(self) -> str:
+        joined = "".join(self.parts)
+        if self.dropped:
+            joined += f"\n[... {self.dropped} more characters of output not shown]"
+        return joined
+
+
+class _ForbiddenCall(BaseException):
+    """Raised in place of a forbidden function's result (a ``BaseException``, which
+    ``except Exception`` in the student's code does not swallow)."""
+
+
+class _Tripwire(TorchFunctionMode):
+    """Records calls of forbidden PyTorch functions made while student code runs, and stops
+    each one: code that never gets a forbidden result has nothing to pass off as its own, even
+    if it then forges a reply on the grader's channel and exits before the real one is sent.
+    """
+
+    def __init__(self, forbidden: frozenset[str]) -> None:
+        super().__init__()
+        self.forbidden = forbidden
+        self.used: set[str] = set()
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        name = getattr(func, "__name__", "")
+        if name in self.forbidden:
+            self.used.add(name)
+            raise _ForbiddenCall(f"{name} is forbidden in this exercise")
+        return func(*args, **(kwargs or {}))
+
+
+_ACTIVE: list[_Tripwire] = []
+
+
+def _guard_backward(cls: type) -> None:
+    """Make the tripwire watch ``cls.backward``, which autograd runs outside the caller's mode."""
+    original = cls.__dict__.get("backward")
+    function = original.__func__ if isinstance(original, staticmethod) else original
+    if function is None or getattr(function, "_deepgrade_guarded", False):
+        return
+
+    def backward(ctx: Any, *grads: Any) -> Any:
+        if not _ACTIVE:
+            return function(ctx, *grads)
+        with _ACTIVE[-1]:
+            return function(ctx, *grads)
+
+    backward._deepgrade_guarded = True  # type: ignore[attr-defined]
+    cls.backward = staticmethod(backward)  # type: ignore[attr-defined]
+
+
+class Worker:
+    """The state of one submission: its namespace and what its cells printed."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
+        self.output_limit = 4000
+        self.result_limit = _REQUEST_LIMIT
+
+    @contextlib.contextmanager
+    def _captured(self) -> Iterator[_CappedText]:
+        sink = _CappedText(self.output_limit)
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = sink
+        try:
+            yield sink
+        finally:
+            sys.stdout, sys.stderr = saved
+
+    def handle(self, header: dict[str, Any], tensors: list[torch.Tensor]) -> tuple[Any, list[Any]]:
+        op = header.get("op")
+        if op == "configure":
+            self.output_limit = int(header["output_limit"])
+            self.result_limit = int(header["result_limit"])
+            self.namespace["__name__"] = str(header.get("module_name", "__main__"))
+            torch.set_num_threads(int(header.get("threads", 1)))
+            return {"ok": True}, []
+        if op == "exec":
+            return self._exec(header["source"], header["filename"]), []
+        if op == "names":
+            return {"ok": True, "names": self._describe(header["names"])}, []
+        if op == "call":
+            return self._call(header, tensors)
+        if op == "drive":
+            return self._drive(header, tensors)
+        return {"ok": False, "error": {"type": "ProtocolError", "message": f"bad op {op!r}"}}, []
+
+    def _exec(self, source: str, filename: str) -> dict[str, Any]:
+        with self._captured() as sink:
+            try:
+                code = compile(source, filename, "exec")
+                exec(code, self.namespace)
+            except BaseException as exc:
+                return {"ok": False, "error": _describe_error(exc), "output": sink.text()}
+        return {"ok": True, "output": sink.text()}
+
+    def _describe(self, names: list[str]) -> dict[str, str]:
+        found = {}
+        for name in names:
+            if name in self.namespace:
+                value = self.namespace[name]
+                found[name] = "class" if isinstance(value, type) else _type_name(value)
+        return found
+
+    def _resolve(self, target: str) -> Any:
+        obj: Any = self.namespace[target.split(".")[0]]
+        for part in target.split(".")[1:]:
+            obj = getattr(obj, part)
+        return obj
+
+    def _call(self, header: dict[str, Any], tensors: list[torch.Tensor]) -> tuple[Any, list[Any]]:
+        device = _device(header)
+        args = [_to_device(decode(a, tensors), device) for a in header["args"]]
+        kwargs = {k: _to_device(decode(v, tensors), device) for k, v in header["kwargs"].items()}
+        grad_of: list[int] = header.get("grad_of", [])
+        grad_output = decode(header.get("grad_output"), tensors)
+        for index in grad_of:
+            args[index] = args[index].detach().requires_grad_(True)
+
+        def action() -> tuple[Any, list[Any]]:
+            result = self._resolve(header["target"])(*args, **kwargs)
+            if header.get("collect"):
+                # Generators (minibatches) are graded on what they yield.
+                result = list(itertools.islice(iter(result), _COLLECT_LIMIT))
+            if header.get("return_args"):
+                # The arguments as the call left them: the grader checks they were not modified.
+                return result, list(args)
+            if grad_output is None:
+                return result, []
+            return result, _backward(result, grad_output.to(device), [args[i] for i in grad_of])
+
+        return self._run_student(header, action)
+
+    def _drive(self, header: dict[str, Any], tensors: list[torch.Tensor]) -> tuple[Any, list[Any]]:
+        device = _device(header)
+        driver = DRIVERS[header["driver"]]
+        # Drivers that build tensors themselves (a module's parameters) need the device too.
+        payload = _to_device(decode(header["payload"], tensors), device) | {"device": str(device)}
+
+        def action() -> tuple[Any, list[Any]]:
+            return driver(self._resolve(header["target"]), payload), []
+
+        return self._run_student(header, action)
+
+    def _run_student(
+        self, header: dict[str, Any], action: Callable[[], tuple[Any, list[Any]]]
+    ) -> tuple[Any, list[Any]]:
+        """Run ``action`` under the tripwire with output captured; encode what it returns."""
+        for value in self.namespace.values():
+            if isinstance(value, type) and issubclass(value, torch.autograd.Function):
+                _guard_backward(value)
+        tripwire = _Tripwire(frozenset(header.get("forbidden", [])))
+        out_tensors: list[torch.Tensor] = []
+        with self._captured() as sink:
+            _ACTIVE.append(tripwire)
+            try:
+                with tripwire:
+                    result, grads = action()
+            except BaseException as exc:
+                error = _describe_error(exc)
+                return {
+                    "ok": False,
+                    "error": error,
+                    "output": sink.text(),
+                    "forbidden_used": sorted(tripwire.used),
+                }, []
+            finally:
+                _ACTIVE.pop()
+            try:
+                value = encode(result, out_tensors)
+                encoded_grads = [encode(g, out_tensors) for g in grads]
+            except BaseException as exc:
+                return {"ok": False, "error": _describe_error(exc), "output": sink.text()}, []
+        size = sum(t.numel() * t.element_size() for t in out_tensors)
+        if size > self.result_limit:
+            # Refusing here is quicker than sending; the grader enforces the limit anyway.
+            message = f"the result is {size} bytes, over the {self.result_limit}-byte limit"
+            error = {"type": "ResultTooLarge", "message": message}
+            return {"ok": False, "error": error, "output": sink.text()}, []
+        reply = {
+            "ok": True,
+            "value": value,
+            "grads": encoded_grads,
+            "forbidden_used": sorted(tripwire.used),
+            "output": sink.text(),
+        }
+        return reply, out_tensors
+
+
+def _type_name(value: Any) -> str:
+    # Read past the class's metaclass: a ``__name__`` property there would be student code.
+    return str(type.__dict__["__name__"].__get__(type(value)))
+
+
+def _device(header: dict[str, Any]) -> torch.device:
+    """The device the grader asks for; on CUDA, with float32 kept exact as in the grader.
+
+    Set before every call, not once: a cell may have switched TF32 back on.
+    """
+    device = torch.device(header.get("device", "cpu"))
+    if device.type == "cuda":
+        exact_float32()
+    return device
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, SympyTree):
+        import sympy
+
+        return sympy.Symbol(str(value.tree["symbol"]), real=True)
+    if isinstance(value, list | tuple):
+        return type(value)(_to_device(item, device) for item in value)
+    if isinstance(value, dict):
+        return {key: _to_device(item, device) for key, item in value.items()}
+    return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
+def _backward(result: Any, grad_output: torch.Tensor, inputs: list[torch.Tensor]) -> list[Any]:
+    if not isinstance(result, torch.Tensor):
+        raise TypeError(f"returned {type(result).__name__}, so no gradient can flow back")
+    if not result.requires_grad:
+        raise RuntimeError("the output is not connected to the input's graph (no grad_fn)")
+    result.backward(grad_output)
+    return [t.grad for t in inputs]
+
+
+def _describe_error(exc: BaseException) -> dict[str, Any]:
+    frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    # Drop the worker's own frames: the student needs to see their code, not ours.
+    text = "".join(line for line in frames if __file__ not in line)
+    return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": text[-4000:]}
+
+
+def main() -> None:
+    worker = Worker()
+    write_message(REPLY_FD, {"ok": True, "ready": True}, [])
+    while True:
+        try:
+            header, tensors = read_message(REQUEST_FD, _REQUEST_LIMIT)
+        except EOFError:
+            return
+        reply, out = worker.handle(header, tensors)
+        try:
+            write_message(REPLY_FD, reply, out)
+        except Exception as exc:  # an output that cannot be sent is the student's problem
+            error = {"type": type(exc).__name__, "message": f"could not send the result: {exc}"}
+            write_message(REPLY_FD, {"ok": False, "error": error}, [])
+
+
+if __name__ == "__main__":
+    main()

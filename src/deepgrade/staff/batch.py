@@ -1,0 +1,437 @@
+"""Grading a whole class: every submission of one lab, in parallel, resumable.
+
+Each submission is graded by an executor (:mod:`deepgrade.staff.executors`): a small pool of local
+grader processes, or the workers of a Dask cluster; a grader that dies costs only the submission
+it held, which gets a ``grader_error`` record. Each record is written to
+``OUT/results/<student>.json`` as soon as it arrives, so that an interrupted batch resumes where
+it stopped: a record whose content and checks are unchanged is kept.
+
+Only this process writes into ``OUT``, every file in one atomic step, while it holds ``OUT``'s
+lock; graders only send records back (local ones die with it). So a batch killed at any moment
+leaves complete files or none, and nothing of it can write after a later run has started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import importlib
+import io
+import os
+import statistics
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+from loguru import logger
+
+from deepgrade.engine.grading import find_lab, resolve_device
+from deepgrade.errors import BusyError, SubmissionError, UsageError
+from deepgrade.model.records import (
+    RESULTS_DIR,
+    RecordStatus,
+    SubmissionRecord,
+    checks_version,
+    iter_records,
+    read_record,
+    record_path,
+    remove_leftovers,
+    write_atomic,
+    write_record,
+)
+from deepgrade.model.results import IsolationLevel, Status
+from deepgrade.model.spec import LabSpec
+from deepgrade.sandbox.isolation import isolation_level
+from deepgrade.settings import GraderSettings
+from deepgrade.staff.executors import ExecutorName, GradingConfig, GradingTask, open_executor
+from deepgrade.staff.submissions import FoundSubmission, find_submissions
+
+if TYPE_CHECKING:
+    from deepgrade.staff.gradebook import GradebookReport
+
+GRADES_FILE = "grades.csv"
+FEEDBACK_DIR = "feedback"
+SUMMARY_FILE = "summary.html"
+LOCK_FILE = ".batch.lock"
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs; :func:`run_batch` takes the same names as keywords."""
+
+    jobs: int | None = None
+    force: bool = False
+    gradebook: Path | None = None
+    course: Path | None = None
+    device: str = "auto"
+    exercises: tuple[str, ...] = ()
+    settings: GraderSettings = field(default_factory=GraderSettings)
+    executor: ExecutorName = "local"
+    scheduler: str | None = None
+
+    @property
+    def workers(self) -> int:
+        """``jobs``, or as many as this process may use cores."""
+        if self.jobs is not None:
+            return self.jobs
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch did: what happened to each submission found, and its figures.
+
+    ``graded`` lists the students graded in this run (those who failed included), ``skipped``
+    those whose record was up to date; ``failed`` the records of this run's submissions that
+    could not be graded (unreadable, or the grader failed). Whole records stay on disk, so that
+    a batch's memory does not grow with its class: :attr:`records` reads them.
+    """
+
+    out: Path
+    max_score: float
+    graded: list[str]
+    skipped: list[str]
+    failed: list[SubmissionRecord]
+    mean_score: float | None
+    complete: bool
+    gradebook: GradebookReport | None = None
+    isolation: IsolationLevel | None = None
+
+    @property
+    def records(self) -> list[SubmissionRecord]:
+        """The record of every submission found, by student (read from ``out``)."""
+        found = {*self.graded, *self.skipped}
+        return [r for r in iter_records(self.out) if r.student in found]
+
+
+@dataclass
+class _Tally:
+    """The figures of a batch, kept as its records go by."""
+
+    failed: list[SubmissionRecord] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    grader_errors: int = 0
+
+    def add(self, record: SubmissionRecord, *, fresh: bool) -> None:
+        if record.status is RecordStatus.GRADED:
+            self.scores.append(record.score)
+        elif fresh:
+            self.failed.append(record)
+        self.grader_errors += record.status is RecordStatus.GRADER_ERROR
+
+
+class BatchProgress(Protocol):
+    """Told what a batch is doing, to show it (see :class:`RichProgress`)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, record: SubmissionRecord) -> None: ...
+
+
+def run_batch(
+    submissions: Path,
+    *,
+    lab: str,
+    out: Path,
+    jobs: int | None = None,
+    force: bool = False,
+    gradebook: Path | None = None,
+    course: Path | None = None,
+    device: str = "auto",
+    exercises: Sequence[str] = (),
+    settings: GraderSettings | None = None,
+    progress: BatchProgress | None = None,
+    executor: ExecutorName = "local",
+    scheduler: str | None = None,
+) -> BatchResult:
+    """Grade every submission of ``lab`` in ``submissions`` into the folder ``out``.
+
+    Writes ``out/results/<student>.json`` per submission, then ``out/grades.csv`` from every
+    record there, the feedback pages and class summary, and with ``gradebook`` the scores into
+    that nbgrader course's gradebook. ``exercises`` limits grading to those exercises.
+    ``executor`` is where submissions are graded: ``local`` processes (``jobs`` at once) or
+    ``dask``, the workers of the Dask scheduler at ``scheduler`` (``tcp://HOST:8786``).
+    """
+    options = BatchOptions(
+        jobs=jobs,
+        force=force,
+        gradebook=gradebook,
+        course=course,
+        device=device,
+        exercises=tuple(exercises),
+        settings=settings or GraderSettings(),
+        executor=executor,
+        scheduler=scheduler,
+    )
+    if options.workers < 1:
+        raise UsageError(f"--jobs must be at least 1, not {options.workers}")
+    resolve_device(device)
+    spec = find_lab(lab, None, options.settings)
+    chosen = [spec.exercise(e) for e in options.exercises] or spec.exercises
+    exercise_ids = tuple(e.id for e in chosen) if options.exercises else ()
+    team_of = _team_of(options.course)
+    # Resolved once: every grader then runs at this level or fails, never silently at another.
+    isolation = isolation_level(options.settings.isolation)
+    config = GradingConfig(
+        lab_id=spec.id,
+        lab_folder=spec.folder,
+        version=_version(spec, exercise_ids),
+        max_score=sum(e.points for e in chosen),
+        exercises=exercise_ids,
+        device=device,
+        settings=options.settings.model_copy(update={"isolation": isolation.setting}),
+        isolation=isolation,
+    )
+    found = find_submissions(submissions, spec, exclude=out)
+    connected = open_executor(
+        options.executor,
+        jobs=options.workers,
+        scheduler=options.scheduler,
+        settings=options.settings,
+    )
+    with connected as grader, _locked(out):
+        for folder in (out, out / RESULTS_DIR, out / FEEDBACK_DIR):
+            remove_leftovers(folder)
+        tasks, kept = _plan(found, out, config.version, force=options.force)
+        if progress is not None:
+            progress.start(len(tasks))
+        tally = _Tally()
+        for record in kept:
+            tally.add(record, fresh=False)
+        graded: list[str] = []
+        from deepgrade.reports.feedback import write_feedback
+
+        def arrived(record: SubmissionRecord) -> None:
+            write_record(record, record_path(out, record.student))
+            # Written now, while this process mostly waits for the graders, not at the end.
+            write_feedback(record, spec, _feedback_path(out, record.student))
+            graded.append(record.student)
+            tally.add(record, fresh=True)
+            if progress is not None:
+                progress.advance(record)
+
+        # The summary's plotting library takes a second to import: while the graders work.
+        threading.Thread(
+            target=importlib.import_module, args=("deepgrade.reports.summary",)
+        ).start()
+        grader.grade(tasks, config, arrived)
+        gradebook_report = _publish(out, spec, options, team_of, fresh=set(graded))
+    return BatchResult(
+        out=out,
+        max_score=config.max_score,
+        graded=sorted(graded),
+        skipped=[r.student for r in kept],
+        failed=sorted(tally.failed, key=lambda r: r.student),
+        mean_score=statistics.fmean(tally.scores) if tally.scores else None,
+        complete=tally.grader_errors == 0,
+        gradebook=gradebook_report,
+        isolation=config.isolation,
+    )
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``out``'s lock: two batches writing one folder would mix their results.
+
+    The kernel releases the lock when its holder dies, however it dies, so a killed batch
+    never blocks the next one.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / LOCK_FILE).open("a+", encoding="utf-8") as stream:
+        try:
+            fcntl.flock(stream, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.seek(0)
+            holder = stream.read().strip()
+            by = f" (process {holder})" if holder.isdigit() else ""
+            raise BusyError(
+                f"another grade batch{by} is writing to {out}; "
+                "wait for it to finish, or give this one another --out"
+            ) from None
+        stream.truncate(0)
+        stream.write(str(os.getpid()))
+        stream.flush()
+        yield
+
+
+def _team_of(course: Path | None) -> Callable[[str], str | None] | None:
+    """The course's team lookup, read before any grading so that a mistake in it costs none."""
+    if course is None:
+        return None
+    from deepgrade.staff.course import load_course
+
+    return load_course(course).team_of
+
+
+def _version(lab: LabSpec, exercises: Sequence[str]) -> str:
+    # Results of some exercises only must not pass for results of the whole lab.
+    base = checks_version(lab)
+    return f"{base}+{','.join(exercises)}" if exercises else base
+
+
+def _plan(
+    found: list[FoundSubmission], out: Path, version: str, *, force: bool
+) -> tuple[list[GradingTask], list[SubmissionRecord]]:
+    """Split the submissions into those to grade and the records still current."""
+    tasks: list[GradingTask] = []
+    # Kept whole only for their figures; a resumed class is small enough here, and these go
+    # once the batch returns.
+    kept: list[SubmissionRecord] = []
+    for submission in found:
+        content_hash = submission.content_hash()
+        previous = _previous(record_path(out, submission.student))
+        if not force and previous is not None and previous.is_current(content_hash, version):
+            kept.append(previous)
+        else:
+            tasks.append(GradingTask(submission, content_hash))
+    return tasks, kept
+
+
+def _previous(path: Path) -> SubmissionRecord | None:
+    if not path.is_file():
+        return None
+    try:
+        return read_record(path)
+    except SubmissionError as exc:
+        # An unreadable record is regraded and replaced, not a reason to stop the batch.
+        logger.warning("{}; it will be replaced", exc)
+        return None
+
+
+# -- what a batch writes at the end -------------------------------------------------------------
+def write_grades(
+    path: Path,
+    lab: LabSpec,
+    records: Iterable[SubmissionRecord],
+    *,
+    team_of: Callable[[str], str | None] | None = None,
+) -> None:
+    """``grades.csv``: one row per student with each exercise's score, total and status.
+
+    ``team_of`` gives a student's team (a course configuration's ``team_of``). A submission
+    the grader failed on has no total (it is not the student's zero), and an exercise the
+    grader failed on no score; one that could not be read scores 0. The records are read once,
+    and only their scores kept.
+    """
+    rows = []
+    scored: set[str] = set()
+    for record in records:
+        exercises = record.result.exercises if record.result else []
+        scores = {e.id: e.score for e in exercises if e.status is not Status.GRADER_ERROR}
+        scored |= {e.id for e in exercises}
+        total = "" if record.status is RecordStatus.GRADER_ERROR else _number(record.score)
+        rows.append((record.student, scores, total, record.max_score, record.status.value))
+    # The lab's exercises that some record scores, in the lab's order (all when none does).
+    exercise_ids = [e.id for e in lab.exercises if e.id in scored] or [e.id for e in lab.exercises]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "team", *exercise_ids, "total", "max_score", "status"])
+    for student, scores, total, max_score, status in sorted(rows, key=lambda row: row[0]):
+        writer.writerow(
+            [
+                student,
+                (team_of(student) if team_of else None) or "",
+                *(_number(scores[i]) if i in scores else "" for i in exercise_ids),
+                total,
+                _number(max_score),
+                status,
+            ]
+        )
+    write_atomic(path, buffer.getvalue())
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _feedback_path(out: Path, student: str) -> Path:
+    return out / FEEDBACK_DIR / f"{student}.html"
+
+
+def _publish(
+    out: Path,
+    lab: LabSpec,
+    options: BatchOptions,
+    team_of: Callable[[str], str | None] | None,
+    *,
+    fresh: set[str],
+) -> GradebookReport | None:
+    """``grades.csv``, the feedback pages not written yet (``fresh`` students have theirs),
+    the class summary and, if asked, the scores in nbgrader's gradebook, from every record in
+    ``out`` (those of earlier runs too: an interrupted run may not have published them).
+
+    Each output reads the records from disk one at a time: a class of any size is published
+    in the memory of one record and a line per student.
+    """
+    from deepgrade.reports.feedback import write_feedback
+    from deepgrade.reports.summary import write_summary
+
+    def records() -> Iterator[SubmissionRecord]:
+        return (r for r in iter_records(out) if r.lab == lab.id)
+
+    write_grades(out / GRADES_FILE, lab, records(), team_of=team_of)
+    for record in records():
+        if record.student not in fresh:
+            write_feedback(record, lab, _feedback_path(out, record.student))
+    write_summary(records(), lab, out / SUMMARY_FILE, feedback_dir=FEEDBACK_DIR)
+    if options.gradebook is None:
+        return None
+    from deepgrade.staff.gradebook import write_gradebook
+
+    return write_gradebook(options.gradebook, lab, records())
+
+
+# -- showing progress ---------------------------------------------------------------------------
+class RichProgress:
+    """A progress bar with count and ETA on stderr, and a line for each submission that failed."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._console = Console(stderr=True)
+        self._progress = Progress(
+            TextColumn("grading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("grading", total=0)
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def start(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def advance(self, record: SubmissionRecord) -> None:
+        if record.status is not RecordStatus.GRADED:
+            from rich.text import Text
+
+            # Plain text: an error message quotes the student's code, which is not markup.
+            line = Text.assemble((record.student, "red"), f": {record.status.value}: ")
+            self._console.print(line + Text(record.error), highlight=False, soft_wrap=True)
+        self._progress.advance(self._task)
