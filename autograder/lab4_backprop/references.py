@@ -6,12 +6,13 @@ Checks name these as ``lab:<name>``. They run in the grader only, never next to 
   student's method (sympy for the chain rule, torch autograd for everything else);
 - input builders ``builder(generator, dtype) -> (args, kwargs)`` for inputs that are not plain
   random tensors (Python numbers, test functions, planted exact zeros);
-- judges ``judge(result, args, kwargs) -> None | reason`` for results graded in parts, and
-  what they compare with: the ``expected`` builders, which see the check's inputs only and
-  return the right answer with the known mistakes' answers and their hints. A student release
-  records those and ships the judges as code, so a judge holds comparisons only;
-- mistakes: functions with a reference's signature that make one known error, replayed on the
-  same inputs so that a recognised wrong answer earns a specific hint.
+- judges ``judge(result, args, kwargs, expected=...) -> None | reason`` for results graded in
+  parts, comparing with ``expected``: the reference's answer on the check's inputs, or a known
+  mistake's. A student release records those answers and ships the judges as code, so a judge
+  holds comparisons only;
+- mistakes: functions with a reference's signature that make one known error; lab.toml pairs
+  each with its hint, and the engine replays them on the same inputs, so that a recognised
+  wrong answer earns a specific hint.
 
 ``Value`` needs nothing here: the ``value_program`` check compares it with torch autograd.
 """
@@ -25,12 +26,12 @@ import sympy
 import torch
 import torch.nn.functional as F
 
-from deepgrade.sandbox.probes import Probe
 from deepgrade.engine.comparison import Comparison, compare, default_tolerance, describe_value
+from deepgrade.sandbox.probes import Probe
 
 Inputs = tuple[list[Any], dict[str, Any]]
 Grads = dict[str, torch.Tensor]
-Answers = dict[str, Any]
+Triple = tuple[float, float, float]
 # A judge's reason, or (reason, hint) for a recognised mistake (see JudgeCheck).
 Verdict = str | tuple[str, str | None] | None
 
@@ -82,14 +83,6 @@ def chain_rule_integer_inputs(generator: torch.Generator, dtype: torch.dtype) ->
     return [1, -3, 4], {}
 
 
-_CHAIN_MISTAKES: list[tuple[Callable[[float, float, float], tuple[float, float, float]], str]] = [
-    (
-        chain_rule_own_factor,
-        "a product q * z hands each factor the upstream gradient times the OTHER factor: "
-        "df/dq = z and df/dz = q = x + y.",
-    ),
-    (chain_rule_reversed, "return the gradients in the order (df/dx, df/dy, df/dz)."),
-]
 _CHAIN_NAMES = ("df/dx", "df/dy", "df/dz")
 
 
@@ -97,33 +90,19 @@ def _close(expected: float, got: float) -> bool:
     return abs(expected - got) <= 1e-9 * max(1.0, abs(expected))
 
 
-def chain_rule_answers(x: float, y: float, z: float) -> Answers:
-    """What ``chain_rule_judge`` compares with: sympy's gradient and the mistakes' triples."""
-    return {
-        "value": chain_rule_grads(x, y, z),
-        "mistakes": [(mistake(x, y, z), hint) for mistake, hint in _CHAIN_MISTAKES],
-    }
-
-
 def chain_rule_judge(
-    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Triple
 ) -> Verdict:
-    """Judge: the three derivatives equal sympy's (any numbers; three_floats checks types).
-
-    A wrong value earns the hint of the mistake that explains it, else the check's.
-    """
+    """Judge: the three derivatives equal ``expected`` (sympy's, or a replayed mistake's: see
+    the check's ``mistakes``); any numbers, three_floats checks the types."""
     if not isinstance(result, tuple | list) or len(result) != 3:
         return f"it returned {describe_value(result)}; return a tuple (df/dx, df/dy, df/dz).", None
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in result):
         kinds = ", ".join(describe_value(v) for v in result)
         return f"it returned ({kinds}); return three Python numbers (use .item() or float()).", None
-    for name, wanted, got in zip(_CHAIN_NAMES, expected["value"], result, strict=True):
+    for name, wanted, got in zip(_CHAIN_NAMES, expected, result, strict=True):
         if not _close(wanted, got):
-            message = f"{name} should be {wanted:.10g}, got {got!r}."
-            for wrong, hint in expected["mistakes"]:
-                if all(map(_close, wrong, result)):
-                    return message, hint
-            return message
+            return f"{name} should be {wanted:.10g}, got {got!r}."
     return None
 
 
@@ -282,30 +261,6 @@ mlp2_loss_item = _manual(
     "Mistake: the loss returned as a Python float (loss.item()).", loss_item=True
 )
 
-_MLP2_MISTAKES: list[tuple[Callable[..., tuple[Any, Grads]], str]] = [
-    (
-        mlp2_two_over_n,
-        "the loss is a mean over all n * k entries of Y, so dL/dY_hat = 2 (Y_hat - Y) / (n k), "
-        "not 2 (Y_hat - Y) / n.",
-    ),
-    (
-        mlp2_relu_at_zero_one,
-        "ReLU'(0) = 0 as in PyTorch: keep the gradient only where A > 0 (not A >= 0).",
-    ),
-    (
-        mlp2_dW2_transposed,
-        "dW2 = dY_hat^T H has W2's shape [k, h]; H^T dY_hat is its transpose.",
-    ),
-    (
-        mlp2_db1_scalar,
-        "b1 was added to every row, so db1 sums dA over the batch only: dA.sum(0), shape [h].",
-    ),
-    (
-        mlp2_loss_item,
-        "return the loss as a 0-dim tensor (the mean itself), not loss.item().",
-    ),
-]
-
 
 def _mlp2_parts(result: Any, keys: Sequence[str]) -> tuple[dict[str, Any] | None, str | None]:
     """The parts named by ``keys`` (``loss`` or a parameter name), or why they are unreadable."""
@@ -330,75 +285,55 @@ def _label(key: str) -> str:
 def _compare_parts(expected: dict[str, Any], got: dict[str, Any], dtype: torch.dtype) -> Comparison:
     tolerance = default_tolerance(dtype)
     for key, wanted in expected.items():
+        if isinstance(wanted, float):
+            # Only a mistake answers with a Python float (loss.item()): the same float matches.
+            value = got[key]
+            if not isinstance(value, float) or abs(value - wanted) > 1e-5 * (1 + abs(wanted)):
+                return Comparison(False, f"{_label(key)} is not {wanted!r}.")
+            continue
         verdict = compare(wanted.detach().cpu(), got[key], tolerance, what=_label(key))
         if not verdict.ok:
             return verdict
     return Comparison(True)
 
 
-def mlp2_answers(*args: torch.Tensor) -> Answers:
-    """What the mlp2 judges compare with: autograd's (loss, grads) and the mistakes' pairs."""
-    return {
-        "value": mlp2_loss_and_grads(*args),
-        "mistakes": [(mistake(*args), hint) for mistake, hint in _MLP2_MISTAKES],
-    }
-
-
 def _judge_mlp2(
-    result: Any, args: Sequence[Any], keys: Sequence[str], expected: Answers
+    result: Any, args: Sequence[Any], keys: Sequence[str], expected: tuple[Any, Grads]
 ) -> Verdict:
-    """The parts ``keys`` of the result against ``expected`` (see ``mlp2_answers``): a wrong
-    value earns the hint of the mistake that explains it, else the check's."""
+    """The parts ``keys`` of the result against ``expected``: autograd's (loss, grads), or a
+    replayed mistake's (see the checks' ``mistakes``)."""
     got, problem = _mlp2_parts(result, keys)
     if got is None:
         return problem, None
-    dtype = args[0].dtype
-    right, _ = _mlp2_parts(expected["value"], keys)
+    right, _ = _mlp2_parts(expected, keys)
     assert right is not None
-    verdict = _compare_parts(right, got, dtype)
-    if verdict.ok:
-        return None
-    for answer, hint in expected["mistakes"]:
-        wrong, _ = _mlp2_parts(answer, keys)
-        if wrong is not None and _matches(wrong, got, dtype):
-            return verdict.message, hint
-    return verdict.message
-
-
-def _matches(wrong: dict[str, Any], got: dict[str, Any], dtype: torch.dtype) -> bool:
-    """Whether a replayed mistake gives what the student got (floats for a .item() loss)."""
-    for key, value in wrong.items():
-        if isinstance(value, float):
-            if not isinstance(got[key], float) or abs(got[key] - value) > 1e-5 * (1 + abs(value)):
-                return False
-        elif not _compare_parts({key: value}, {key: got[key]}, dtype).ok:
-            return False
-    return True
+    verdict = _compare_parts(right, got, args[0].dtype)
+    return None if verdict.ok else verdict.message
 
 
 def mlp2_loss_judge(
-    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: tuple[Any, Grads]
 ) -> Verdict:
     """Judge: the loss only."""
     return _judge_mlp2(result, args, ["loss"], expected)
 
 
 def mlp2_second_layer_judge(
-    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: tuple[Any, Grads]
 ) -> Verdict:
     """Judge: the gradients of W2 and b2."""
     return _judge_mlp2(result, args, ["W2", "b2"], expected)
 
 
 def mlp2_first_layer_judge(
-    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: tuple[Any, Grads]
 ) -> Verdict:
     """Judge: the gradients of W1 and b1."""
     return _judge_mlp2(result, args, ["W1", "b1"], expected)
 
 
 def mlp2_gradients_judge(
-    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: Answers
+    result: Any, args: Sequence[Any], kwargs: dict[str, Any], *, expected: tuple[Any, Grads]
 ) -> Verdict:
     """Judge: the four gradients."""
     return _judge_mlp2(result, args, ["W2", "b2", "W1", "b1"], expected)

@@ -24,7 +24,7 @@ from pydantic import (
     Field,
     SerializeAsAny,
     ValidationError,
-    field_validator,
+    model_validator,
 )
 
 from deepgrade.errors import SpecError, UsageError
@@ -91,19 +91,37 @@ class ExerciseSpec(BaseModel):
         description="Why those calls are refused, shown to the student; by default, that the "
         "exercise asks them to write that function themselves.",
     )
+    defaults: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fields given to each of its checks whose kind has them and leaves them unset "
+        "(call, dtypes, tolerances, mistakes...).",
+    )
     checks: list[SerializeAsAny[CheckDeclaration]] = Field(default_factory=list)
     timeout: float | None = Field(
         None, gt=0, description="Seconds for all its checks; the settings' default when unset."
     )
 
-    @field_validator("checks", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _parse_checks(cls, value: Any) -> Any:
-        return [_parse_check(item) for item in value] if isinstance(value, list) else value
+    def _parse_checks(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
+            return data
+        defaults = data.get("defaults") or {}
+        checks = [_parse_check(_with_defaults(item, defaults)) for item in data["checks"]]
+        return data | {"checks": checks}
 
     @property
     def name(self) -> str:
         return self.id.split(".", 1)[-1]
+
+
+def _with_defaults(item: Any, defaults: Mapping[str, Any]) -> Any:
+    """A check's table completed by its exercise's defaults, for the fields its kind has."""
+    kind = check_kinds().get(str(item.get("kind"))) if isinstance(item, dict) else None
+    if kind is None or not isinstance(defaults, Mapping):
+        return item
+    fields = kind.model_fields
+    return {k: v for k, v in defaults.items() if k in fields and k not in item} | item
 
 
 def _parse_check(item: Any) -> Any:
@@ -136,6 +154,11 @@ class LabSpec(BaseModel):
     notebook: str
     module: str
     exercises: list[ExerciseSpec]
+    mistakes: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Named sets of known mistakes: a check (or exercise defaults) may give "
+        '`mistakes = "<name>"` instead of the list.',
+    )
     manual: list[ManualPart] = Field(default_factory=list)
     worker_threads: int = Field(
         1,
@@ -147,6 +170,25 @@ class LabSpec(BaseModel):
     folder: Path = Field(Path(), exclude=True)
     version: str = Field("", description="Digest of the lab's files: changes when checks change.")
     has_hidden: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_mistakes(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("exercises"), list):
+            return data
+        sets = data.get("mistakes") or {}
+        for exercise in data["exercises"]:
+            if not isinstance(exercise, dict):
+                continue
+            tables = [exercise.get("defaults"), *(exercise.get("checks") or [])]
+            for table in tables:
+                if isinstance(table, dict) and isinstance(table.get("mistakes"), str):
+                    name = table["mistakes"]
+                    if name not in sets:
+                        known = ", ".join(sorted(sets)) or "none"
+                        raise ValueError(f"no mistake set named {name!r} (known: {known})")
+                    table["mistakes"] = sets[name]
+        return data
 
     def exercise(self, exercise_id: str) -> ExerciseSpec:
         for exercise in self.exercises:
@@ -198,12 +240,28 @@ def load_lab(folder: Path, *, include_hidden: bool = True) -> LabSpec:
 
 
 def _merge_hidden(data: dict[str, Any], hidden: dict[str, Any], path: Path) -> None:
+    """Add ``hidden.toml`` to ``lab.toml``'s data: the same syntax, its exercises adding checks
+    (with their own defaults) to the lab's exercises of the same id, and its mistake sets."""
+    extra = set(hidden) - {"exercises", "mistakes"}
+    if extra:
+        raise SpecError(f"{path}: only exercises and mistakes are hidden, not {sorted(extra)}")
+    sets = data.setdefault("mistakes", {})
+    for name, mistakes in (hidden.get("mistakes") or {}).items():
+        if name in sets:
+            raise SpecError(f"{path}: the mistake set {name!r} is already in {LAB_FILE}")
+        sets[name] = mistakes
     by_id = {exercise.get("id"): exercise for exercise in data.get("exercises", [])}
-    for check in hidden.get("checks", []):
-        target = by_id.get(check.pop("exercise", None))
+    for exercise in hidden.get("exercises", []):
+        target = by_id.get(exercise.get("id"))
         if target is None:
-            raise SpecError(f"{path}: a hidden check names an exercise that {LAB_FILE} lacks")
-        target.setdefault("checks", []).append(check | {"hidden": True})
+            raise SpecError(f"{path}: {exercise.get('id')!r} is not an exercise of {LAB_FILE}")
+        extra = set(exercise) - {"id", "defaults", "checks"}
+        if extra:
+            raise SpecError(f"{path}: {exercise['id']} may add checks, not {sorted(extra)}")
+        defaults = exercise.get("defaults") or {}
+        for check in exercise.get("checks", []):
+            table = _with_defaults(check, defaults) if isinstance(check, dict) else check
+            target.setdefault("checks", []).append(table | {"hidden": True})
 
 
 def autograder_roots(starts: Iterable[Path], configured: Path | None = None) -> Iterator[Path]:

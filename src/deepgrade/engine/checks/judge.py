@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deepgrade.engine.checks.base import (
     DTYPES,
@@ -28,6 +28,16 @@ from deepgrade.engine.checks.base import (
 )
 
 
+class JudgedMistake(BaseModel):
+    """A common wrong answer of a judged exercise: a grader-side function, called like
+    ``expected``, that makes it, and the hint it earns."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    expected: str = Field(description="lab:<name>, called like the check's expected.")
+    hint: str
+
+
 @register_check
 class JudgeCheck(ArgumentsMixin, CheckSpec):
     """``judge(result, args, kwargs)`` returns ``None`` when the result is right, else why not.
@@ -37,6 +47,10 @@ class JudgeCheck(ArgumentsMixin, CheckSpec):
     reason is a string, followed by the check's ``hint`` when it has one, or a pair
     ``(reason, hint)`` whose hint (``None``: none) replaces the check's: the hint of a
     recognised mistake, or no hint for a result too malformed to compare.
+
+    With ``mistakes`` (and ``expected``), a failed result is judged again against each mistake's
+    answer on the same inputs: the first that the judge accepts is the likely cause, and its hint
+    replaces the others.
     """
 
     kind: Literal["judge"] = "judge"
@@ -48,6 +62,13 @@ class JudgeCheck(ArgumentsMixin, CheckSpec):
         "``expected``. It never sees the student's result, so a student release replays it.",
     )
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
+    mistakes: list[JudgedMistake] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _mistakes_need_expected(self) -> JudgeCheck:
+        if self.mistakes and self.expected is None:
+            raise ValueError("a judge's mistakes are answers to compare with: give 'expected'")
+        return self
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         judge = ctx.resolve(self.judge)
@@ -55,14 +76,23 @@ class JudgeCheck(ArgumentsMixin, CheckSpec):
             args, kwargs = self.make_inputs(ctx, DTYPES[dtype_name])
             extra: dict[str, Any] = {}
             if self.expected is not None:
-                value = ctx.run_reference(self.expected, call_with, (args, kwargs))
-                # Replayed values come back on the CPU: live ones must look the same.
-                extra["expected"] = to_device(value, torch.device("cpu"))
+                extra["expected"] = self._answer(ctx, self.expected, args, kwargs)
             result = ctx.call(self.call, args, kwargs)
             problem = judge(result.value, args, kwargs, **extra)
             if not problem:
                 continue
             reason, hint = problem if isinstance(problem, tuple) else (problem, self.hint)
+            for mistake in self.mistakes:
+                wrong = self._answer(ctx, mistake.expected, args, kwargs)
+                if not judge(result.value, args, kwargs, expected=wrong):
+                    hint = mistake.hint
+                    break
             where = self.describe_call(args, self.hidden, kwargs)
             return CheckOutcome(False, f"{where}: {reason}" + (f" Hint: {hint}" if hint else ""))
         return CheckOutcome(True)
+
+    @staticmethod
+    def _answer(ctx: CheckContext, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        value = ctx.run_reference(name, call_with, (args, kwargs))
+        # Replayed values come back on the CPU: live ones must look the same.
+        return to_device(value, torch.device("cpu"))
