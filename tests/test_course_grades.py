@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from deepgrade.cli import main
+from deepgrade.errors import CourseError
 from deepgrade.model.records import RecordStatus, SubmissionRecord, record_path, write_record
 from deepgrade.model.results import ExerciseResult, LabResult, Status
 from deepgrade.model.spec import load_lab
-from deepgrade.staff.course import CourseError, load_course
+from deepgrade.staff.course import load_course
 from deepgrade.staff.grades import CourseGrades, compute_grades, write_exports
 
 from .conftest import ROOT

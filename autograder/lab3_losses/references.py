@@ -7,11 +7,9 @@ that a student's result they reproduce earns the mistake's hint.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-Inputs = tuple[list[Any], dict[str, Any]]
+from deepgrade.engine.labkit import Inputs
 
 
 # -- references ---------------------------------------------------------------------------------

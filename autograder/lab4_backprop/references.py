@@ -26,14 +26,18 @@ import sympy
 import torch
 import torch.nn.functional as F
 
-from deepgrade.engine.comparison import Comparison, compare, default_tolerance, describe_value
-from deepgrade.sandbox.probes import Probe
+from deepgrade.engine.labkit import (
+    Comparison,
+    Inputs,
+    Probe,
+    Verdict,
+    compare,
+    default_tolerance,
+    describe_value,
+)
 
-Inputs = tuple[list[Any], dict[str, Any]]
 Grads = dict[str, torch.Tensor]
 Triple = tuple[float, float, float]
-# A judge's reason, or (reason, hint) for a recognised mistake (see JudgeCheck).
-Verdict = str | tuple[str, str | None] | None
 
 # -- chain_rule_grads --------------------------------------------------------------------------
 _X, _Y, _Z = sympy.symbols("x y z", real=True)

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-Inputs = tuple[list[Any], dict[str, Any]]
-Builder = Callable[[torch.Generator, torch.dtype], Inputs]
+from deepgrade.engine.labkit import Builder, Inputs
+
 Rule = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 # -- modules ----------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ from typing import Any, Literal, TypeVar, cast
 import torch
 from torch import nn
 
+from deepgrade.engine.labkit import Builder, Inputs
+
 Batch = tuple[torch.Tensor, torch.Tensor]
-Args = tuple[list[Any], dict[str, Any]]
-Builder = Callable[[torch.Generator, torch.dtype], Args]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Batcher = Callable[..., Iterator[Batch]]
 Epoch = Callable[[nn.Module, Iterable[Batch], LossFn, Any], float]
@@ -293,7 +293,7 @@ def _batches_builder(n: int, batch_size: int, labels: bool = False) -> Builder:
     showing a batch also shows which rows it holds.
     """
 
-    def build(generator: torch.Generator, dtype: torch.dtype) -> Args:
+    def build(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
         X = torch.randn(n, 3, generator=generator, dtype=torch.float64)
         X[:, 0] = torch.arange(n, dtype=torch.float64)
         if labels:

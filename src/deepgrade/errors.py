@@ -32,5 +32,9 @@ class GraderError(DeepgradeError):
     """The grader itself failed on a whole submission (the worker would not start, ...)."""
 
 
+class CourseError(DeepgradeError):
+    """The course's configuration or data (roster, teams, results, grades) is inconsistent."""
+
+
 class BusyError(DeepgradeError):
     """Another run holds what this one needs: a batch is already writing to that output folder."""

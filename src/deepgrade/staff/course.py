@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from deepgrade.errors import DeepgradeError, UsageError
+from deepgrade.errors import CourseError, UsageError
 
 ROSTER_COLUMNS = ("id", "first_name", "last_name", "email")
 TEAM_SIZES = (2, 3)
@@ -31,10 +31,6 @@ TEAM_SIZES = (2, 3)
 GRADE_COLUMNS = ("G1", "G2", "course")
 # Weights are typed as decimals in a TOML file: 0.1 + 0.2 must still count as 0.3.
 _WEIGHT_TOLERANCE = 1e-9
-
-
-class CourseError(DeepgradeError):
-    """The course's configuration or data (roster, teams, results, grades) is inconsistent."""
 
 
 class Student(BaseModel):

@@ -80,7 +80,7 @@ class CourseGrades(BaseModel):
 def compute_grades(config: CourseConfig) -> CourseGrades:
     """Combine the labs' results, the report's manual scores and the exam into grades.
 
-    Raises :class:`~deepgrade.staff.course.CourseError` listing every inconsistency found.
+    Raises :class:`~deepgrade.errors.CourseError` listing every inconsistency found.
     """
     roster = config.read_roster()
     problems: list[str] = []

@@ -243,7 +243,10 @@ class ArgumentsMixin(BaseModel):  # type: ignore[no-redef]
         "dtype, returning (args, kwargs); replaces ``args`` for inputs that are not plain "
         "random tensors (lists of tensors, numbers, test functions, planted data).",
     )
-    kwargs: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    # A TOML array becomes a tuple (a stride = [2, 1] is a tuple argument, as in PyTorch).
+    kwargs: dict[str, float | int | bool | str | tuple[float | int | bool, ...]] = Field(
+        default_factory=dict
+    )
     seed: int = 0
     grad_args: list[int] | None = Field(
         None, description="Arguments whose gradients are checked (default: every float tensor)."

@@ -39,7 +39,8 @@ class SympyGradientCheck(ArgumentsMixin, CheckSpec):
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
-        params = {k: float(v) for k, v in self.kwargs.items() if not isinstance(v, str)}
+        # The formula's parameters are the numbers among the keyword arguments.
+        params = {k: float(v) for k, v in self.kwargs.items() if isinstance(v, int | float)}
         others = tuple(self.others)
         derivative = sympy_derivative(self.formula, self.variable, params, others)
         for dtype_name in self.dtypes:
