@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,42 @@ def patched(source: str, replacements: list[tuple[str, str]]) -> str:
         assert source.count(old) == 1, f"expected exactly one occurrence of {old!r}"
         source = source.replace(old, new)
     return source
+
+
+class ToyCourse:
+    """A course of one small lab written by a test: ``autograder/<folder>/`` under a tmp dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def lab(
+        self,
+        lab_toml: str,
+        *,
+        hidden: str | None = None,
+        references: str | None = None,
+        folder: str = "toy",
+    ) -> Path:
+        """Write the lab's files; its folder."""
+        lab = self.root / "autograder" / folder
+        lab.mkdir(parents=True, exist_ok=True)
+        (lab / "lab.toml").write_text(lab_toml, encoding="utf-8")
+        for name, text in (("hidden.toml", hidden), ("references.py", references)):
+            if text is not None:
+                (lab / name).write_text(text, encoding="utf-8")
+        return lab
+
+    def grade(self, source: str, name: str = "toy.py", **kwargs: Any) -> LabResult:
+        """Grade ``source`` (a module named ``name``) against this course's labs."""
+        path = self.root / "submission" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+        settings = FAST.model_copy(update={"autograder_dir": self.root / "autograder"})
+        kwargs.setdefault("device", "cpu")
+        return grade_submission(path, settings=settings, **kwargs)
+
+
+@pytest.fixture
+def toy_lab(tmp_path: Path) -> ToyCourse:
+    """A course to write a small lab into, instead of inline TOML in every test file."""
+    return ToyCourse(tmp_path / "course")
