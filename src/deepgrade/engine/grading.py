@@ -47,6 +47,7 @@ from deepgrade.sandbox.process import (
     WorkerProtocolError,
     WorkerTimeout,
 )
+from deepgrade.sandbox.worker.drivers import Driver
 from deepgrade.settings import GraderSettings
 
 
@@ -144,11 +145,11 @@ class Session:
             grad_devices=[_wire.device_of(g) for g in reply.get("grads", [])],
         )
 
-    def drive(self, driver: str, target: str, payload: Mapping[str, Any]) -> Any:
+    def drive(self, driver: Driver, target: str, payload: Mapping[str, Any]) -> Any:
         tensors: list[torch.Tensor] = []
         header = {
             "op": "drive",
-            "driver": driver,
+            "driver": driver.__name__,
             "target": target,
             "payload": _wire.encode(dict(payload), tensors),
         }

@@ -37,6 +37,7 @@ from deepgrade.errors import SpecError
 from deepgrade.model.spec import LAB_FILE, RECORDED_FILE, REFERENCES_FILE, LabSpec, load_lab
 from deepgrade.sandbox import wire as _wire
 from deepgrade.sandbox.probes import Probe
+from deepgrade.sandbox.worker.drivers import Driver
 
 _FORMAT = 1
 _LAB_PREFIX = "lab:"
@@ -195,7 +196,7 @@ class _RecordingContext:
     def call(self, target: str, *args: Any, **kwargs: Any) -> CallResult:
         return CallResult(value=_wire.ForeignObject("blank submission"))
 
-    def drive(self, driver: str, target: str, payload: Any) -> Any:
+    def drive(self, driver: Driver, target: str, payload: Any) -> Any:
         return {}
 
     def resolve(self, reference: str) -> Any:

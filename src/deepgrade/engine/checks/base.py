@@ -14,6 +14,7 @@ from deepgrade.engine.comparison import Tolerance, default_tolerance
 from deepgrade.errors import DeepgradeError, SpecError
 from deepgrade.model.spec import CheckDeclaration
 from deepgrade.model.spec import register_check as register_check
+from deepgrade.sandbox.worker.drivers import Driver
 
 DTypeName = Literal["float32", "float64"]
 
@@ -93,8 +94,9 @@ class CheckContext(Protocol):
         """
         ...
 
-    def drive(self, driver: str, target: str, payload: Mapping[str, Any]) -> Any:
-        """Run one of the worker's drivers (see ``_drivers``) on the student's ``target``."""
+    def drive(self, driver: Driver, target: str, payload: Mapping[str, Any]) -> Any:
+        """Run one of the worker's drivers (``sandbox.worker.drivers``) on the student's
+        ``target``, there."""
         ...
 
     def resolve(self, reference: str) -> Any:

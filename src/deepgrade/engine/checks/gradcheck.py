@@ -19,6 +19,7 @@ from deepgrade.engine.checks.base import (
     StudentTimeout,
     register_check,
 )
+from deepgrade.sandbox.worker.drivers import evaluate
 
 _MESSAGE_LIMIT = 600
 # gradcheck's own default, passed explicitly: the calls fetched ahead perturb by this much.
@@ -140,7 +141,7 @@ class _Remote:
             "result_bytes": _REQUEST_BYTES,
         }
         try:
-            results = self._ctx.drive("evaluate", self._target, payload)
+            results = self._ctx.drive(evaluate, self._target, payload)
         except StudentTimeout:
             raise  # the time is spent either way
         except StudentFailure:

@@ -24,6 +24,7 @@ from deepgrade.engine.checks.base import (
     register_check,
 )
 from deepgrade.engine.comparison import Tolerance, compare
+from deepgrade.sandbox.worker.drivers import module_probe
 
 InitArgument = int | float | bool | str
 
@@ -94,7 +95,7 @@ class ModuleCheck(_Constructed):
                 extra["load"] = side["values"]
             if self.backward:
                 extra["grad_output"] = side["grad_output"]
-            got = ctx.drive("module", self.call, self.payload(dtype_name, **extra))
+            got = ctx.drive(module_probe, self.call, self.payload(dtype_name, **extra))
             problem = self._compare(got, side, self.tolerance(DTYPES[dtype_name], ctx.device))
             if problem:
                 return self.failed(f"{self.constructor()} in {dtype_name}: {problem}")
@@ -183,7 +184,7 @@ class InitDistributionCheck(_Constructed):
     false_failure_rate: float = Field(1e-7, gt=0, lt=1)
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
-        got = ctx.drive("module", self.call, self.payload("float64", return_parameters=True))
+        got = ctx.drive(module_probe, self.call, self.payload("float64", return_parameters=True))
         if not isinstance(got, dict):
             return self.failed(f"{self.constructor()} could not be probed.")
         values = dict(zip(got.get("names", []), got.get("parameters", []), strict=False))

@@ -23,6 +23,7 @@ from deepgrade.engine.checks.base import (
     call_with,
     register_check,
 )
+from deepgrade.sandbox.worker.drivers import outcome as outcome_driver
 
 Metric = Literal["accuracy_logit", "accuracy_argmax", "mse", "relative_error"]
 _HIGHER_IS_BETTER = {"accuracy_logit": True, "accuracy_argmax": True}
@@ -61,7 +62,7 @@ class OutcomeCheck(CheckSpec):
     def run(self, ctx: CheckContext) -> CheckOutcome:
         data = ctx.run_reference(self.task, call_with, ([self.seed], {}))
         payload = {"train": list(data["train"]), "test_inputs": data["test_inputs"]}
-        got = ctx.drive("outcome", self.call, payload)
+        got = ctx.drive(outcome_driver, self.call, payload)
         if not isinstance(got, dict):
             return self.failed(f"{self.call} could not be run.")
         score, problem = self._score(got.get("predictions"), data["test_targets"])

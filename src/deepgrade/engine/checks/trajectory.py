@@ -28,7 +28,7 @@ from deepgrade.engine.checks.base import (
     register_check,
 )
 from deepgrade.engine.comparison import Tolerance, compare, compare_tree
-from deepgrade.sandbox.worker.drivers import optimizer_run, run_loop
+from deepgrade.sandbox.worker.drivers import Driver, optimizer_run, run_loop
 
 Steps = Sequence[Sequence[torch.Tensor]]
 
@@ -70,7 +70,7 @@ class _HarnessCheck(CheckSpec):
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
     mistakes: list[Mistake] = Field(default_factory=list)
 
-    driver: ClassVar[str]
+    driver: ClassVar[Driver]
 
     def _harness(self, target: Any, payload: dict[str, Any]) -> dict[str, Any]:
         """The driver's harness, run here on the reference (or a replayed mistake).
@@ -84,7 +84,7 @@ class _HarnessCheck(CheckSpec):
             dtype = DTYPES[dtype_name]
             payload = self._payload(dtype)
             expected = ctx.run_reference(self.reference, self._harness, payload)
-            got = ctx.drive(self.driver, self.call, payload)
+            got = ctx.drive(type(self).driver, self.call, payload)
             if not isinstance(got, dict):
                 return self.failed(f"{self.call} could not be run.")
             problem = self._problem(ctx, payload, expected, got, dtype_name)
@@ -120,7 +120,7 @@ class OptimizerTrajectoryCheck(_HarnessCheck):
     """An optimiser class steps parameters exactly as a reference optimiser does."""
 
     kind: Literal["optimizer_trajectory"] = "optimizer_trajectory"
-    driver: ClassVar[str] = "optimizer"
+    driver: ClassVar[Driver] = optimizer_run
     kwargs: dict[str, float | list[float]] = Field(default_factory=dict)
     shapes: list[list[int]] = Field(default_factory=lambda: [[4, 3], [3]])
     steps: int = Field(8, ge=1)
@@ -217,7 +217,7 @@ class TrainingLoopCheck(_HarnessCheck):
     """
 
     kind: Literal["training_loop"] = "training_loop"
-    driver: ClassVar[str] = "loop"
+    driver: ClassVar[Driver] = run_loop
     arguments: list[str]
     sizes: list[int] = Field(default_factory=lambda: [3, 6, 2])
     activation: Literal["relu", "tanh"] = "relu"

@@ -18,7 +18,13 @@ import torch
 from pydantic import Field
 
 from deepgrade.engine.checks.base import CheckContext, CheckOutcome, CheckSpec, register_check
-from deepgrade.sandbox.worker.drivers import BINARY, UNARY, WITH_CONSTANT, run_program
+from deepgrade.sandbox.worker.drivers import (
+    BINARY,
+    UNARY,
+    WITH_CONSTANT,
+    run_program,
+    value_graph,
+)
 
 Program = list[list[Any]]
 _ALL_OPERATORS = sorted({*BINARY, *WITH_CONSTANT, *UNARY})
@@ -40,7 +46,7 @@ class ValueProgramCheck(CheckSpec):
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         programs = [*self.programs, *self._random_programs()]
-        results = ctx.drive("value_graph", self.call, {"programs": programs})
+        results = ctx.drive(value_graph, self.call, {"programs": programs})
         if not isinstance(results, list) or len(results) != len(programs):
             return self.failed("the driver received an unreadable reply.")
         for program, got in zip(programs, results, strict=True):
@@ -62,7 +68,7 @@ class ValueProgramCheck(CheckSpec):
             (_sub_program(program, k) for k in range(len(program))),
             key=lambda p: sum(1 for i in p if i[0] != "leaf"),
         )
-        results = ctx.drive("value_graph", self.call, {"programs": candidates})
+        results = ctx.drive(value_graph, self.call, {"programs": candidates})
         for candidate, got in zip(candidates, results, strict=False):
             problem = _problem(candidate, got)
             if problem is not None:
