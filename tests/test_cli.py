@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LAB2_SOLUTION_NB, LAB2_STUB_NB
+from tests.helpers import LAB2_SOLUTION_NB, LAB2_STUB_NB
 
 pytestmark = pytest.mark.lab2
 

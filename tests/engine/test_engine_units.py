@@ -1,0 +1,233 @@
+"""Unit tests of the engine's pieces: wire format, comparison, symbolic answers, source scan,
+scoring and lab loading."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+import sympy
+import torch
+
+from deepgrade.engine.comparison import Tolerance, compare
+from deepgrade.engine.forbidden import scan
+from deepgrade.engine.symbolic import ExpressionError, equivalent, rebuild
+from deepgrade.errors import SpecError
+from deepgrade.model.results import CheckResult, Status, score_exercise
+from deepgrade.model.spec import load_lab
+from deepgrade.sandbox import wire as _wire
+from tests.helpers import ROOT
+
+TOL = Tolerance(rtol=1e-6, atol=1e-6)
+
+
+def roundtrip(value: object) -> object:
+    tensors: list[torch.Tensor] = []
+    data = _wire.encode(value, tensors)
+    message = _wire.pack({"value": data}, tensors)
+    head_len, blob_len = _wire.parse_lengths(message[: _wire.PREFIX_SIZE], 1 << 20)
+    start = _wire.PREFIX_SIZE
+    header, out = _wire.unpack(message[start : start + head_len], message[start + head_len :])
+    assert len(message) == start + head_len + blob_len
+    return _wire.decode(header["value"], out)
+
+
+def test_wire_roundtrip_of_structures() -> None:
+    value = roundtrip({"a": (torch.arange(3.0), [1, 2.5, math.inf]), "b": None})
+    assert isinstance(value, dict)
+    tensor, items = value["a"]
+    assert torch.equal(tensor, torch.arange(3.0))
+    assert items == [1, 2.5, math.inf]
+
+
+def test_wire_names_objects_instead_of_sending_them() -> None:
+    class Sneaky:
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    value = roundtrip(Sneaky())
+    assert isinstance(value, _wire.ForeignObject)
+    assert value.type_name.endswith("Sneaky")
+
+
+def test_wire_refuses_subclasses_and_oversized_messages() -> None:
+    class MyTensor(torch.Tensor):
+        pass
+
+    assert isinstance(roundtrip(torch.zeros(2).as_subclass(MyTensor)), _wire.ForeignObject)
+    with pytest.raises(_wire.WireError, match="exceeds"):
+        _wire.parse_lengths(_wire.pack({}, [torch.zeros(1000)])[: _wire.PREFIX_SIZE], 100)
+
+
+class Payload:
+    """Stands for any pickled object a hostile worker might send."""
+
+
+def test_wire_refuses_pickled_objects() -> None:
+    buffer = io.BytesIO()
+    torch.save([torch.zeros(1), Payload()], buffer)
+    with pytest.raises(_wire.WireError):
+        _wire.unpack(b"{}", buffer.getvalue())
+    with pytest.raises(_wire.WireError):
+        _wire.unpack(b'{"header": {}, "tensors": []}', buffer.getvalue())
+
+
+def test_wire_keeps_every_dtype_shape_and_bit() -> None:
+    sent = [
+        torch.tensor([-0.0, math.nan, math.inf], dtype=torch.float64),
+        torch.randn(3, 2).t(),  # not contiguous
+        torch.tensor(True),
+        torch.zeros(0, 3, dtype=torch.int16),
+        torch.randn(2, dtype=torch.complex64),
+        torch.randn(3).to(torch.bfloat16),
+        torch.tensor(7, dtype=torch.uint8),
+        torch.arange(120.0)[::60][:1],  # one element, with a stride of 60
+        torch.randn(4, 15).t()[:1],  # a row of a transposed matrix
+    ]
+    got = roundtrip(sent)
+    assert isinstance(got, list)
+    for before, after in zip(sent, got, strict=True):
+        assert (after.dtype, after.shape) == (before.dtype, before.shape)
+        assert after.is_contiguous()
+        assert torch.equal(_bits(before), _bits(after))
+
+
+def _bits(tensor: torch.Tensor) -> torch.Tensor:
+    flat = torch.empty(tensor.numel(), dtype=tensor.dtype)
+    flat.copy_(tensor.reshape(-1))
+    return flat.view(torch.uint8)
+
+
+@pytest.mark.parametrize(
+    ("layout", "blob", "reason"),
+    [
+        ([["float32", [2]]], bytes(4), "shorter"),
+        ([["float32", [1]]], bytes(32), "longer"),
+        ([["object", [1]]], bytes(16), "unknown dtype"),
+        ([["float32", [-1]]], bytes(16), "shape"),
+        ([["float32", [1.5]]], bytes(16), "shape"),
+        ([["float32"]], bytes(16), "layout"),
+        ({"0": 1}, b"", "layout"),
+    ],
+)
+def test_wire_refuses_tensor_bytes_that_do_not_match_their_layout(
+    layout: object, blob: bytes, reason: str
+) -> None:
+    head = json.dumps({"header": {}, "tensors": layout}).encode()
+    with pytest.raises(_wire.WireError, match=reason):
+        _wire.unpack(head, blob)
+
+
+def test_wire_names_tensors_of_unusual_dtypes() -> None:
+    value = roundtrip(torch.zeros(2, dtype=torch.float8_e4m3fn))
+    assert isinstance(value, _wire.ForeignObject)
+    assert "float8" in value.type_name
+
+
+def test_compare_reports_the_worst_element() -> None:
+    expected = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    got = expected.clone()
+    got[1, 0] = 2.5
+    verdict = compare(expected, got, TOL)
+    assert not verdict.ok
+    assert verdict.worst_index == (1, 0)
+    assert "worst at index [1, 0]: expected 2, got 2.5" in verdict.message
+    assert "rtol=1e-06, atol=1e-06" in verdict.message
+
+
+@pytest.mark.parametrize(
+    ("got", "words"),
+    [
+        (torch.zeros(3, 2), "shape [3, 2], expected [2, 3] (same number of elements"),
+        (torch.zeros(2, 3, dtype=torch.float64), "dtype float64, expected float32"),
+        (1.5, "should be a tensor, but it is float 1.5"),
+        (torch.full((2, 3), torch.nan), "NaN or infinity where the answer is finite"),
+        (2 * torch.ones(2, 3), "2 times the expected ones"),
+        (1.00002 * torch.ones(2, 3), "1.00002 times the expected ones"),
+    ],
+)
+def test_compare_explains_mismatches(got: object, words: str) -> None:
+    verdict = compare(torch.ones(2, 3), got, TOL)
+    assert not verdict.ok
+    assert words in verdict.message
+
+
+def test_rebuild_accepts_whitelisted_expressions_only() -> None:
+    x = sympy.Symbol("x", real=True)
+    tree = {"func": "Mul", "args": [{"func": "exp", "args": [{"symbol": "x"}]}, {"integer": "2"}]}
+    assert rebuild(tree, {"x": x}) == 2 * sympy.exp(x)
+    with pytest.raises(ExpressionError, match="Derivative is not allowed"):
+        rebuild({"func": "Derivative", "args": [{"symbol": "x"}]}, {"x": x})
+    with pytest.raises(ExpressionError, match="unknown symbol 'y'"):
+        rebuild({"symbol": "y"}, {"x": x})
+
+
+def test_equivalence_falls_back_to_numbers() -> None:
+    x = sympy.Symbol("x", real=True)
+    s = 1 / (1 + sympy.exp(-x))
+    assert equivalent(sympy.exp(-x) / (1 + sympy.exp(-x)) ** 2, s * (1 - s), [x], {})[0]
+    ok, reason = equivalent(s, s * (1 - s), [x], {})
+    assert not ok
+    assert "at x =" in reason
+
+
+def test_scan_finds_forbidden_calls_in_graded_scopes_only() -> None:
+    cells = [
+        "import torch\nfrom torch import sigmoid as sg\n",
+        "class Sigmoid:\n    def forward(ctx, x):\n        return x.sigmoid()\n",
+        "def helper(x):\n    return torch.sigmoid(x)\n",
+        "def sigmoid(x):\n    return Sigmoid.apply(x)\n",
+    ]
+    findings = scan(cells, ["Sigmoid", "sigmoid"], ["sigmoid"])
+    assert [(f.scope, f.line, f.cell) for f in findings] == [("Sigmoid", 3, 1)]
+    assert "sigmoid called in Sigmoid (cell 2, line 3)" in str(findings[0])
+
+
+def test_partial_credit_and_statuses() -> None:
+    def check(status: Status, weight: float = 1.0) -> CheckResult:
+        return CheckResult(name="c", status=status, weight=weight, message="m")
+
+    half = score_exercise("e", 2.0, [check(Status.PASSED), check(Status.FAILED)])
+    assert (half.status, half.score) == (Status.FAILED, 1.0)
+    stub = score_exercise("e", 2.0, [check(Status.NOT_IMPLEMENTED)] * 2)
+    assert (stub.status, stub.score) == (Status.NOT_IMPLEMENTED, 0.0)
+    slow = score_exercise("e", 2.0, [check(Status.PASSED, 3.0), check(Status.TIMEOUT)])
+    assert (slow.status, slow.score) == (Status.TIMEOUT, 1.5)
+
+
+def test_public_lab_leaves_hidden_checks_out() -> None:
+    folder = ROOT / "autograder" / "lab2_activations"
+    full, public = load_lab(folder), load_lab(folder, include_hidden=False)
+    assert full.has_hidden and not public.has_hidden
+    count = sum(len(e.checks) for e in full.exercises)
+    assert count > sum(len(e.checks) for e in public.exercises)
+    assert all(not c.hidden for e in public.exercises for c in e.checks)
+    assert full.max_score == public.max_score == 20.0
+
+
+def test_invalid_lab_file_is_a_spec_error(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text(
+        'id = "x"\ntitle = "t"\nnotebook = "x.ipynb"\nmodule = "x.py"\n'
+        '[[exercises]]\nid = "x.a"\npoints = 1\nrequires = ["a"]\n'
+        '[[exercises.checks]]\nkind = "telepathy"\nname = "n"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SpecError, match="unknown check kind 'telepathy'"):
+        load_lab(tmp_path)
+
+
+def test_every_public_name_resolves() -> None:
+    import deepgrade
+
+    missing = [n for n in deepgrade.__all__ if n != "__version__" and not getattr(deepgrade, n)]
+    assert not missing
+
+
+def test_tampering_is_seen_in_dotted_module_names_too() -> None:
+    from deepgrade.engine.forbidden import tampering
+
+    source = 'import sys\nworker = sys.modules["deepgrade.sandbox.worker.main"]\n_ACTIVE = True\n'
+    assert [finding.name for finding in tampering([source])] == ["deepgrade.sandbox.worker.main"]

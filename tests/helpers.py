@@ -1,0 +1,266 @@
+"""What the tests share: paths of the bundled course, quick grader settings, text patches,
+a toy course to write small labs into, the lab grade tests' machinery (a lab's full marks, its
+planted bugs) and a small class of Lab 2 submissions. Fixtures that use these are in conftest.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import torch
+
+from deepgrade.engine.grading import grade_cells, grade_submission
+from deepgrade.engine.loader import load_submission
+from deepgrade.model.results import ExerciseResult, LabResult
+from deepgrade.model.spec import load_lab
+from deepgrade.settings import GraderSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB2_SOLUTION = ROOT / "solutions" / "lab2_activations" / "lab2_activations.py"
+LAB2_SOLUTION_NB = ROOT / "solutions" / "lab2_activations" / "lab2_activations.ipynb"
+LAB2_STUB = ROOT / "exercises" / "lab2_activations" / "lab2_activations.py"
+LAB2_STUB_NB = ROOT / "exercises" / "lab2_activations" / "lab2_activations.ipynb"
+
+# Limits short enough that hanging submissions stay quick, long enough for a loaded CI machine.
+FAST = GraderSettings(exercise_timeout=10.0, cell_timeout=10.0, submission_timeout=300.0)
+
+Grader = Callable[..., LabResult]
+
+
+def exercise(result: LabResult, exercise_id: str) -> ExerciseResult:
+    return next(e for e in result.exercises if e.id == exercise_id)
+
+
+def scores(result: LabResult) -> dict[str, float]:
+    return {exercise.id: exercise.score for exercise in result.exercises}
+
+
+def statuses(result: LabResult) -> dict[str, str]:
+    return {exercise.id: exercise.status.value for exercise in result.exercises}
+
+
+def patched(source: str, replacements: list[tuple[str, str]]) -> str:
+    """Apply exact text replacements, failing loudly if one no longer matches."""
+    for old, new in replacements:
+        assert source.count(old) == 1, f"expected exactly one occurrence of {old!r}"
+        source = source.replace(old, new)
+    return source
+
+
+class ToyCourse:
+    """A course of one small lab written by a test: ``autograder/<folder>/`` under a tmp dir."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def lab(
+        self,
+        lab_toml: str,
+        *,
+        hidden: str | None = None,
+        references: str | None = None,
+        folder: str = "toy",
+    ) -> Path:
+        """Write the lab's files; its folder."""
+        lab = self.root / "autograder" / folder
+        lab.mkdir(parents=True, exist_ok=True)
+        (lab / "lab.toml").write_text(lab_toml, encoding="utf-8")
+        for name, text in (("hidden.toml", hidden), ("references.py", references)):
+            if text is not None:
+                (lab / name).write_text(text, encoding="utf-8")
+        return lab
+
+    def grade(self, source: str, name: str = "toy.py", **kwargs: Any) -> LabResult:
+        """Grade ``source`` (a module named ``name``) against this course's labs."""
+        path = self.root / "submission" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+        settings = FAST.model_copy(update={"autograder_dir": self.root / "autograder"})
+        kwargs.setdefault("device", "cpu")
+        return grade_submission(path, settings=settings, **kwargs)
+
+
+# -- the lab grade tests -------------------------------------------------------------------------
+Test = TypeVar("Test", bound=Callable[..., None])
+
+# 30 s limits, for labs whose checks take long: a busy machine must not cut a check short.
+GENEROUS = FAST.model_copy(update={"exercise_timeout": 30.0, "cell_timeout": 30.0})
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A text replacement in the solution and what grading the exercise(s) it touches gives:
+    their scores, their status (one for all of them, or one each) and words that each of their
+    messages must contain."""
+
+    replacements: list[tuple[str, str]]
+    score: dict[str, float]
+    status: str | dict[str, str]
+    words: list[str] = field(default_factory=list)
+    timeout: float | None = None  # a short exercise timeout, for runs that take too long
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        if isinstance(self.status, str):
+            return dict.fromkeys(self.score, self.status)
+        return self.status
+
+
+def check_bug(result: LabResult, bug: Bug) -> None:
+    """The exercises that ``bug`` touches have its scores and statuses, and its words."""
+    got_scores, got_statuses = scores(result), statuses(result)
+    messages = {exercise_id: exercise(result, exercise_id).message for exercise_id in bug.score}
+    assert {k: got_scores[k] for k in bug.score} == bug.score, messages
+    assert {k: got_statuses[k] for k in bug.score} == bug.statuses, messages
+    for message in messages.values():
+        for word in bug.words:
+            assert word in message, f"{word!r} not in {message!r}"
+
+
+def needs_cuda(test: Test) -> Test:
+    """Mark ``test`` as a GPU test, skipped where there is no CUDA device."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+    marked: Test = pytest.mark.gpu(skip(test))
+    return marked
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A lab under test: its folder name (``solutions/<folder>/<folder>.py``, the stubs in
+    ``exercises/``, the checks in ``autograder/``), its full marks per exercise, the points
+    ``grade check`` awards in all, and the grader settings its tests use."""
+
+    folder: str
+    full: dict[str, float]
+    points: float = 20.0
+    settings: GraderSettings = FAST
+
+    # -- files ------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The file name a submission has."""
+        return f"{self.folder}.py"
+
+    @property
+    def solution(self) -> Path:
+        return ROOT / "solutions" / self.folder / self.name
+
+    @property
+    def solution_nb(self) -> Path:
+        return self.solution.with_suffix(".ipynb")
+
+    @property
+    def stub(self) -> Path:
+        return ROOT / "exercises" / self.folder / self.name
+
+    @property
+    def stub_nb(self) -> Path:
+        return self.stub.with_suffix(".ipynb")
+
+    @property
+    def checks(self) -> Path:
+        return ROOT / "autograder" / self.folder
+
+    @property
+    def each_solution(self) -> pytest.MarkDecorator:
+        """Parametrise a test's ``path`` with the solution module and notebook."""
+        return _module_and_notebook(self.solution, self.solution_nb)
+
+    @property
+    def each_stub(self) -> pytest.MarkDecorator:
+        """Parametrise a test's ``path`` with the released stub module and notebook."""
+        return _module_and_notebook(self.stub, self.stub_nb)
+
+    # -- grading ----------------------------------------------------------------------------
+    def grade_solution(self, path: Path) -> LabResult:
+        """Grade ``path`` (the solution, or its notebook): every exercise passes with full
+        marks."""
+        result = grade_submission(path, settings=self.settings, device="cpu")
+        assert scores(result) == self.full
+        assert set(statuses(result).values()) == {"passed"}
+        assert (result.score, result.max_score) == (self.points, self.points)
+        return result
+
+    def grade_solution_on_cuda(self) -> None:
+        """Grade the solution on the GPU: the same full marks as on the CPU."""
+        result = grade_submission(self.solution, settings=self.settings, device="cuda")
+        assert scores(result) == self.full
+
+    def grade_stub(self, path: Path, messages: dict[str, str]) -> None:
+        """Grade ``path`` (a released stub): no points, every exercise not implemented, and
+        each exercise of ``messages`` says what to implement."""
+        result = grade_submission(path, settings=self.settings, device="cpu")
+        assert (result.score, result.max_score) == (0.0, self.points)
+        assert statuses(result) == dict.fromkeys(self.full, "not_implemented")
+        for exercise_id, words in messages.items():
+            assert words in exercise(result, exercise_id).message
+
+    def planted(self, *bugs: Bug) -> str:
+        """The solution's source with ``bugs`` planted."""
+        source = self.solution.read_text(encoding="utf-8")
+        return patched(source, [replacement for bug in bugs for replacement in bug.replacements])
+
+    def grade_bug(self, bug: Bug, tmp_path: Path, *, whole_lab: bool = False) -> LabResult:
+        """Grade the solution with ``bug`` planted and check what it loses (``check_bug``).
+
+        The run grades the exercises that the bug touches only, to keep the suite fast, with
+        the bug's timeout where it has one; with ``whole_lab`` it grades every exercise, and
+        every other one must keep its full marks and pass.
+        """
+        path = tmp_path / self.name
+        path.write_text(self.planted(bug), encoding="utf-8")
+        touched = list(bug.score)
+        if whole_lab:
+            result = grade_submission(path, settings=self.settings, device="cpu")
+        elif bug.timeout is None:
+            result = grade_submission(path, settings=self.settings, device="cpu", exercises=touched)
+        else:
+            # The lab's own timeouts could make the test wait a minute: the same lab, shorter.
+            lab = load_lab(self.checks)
+            short = [e.model_copy(update={"timeout": bug.timeout}) for e in lab.exercises]
+            lab = lab.model_copy(update={"exercises": short})
+            result = grade_cells(load_submission(path), lab, touched, "cpu", self.settings)
+        check_bug(result, bug)
+        if whole_lab:
+            assert scores(result) == self.full | bug.score
+            others = [s for k, s in statuses(result).items() if k not in bug.score]
+            assert all(status == "passed" for status in others)
+        else:
+            assert set(scores(result)) == set(bug.score)
+        return result
+
+
+def _module_and_notebook(module: Path, notebook: Path) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize("path", [module, notebook], ids=["module", "notebook"])
+
+
+# -- a small class of Lab 2 submissions ----------------------------------------------------------
+NOTEBOOK = "lab2_activations.ipynb"
+MODULE = "lab2_activations.py"
+# One exercise keeps each real grading to a second or two.
+ONLY = ("lab2.sigmoid",)
+BUGGY = patched(
+    LAB2_SOLUTION.read_text(encoding="utf-8"),
+    [("return grad_output * y * (1 - y)", "return grad_output * y")],
+)
+
+
+def make_class(root: Path, *, stub: bool = True) -> Path:
+    """alice: the solution notebook; bob: the stub (unless not ``stub``); carol: a zip with a
+    bug; dan: a broken notebook."""
+    (root / "alice").mkdir(parents=True)
+    shutil.copy(LAB2_SOLUTION_NB, root / "alice" / NOTEBOOK)
+    if stub:
+        (root / "bob").mkdir()
+        shutil.copy(LAB2_STUB, root / "bob" / MODULE)
+    with zipfile.ZipFile(root / "carol.zip", "w") as archive:
+        archive.writestr(f"carol_lab2/{MODULE}", BUGGY)
+    (root / "dan").mkdir()
+    (root / "dan" / NOTEBOOK).write_text('{"cells": [', encoding="utf-8")
+    return root
