@@ -27,8 +27,7 @@ from deepgrade.errors import UsageError
 from deepgrade.sandbox import wire as _wire
 from deepgrade.sandbox.worker import main as _worker
 from tests.helpers import FAST, Bug, check_bug, exercise, scores, statuses
-from tests.labs import test_lab2_grades as lab2
-from tests.labs import test_lab3_grades as lab3
+from tests.labs import lab2, lab3
 
 HAS_CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")

@@ -29,13 +29,7 @@ from deepgrade.engine.recording import (
 from deepgrade.errors import SpecError
 from deepgrade.model.spec import RECORDED_FILE, LabSpec, load_lab
 from tests.helpers import ROOT, Lab, scores, statuses
-from tests.labs import test_lab1_grades as lab1
-from tests.labs import test_lab2_grades as lab2
-from tests.labs import test_lab3_grades as lab3
-from tests.labs import test_lab4_grades as lab4
-from tests.labs import test_lab5_grades as lab5
-from tests.labs import test_lab6_grades as lab6
-from tests.labs import test_lab7_grades as lab7
+from tests.labs import lab1, lab2, lab3, lab4, lab5, lab6, lab7
 
 LABS: dict[str, Lab] = {
     module.LAB.folder: module.LAB for module in (lab1, lab2, lab3, lab4, lab5, lab6, lab7)
