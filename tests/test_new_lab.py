@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
+from deepgrade.cli import main
 from deepgrade.engine.grading import grade_submission
 from deepgrade.staff.authoring import build_course
 from deepgrade.staff.scaffold import Marker, new_lab
@@ -59,14 +61,8 @@ seed = 1
 """
 
 
-def grade(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "deepgrade", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def new_lab_command(*args: str) -> Result:
+    return CliRunner().invoke(main, ["new-lab", *args])
 
 
 def course_with_pyproject(path: Path) -> Path:
@@ -85,8 +81,8 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A course in which ``grade new-lab`` scaffolded lab8."""
     path = course_with_pyproject(tmp_path_factory.mktemp("new-lab") / "course")
     title = ["--title", "Convolutional networks"]
-    run = grade("new-lab", "lab8", *title, "--folder", FOLDER, "--course", str(path))
-    assert run.returncode == 0, run.stderr
+    run = new_lab_command("lab8", *title, "--folder", FOLDER, "--course", str(path))
+    assert run.exit_code == 0, run.output
     assert "pytest marker lab8: added" in run.stdout
     return path
 
@@ -162,8 +158,8 @@ def test_a_marker_already_there_is_kept_and_the_folder_comes_from_the_title(
 def test_refusals_write_nothing(course: Path, args: list[str], words: str) -> None:
     (course / "exercises" / "lab9_recurrent").mkdir(exist_ok=True)
     before = files_in(course)
-    run = grade("new-lab", *args, "--course", str(course))
-    assert (run.returncode, run.stdout) == (2, "")
+    run = new_lab_command(*args, "--course", str(course))
+    assert (run.exit_code, run.stdout) == (2, "")
     assert run.stderr.startswith("Error: ") and words in run.stderr, run.stderr
     assert files_in(course) == before
 
