@@ -88,7 +88,7 @@ def new_lab(lab_id: str, title: str, *, course: Path = Path(), folder: str | Non
         "topic": topic,
         "title_toml": json.dumps(title, ensure_ascii=False),
         "folder": folder,
-        # Hidden inputs differ from the public ones (seed 1) and from other labs' hidden seeds.
+        # The hidden check's inputs: a seed of its own, never the public check's (seed 1).
         "hidden_seed": f"9{number}01",
     }
     for path, name in targets.items():
