@@ -110,6 +110,31 @@ def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
         sys.exit(1)
 
 
+@main.command("new-lab")
+@click.argument("lab_id", metavar="LAB")
+@click.option("--title", required=True, help='The lab\'s title, as "Convolutional networks".')
+@click.option("--folder", help="Folder name, as lab8_convolution  [default: LAB_<title slug>]")
+@click.option(
+    "--course",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path(),
+    help="The course folder (solutions/, autograder/, exercises/, tests/).  [default: .]",
+)
+def new_lab(lab_id: str, title: str, folder: str | None, course: Path) -> None:
+    """Scaffold lab LAB (lab8) with an example exercise, then build it (course authors)."""
+    from deepgrade.staff import scaffold
+
+    lab = scaffold.new_lab(lab_id, title, course=course, folder=folder)
+    for path in [*lab.written, *lab.built]:
+        click.echo(f"wrote: {path}")
+    pyproject = course / "pyproject.toml"
+    if lab.marker is scaffold.Marker.BY_HAND:
+        click.echo(f"add the pytest marker {lab.marker_text!r} to {pyproject} by hand")
+    else:
+        click.echo(f"pytest marker {lab.lab_id}: {lab.marker.value} in {pyproject}")
+    click.echo(f"{lab.folder} is ready: docs/authoring.md goes on from here")
+
+
 @main.command()
 @click.argument("submissions", type=click.Path(path_type=Path))
 @click.option("--lab", required=True, help="Lab id (lab2) or folder name (lab2_activations).")

@@ -211,7 +211,7 @@ def test_release_to_a_folder_from_the_command_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["release", "lab9", "--to", "x"], "unknown lab 'lab9' (known labs: lab1, lab2"),
+        (["release", "lab99", "--to", "x"], "unknown lab 'lab99' (known labs: lab1, lab2"),
         (["release", "lab2"], "give exactly one destination"),
         (["release", "lab2", "--to", "x", "--course", "y"], "give exactly one destination"),
     ],

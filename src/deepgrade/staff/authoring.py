@@ -115,7 +115,8 @@ def to_notebook(source: str, lab_id: str, manual_points: dict[str, float] | None
     return str(nbformat.writes(notebook)) + "\n"
 
 
-def _lab_label(lab_id: str) -> str:
+def lab_label(lab_id: str) -> str:
+    """How stubs and notebooks name a lab: "Lab 8" for ``lab8``."""
     digits = "".join(ch for ch in lab_id if ch.isdigit())
     return f"Lab {digits}" if digits else lab_id
 
@@ -130,7 +131,7 @@ def generated_files(root: Path, folder: str) -> dict[Path, str]:
     lab_id = str(lab["id"])
     points = {str(part["id"]): float(part["points"]) for part in lab.get("manual", [])}
     source = source_path.read_text(encoding="utf-8")
-    stub = stub_source(source, _lab_label(lab_id))
+    stub = stub_source(source, lab_label(lab_id))
     return {
         root / "solutions" / folder / f"{folder}.ipynb": to_notebook(source, lab_id, points),
         root / "exercises" / folder / f"{folder}.py": stub,
