@@ -2,7 +2,8 @@
 
 A lab is data in a course: its solution source (``solutions/<folder>/<folder>.py``), its checks
 (``autograder/<folder>/``: ``lab.toml``, ``hidden.toml``, ``references.py``), its bug-table test
-(``tests/test_<lab>_grades.py``) and its pytest marker in ``pyproject.toml``; ``grade build``
+(``tests/labs/test_<lab>_grades.py``, its data in ``tests/labs/<lab>.py``) and its pytest
+marker in ``pyproject.toml``; ``grade build``
 generates the rest. The scaffold writes one example exercise in each, following the bundled
 labs, so that the new lab builds, grades its solution to full marks and its stubs to zero before
 its author changes a line (docs/authoring.md goes on from there).
@@ -34,7 +35,8 @@ _TEMPLATES = {
     "lab.toml.tmpl": f"autograder/{{folder}}/{LAB_FILE}",
     "hidden.toml.tmpl": f"autograder/{{folder}}/{HIDDEN_FILE}",
     "references.py.tmpl": f"autograder/{{folder}}/{REFERENCES_FILE}",
-    "test_grades.py.tmpl": "tests/test_{lab_id}_grades.py",
+    "lab_grades.py.tmpl": "tests/labs/{lab_id}.py",
+    "test_grades.py.tmpl": "tests/labs/test_{lab_id}_grades.py",
 }
 # The folders that hold a lab's files, each named after the lab folder.
 _LAB_DIRS = ("solutions", "autograder", "exercises")

@@ -16,8 +16,7 @@ from deepgrade.cli import main
 from deepgrade.engine.grading import grade_submission
 from deepgrade.staff.authoring import build_course
 from deepgrade.staff.scaffold import Marker, new_lab
-
-from .conftest import FAST, ROOT, exercise, scores, statuses
+from tests.helpers import FAST, ROOT, exercise, scores, statuses
 
 FOLDER = "lab8_convolution"
 # What an author appends to the scaffolded solution and lab.toml for a second exercise.
@@ -91,7 +90,8 @@ def test_the_scaffold_is_a_whole_lab_that_grades(course: Path) -> None:
     written = {path.relative_to(course).as_posix() for path in files_in(course)}
     assert written == {
         "pyproject.toml",
-        "tests/test_lab8_grades.py",
+        "tests/labs/lab8.py",
+        "tests/labs/test_lab8_grades.py",
         *(f"autograder/{FOLDER}/{name}" for name in ("lab.toml", "hidden.toml", "references.py")),
         *(
             f"{top}/{FOLDER}/{FOLDER}.{ext}"
@@ -102,7 +102,7 @@ def test_the_scaffold_is_a_whole_lab_that_grades(course: Path) -> None:
     assert (
         '    "lab8: Lab 8 (convolutional networks)",\n]' in (course / "pyproject.toml").read_text()
     )
-    assert "pytest.mark.lab8" in (course / "tests" / "test_lab8_grades.py").read_text()
+    assert "pytest.mark.lab8" in (course / "tests" / "labs" / "test_lab8_grades.py").read_text()
     assert build_course(course, write=False) == []
 
     solution = grade_submission(
