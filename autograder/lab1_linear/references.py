@@ -3,16 +3,19 @@
 Everything here runs in the grader, never next to student code. It holds:
 
 - references with the course's signatures (``least_squares`` on ``torch.linalg.lstsq``,
-  ``mse_grad`` by autograd and by ``sympy.diff``, ``gd_step``, ``split``, ``fit_gd``);
+  ``mse`` on ``F.mse_loss``, ``mse_grad`` by autograd and by ``sympy.diff``, ``gd_step``,
+  ``split``, ``fit_gd``), and ``least_squares_float64``, the fit that the fit judges compare
+  with;
 - input builders ``builder(generator, dtype) -> (args, kwargs)`` for arguments that are not
   plain random tensors (lists of parameters, data with row ids, planted affine maps);
 - judges ``judge(result, args, kwargs) -> None | reason`` for answers graded by properties
-  (a random split, a trained model), and what some of them compare with: the ``expected``
-  builders, which see the check's inputs only and return the right answer with the known
-  mistakes' answers and their hints. A student release records those and ships the judges as
-  code, so a judge holds comparisons only, never a way to compute the answer;
-- mistakes: functions with a reference's signature that make one known error, replayed on the
-  check's inputs so that a student who made it gets the matching hint.
+  (a random split, a trained model) or in parts, and ``judge(..., expected=...)`` for those
+  that compare with an answer: the ``expected`` reference's on the check's inputs, or a known
+  mistake's. A student release records those answers and ships the judges as code, so a judge
+  holds comparisons only, never a way to compute the answer;
+- mistakes: functions with a reference's signature that make one known error; lab.toml pairs
+  each with its hint, and the engine replays them on the check's inputs so that a student who
+  made it gets the matching hint.
 
 Plain torch and sympy, plus deepgrade's comparison helpers for the judges' messages. The
 builders draw from the check's seeded generator alone, so every input is reproducible.
@@ -43,9 +46,10 @@ Pair = tuple[torch.Tensor, torch.Tensor]
 Parts = tuple[Pair, Pair, Pair]
 Solver = Callable[[torch.Tensor, torch.Tensor], Pair]
 Splitter = Callable[..., Parts]
-# A judge's reason, or (reason, hint) for a recognised mistake (see JudgeCheck).
+Fitted = tuple[torch.Tensor, torch.Tensor, list[float]]
+Fitter = Callable[..., Fitted]
+# A judge's reason, or (reason, None) for a result too malformed for the check's hint.
 Verdict = str | tuple[str, str | None] | None
-Answers = dict[str, Any]
 
 
 # -- predict ----------------------------------------------------------------------------------
@@ -125,6 +129,11 @@ def exactly_determined(generator: torch.Generator, dtype: torch.dtype) -> Args:
 
 
 # -- mse --------------------------------------------------------------------------------------
+def mse(Y_hat: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """The contract's loss, ``F.mse_loss``: what ``mse_value`` compares with."""
+    return F.mse_loss(Y_hat, Y)
+
+
 def mse_over_samples(Y_hat: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     """Mistake: the sum of squares divided by n (the rows) instead of n * k (all elements)."""
     return ((Y_hat - Y) ** 2).sum() / Y.shape[0]
@@ -145,28 +154,16 @@ def mse_root(Y_hat: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     return ((Y_hat - Y) ** 2).mean().sqrt()
 
 
-_MSE_MISTAKES: list[tuple[Callable[..., Any], str]] = [
-    (mse_over_samples, "the mean runs over all n * k elements: divide by Y.numel(), not by n."),
-    (mse_sum, "the loss is the mean of the squared differences, not their sum."),
-    (mse_root, "no square root: that would be the RMSE."),
-]
-
-
-def mse_answers(Y_hat: torch.Tensor, Y: torch.Tensor) -> Answers:
-    """What ``mse_value`` compares with: ``F.mse_loss`` in float64 and the mistakes' values."""
-    return {
-        "value": F.mse_loss(Y_hat, Y).detach().cpu().double(),
-        "mistakes": [(float(mistake(Y_hat, Y)), hint) for mistake, hint in _MSE_MISTAKES],
-    }
-
-
 def mse_value(
-    result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Answers
+    result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: torch.Tensor | float
 ) -> Verdict:
-    """The loss's value equals ``F.mse_loss``'s, whatever its type.
+    """The loss's value equals ``expected``, whatever the result's type: ``F.mse_loss``'s, or
+    a replayed mistake's (see the checks' ``mistakes``).
 
     A Python float with the right value passes here: the type (a 0-dim tensor in the inputs'
-    dtype) is the business of the reference checks, so a ``.item()`` costs those alone.
+    dtype) is the business of the reference checks, so a ``.item()`` costs those alone. A
+    tensor ``expected`` is met to the tolerance of the inputs' dtype; a Python float (a mistake
+    that answers with ``.item()``) to a relative 1e-5.
     """
     Y = args[1]
     if isinstance(result, torch.Tensor) and result.numel() == 1:
@@ -176,15 +173,14 @@ def mse_value(
     else:
         got = describe_value(result)
         return f"mse should return one number (a 0-dim tensor), but it returned {got}."
+    if not isinstance(expected, torch.Tensor):
+        if math.isclose(expected, value, rel_tol=1e-5, abs_tol=1e-12):
+            return None
+        return f"the loss should be {expected:.8g}, got {value:.8g}."
     verdict = compare_values(
-        expected["value"], torch.tensor(value, dtype=torch.float64), default_tolerance(Y.dtype)
+        expected, torch.tensor(value, dtype=torch.float64), default_tolerance(Y.dtype)
     )
-    if verdict.ok:
-        return None
-    for wrong, hint in expected["mistakes"]:
-        if math.isclose(wrong, value, rel_tol=1e-5, abs_tol=1e-12):
-            return verdict.message, hint
-    return verdict.message
+    return None if verdict.ok else verdict.message
 
 
 # -- mse_grad ---------------------------------------------------------------------------------
@@ -267,54 +263,20 @@ def mse_grad_scalar_db(X: torch.Tensor, Y: torch.Tensor, W: torch.Tensor, b: tor
     return dW, 2.0 / R.numel() * R.sum()
 
 
-_GRAD_MISTAKES: list[tuple[Callable[..., Pair], str]] = [
-    (
-        mse_grad_over_samples,
-        "the mean runs over N = n * k elements, so the factor is 2 / (n * k), not 2 / n.",
-    ),
-    (
-        mse_grad_sign_flipped,
-        "the sign is flipped: the residual is R = Y_hat - Y (prediction minus target).",
-    ),
-    (mse_grad_without_two, "the factor 2 from the derivative of the square is missing."),
-    (
-        mse_grad_transposed,
-        "dW has the shape of W, [k, d]: it is (2 / N) * R.T @ X, not X.T @ R.",
-    ),
-    (
-        mse_grad_scalar_db,
-        "db has one entry per output, shape [k]: sum the residuals over the samples only (dim=0).",
-    ),
-]
-
-
-def mse_grad_answers(X: torch.Tensor, Y: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> Answers:
-    """What the gradient judges compare with: autograd's (dW, db) and the mistakes' pairs."""
-    return {
-        "value": mse_grad(X, Y, W, b),
-        "mistakes": [(mistake(X, Y, W, b), hint) for mistake, hint in _GRAD_MISTAKES],
-    }
-
-
 def _gradient_judge(index: int) -> Callable[..., Verdict]:
     name = ("dW", "db")[index]
 
-    def judge(
-        result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Answers
-    ) -> Verdict:
+    def judge(result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Pair) -> Verdict:
         if not isinstance(result, tuple | list) or len(result) != 2:
             return f"mse_grad should return (dW, db), but it returned {describe_value(result)}."
-        got = result[index]
         tolerance = default_tolerance(args[0].dtype)
-        verdict = compare(expected["value"][index], got, tolerance, what=name)
-        if verdict.ok:
-            return None
-        for wrong, hint in expected["mistakes"]:
-            if compare(wrong[index], got, tolerance).ok:
-                return verdict.message, hint
-        return verdict.message
+        verdict = compare(expected[index], result[index], tolerance, what=name)
+        return None if verdict.ok else verdict.message
 
-    judge.__doc__ = f"{name} equals autograd's gradient (``expected``: mse_grad_answers)."
+    judge.__doc__ = (
+        f"{name} equals ``expected``'s: autograd's (dW, db), or a replayed mistake's (see the "
+        "checks' ``mistakes``)."
+    )
     return judge
 
 
@@ -511,87 +473,60 @@ small_problem = _planted(50, 3, 2, 0.3)
 tiny_problem = _planted(7, 2, 3, 0.3)
 
 
-def fit_gd(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    lr: float,
-    epochs: int,
-    batch_size: int | None = None,
-    seed: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    """The contract's loop: from zeros, one generator, a randperm per epoch, every batch kept."""
-    return _fit(X, Y, lr, epochs, batch_size, seed)
+def _fitter(
+    doc: str, *, reseed: bool = False, drop_last: bool = False, full_batch: bool = False
+) -> Fitter:
+    """The contract's loop with switches for one known mistake of its minibatch loop each: a
+    new generator seeded at every epoch (``reseed``), the last, smaller batch of each epoch
+    skipped (``drop_last``), and ``batch_size`` ignored (``full_batch``)."""
 
-
-def _fit(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    lr: float,
-    epochs: int,
-    batch_size: int | None,
-    seed: int,
-    *,
-    reseed: bool = False,
-    drop_last: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    """``fit_gd`` with switches for the known mistakes of its minibatch loop."""
-    n, d = X.shape
-    k = Y.shape[1]
-    W = torch.zeros(k, d, dtype=X.dtype, device=X.device)
-    b = torch.zeros(k, dtype=X.dtype, device=X.device)
-    g = torch.Generator().manual_seed(seed)
-    history = []
-    for _ in range(epochs):
-        if batch_size is None:
-            dW, db = _residual_grads(X, Y, W, b)
-            W, b = W - lr * dW, b - lr * db
-        else:
-            if reseed:
-                g = torch.Generator().manual_seed(seed)
-            perm = torch.randperm(n, generator=g).to(X.device)
-            stop = n - n % batch_size if drop_last else n
-            for start in range(0, stop, batch_size):
-                idx = perm[start : start + batch_size]
-                dW, db = _residual_grads(X[idx], Y[idx], W, b)
+    def fit_gd(
+        X: torch.Tensor,
+        Y: torch.Tensor,
+        lr: float,
+        epochs: int,
+        batch_size: int | None = None,
+        seed: int = 0,
+    ) -> Fitted:
+        n, d = X.shape
+        k = Y.shape[1]
+        W = torch.zeros(k, d, dtype=X.dtype, device=X.device)
+        b = torch.zeros(k, dtype=X.dtype, device=X.device)
+        g = torch.Generator().manual_seed(seed)
+        history = []
+        for _ in range(epochs):
+            if batch_size is None or full_batch:
+                dW, db = _residual_grads(X, Y, W, b)
                 W, b = W - lr * dW, b - lr * db
-        history.append(((X @ W.T + b - Y) ** 2).mean().item())
-    return W, b, history
+            else:
+                if reseed:
+                    g = torch.Generator().manual_seed(seed)
+                perm = torch.randperm(n, generator=g).to(X.device)
+                stop = n - n % batch_size if drop_last else n
+                for start in range(0, stop, batch_size):
+                    idx = perm[start : start + batch_size]
+                    dW, db = _residual_grads(X[idx], Y[idx], W, b)
+                    W, b = W - lr * dW, b - lr * db
+            history.append(((X @ W.T + b - Y) ** 2).mean().item())
+        return W, b, history
+
+    fit_gd.__doc__ = doc
+    return fit_gd
 
 
-# (mistake, hint) pairs whose W and b fit_matches_reference recognises.
-_FIT_MISTAKES: list[tuple[Callable[..., Any], str]] = [
-    (
-        functools.partial(_fit, reseed=True),
-        "every epoch uses the same permutation: create the generator once, before the loop.",
-    ),
-    (
-        functools.partial(_fit, drop_last=True),
-        "the last, smaller batch of each epoch is missing: step through range(0, n, "
-        "batch_size) and keep the final slice.",
-    ),
-    (
-        lambda X, Y, lr, epochs, batch_size, seed: _fit(X, Y, lr, epochs, None, seed),
-        "this is full-batch gradient descent: with batch_size set, make one step per slice "
-        "of the permutation.",
-    ),
-]
-
-
-def fit_answers(
-    X: torch.Tensor,
-    Y: torch.Tensor,
-    lr: float,
-    epochs: int,
-    batch_size: int | None = None,
-    seed: int = 0,
-) -> Answers:
-    """What ``fit_matches_reference`` compares with: the reference loop's (W, b) and the
-    mistakes' pairs."""
-    run = (X, Y, lr, epochs, batch_size, seed)
-    return {
-        "value": _fit(*run)[:2],
-        "mistakes": [(mistake(*run)[:2], hint) for mistake, hint in _FIT_MISTAKES],
-    }
+fit_gd = _fitter(
+    "The contract's loop: from zeros, one generator, a randperm per epoch, every batch kept."
+)
+fit_gd_reseeded = _fitter(
+    "Mistake: a new generator seeded at every epoch, so every epoch draws the same permutation.",
+    reseed=True,
+)
+fit_gd_drop_last = _fitter(
+    "Mistake: the last, smaller batch of each epoch is skipped.", drop_last=True
+)
+fit_gd_full_batch = _fitter(
+    "Mistake: ``batch_size`` ignored, one full-batch step per epoch.", full_batch=True
+)
 
 
 def _fit_result(result: Any, X: torch.Tensor, Y: torch.Tensor) -> tuple[Any, str | None]:
@@ -710,22 +645,18 @@ def _fit_tolerance(dtype: torch.dtype) -> Tolerance:
 
 
 def fit_matches_reference(
-    result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Answers
+    result: Any, args: list[Any], kwargs: dict[str, Any], *, expected: Fitted
 ) -> Verdict:
-    """W and b after a short run equal the reference loop's, step for step (the history is
-    ``fit_history``'s business). A mismatch that a known mistake explains earns its hint; any
-    other earns the check's."""
+    """W and b after a short run equal ``expected``'s, step for step: the reference loop's, or
+    a replayed mistake's (see the checks' ``mistakes``). The history is ``fit_history``'s
+    business."""
     X, Y = args[0], args[1]
     fitted, problem = _fit_result(result, X, Y)
     if problem:
         return problem, None
     tolerance = _fit_tolerance(X.dtype)
     got = (fitted[0].cpu(), fitted[1].cpu())
-    verdict = compare_tree(expected["value"], got, tolerance, what="(W, b)")
+    verdict = compare_tree((expected[0], expected[1]), got, tolerance, what="(W, b)")
     if verdict.ok:
         return None
-    verdict_text = verdict.message.replace("(W, b)[0]", "W").replace("(W, b)[1]", "b")
-    for wrong, hint in expected["mistakes"]:
-        if compare_tree(wrong, got, tolerance).ok:
-            return verdict_text, hint
-    return verdict_text
+    return verdict.message.replace("(W, b)[0]", "W").replace("(W, b)[1]", "b")
