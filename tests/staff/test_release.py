@@ -161,7 +161,8 @@ def test_no_hidden_check_or_seed_is_released(course: Path, folder: str) -> None:
     public = tomllib.loads((lab_dir / "lab.toml").read_text(encoding="utf-8"))
     hidden = tomllib.loads((lab_dir / "hidden.toml").read_text(encoding="utf-8"))
     public_names = {c["name"] for e in public["exercises"] for c in e.get("checks", [])}
-    names = {c["name"] for c in hidden.get("checks", [])} - public_names
+    hidden_names = {c["name"] for e in hidden.get("exercises", []) for c in e.get("checks", [])}
+    names = hidden_names - public_names
     seeds = set(_seeds(hidden)) - set(_seeds(public))
     assert names and seeds, "the scan must have something to look for"
     released = course / "release" / folder
