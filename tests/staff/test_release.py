@@ -28,7 +28,7 @@ FOLDERS = sorted(path.parent.name for path in (ROOT / "autograder").glob("*/lab.
 _REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION", re.M | re.S)
 # Lines that say nothing about a solution: a bare keyword, a closing bracket, or returning
 # names computed on earlier lines (those earlier lines are what the scan looks for).
-_TRIVIAL = re.compile(r"(pass|else:|try:|finally:|[)\]}]+,?|return( \w+(, \w+)*)?)")
+_TRIVIAL = re.compile(r"(pass|continue|break|else:|try:|finally:|[)\]}]+,?|return( \w+(, \w+)*)?)")
 
 
 @pytest.fixture(scope="module")
