@@ -17,8 +17,9 @@ Everything here runs in the grader, never next to student code. It holds:
   each with its hint, and the engine replays them on the check's inputs so that a student who
   made it gets the matching hint.
 
-Plain torch and sympy, plus deepgrade's comparison helpers for the judges' messages. The
-builders draw from the check's seeded generator alone, so every input is reproducible.
+Plain torch and sympy, plus ``deepgrade.engine.labkit``'s types and comparison helpers for the
+judges' messages. The builders draw from the check's seeded generator alone, so every input is
+reproducible.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from deepgrade.engine.comparison import (
+from deepgrade.engine.labkit import (
+    Builder,
+    Inputs,
     Tolerance,
+    Verdict,
     compare,
     compare_tree,
     compare_values,
@@ -40,16 +44,12 @@ from deepgrade.engine.comparison import (
     describe_value,
 )
 
-Args = tuple[list[Any], dict[str, Any]]
-Builder = Callable[[torch.Generator, torch.dtype], Args]
 Pair = tuple[torch.Tensor, torch.Tensor]
 Parts = tuple[Pair, Pair, Pair]
 Solver = Callable[[torch.Tensor, torch.Tensor], Pair]
 Splitter = Callable[..., Parts]
 Fitted = tuple[torch.Tensor, torch.Tensor, list[float]]
 Fitter = Callable[..., Fitted]
-# A judge's reason, or (reason, None) for a result too malformed for the check's hint.
-Verdict = str | tuple[str, str | None] | None
 
 
 # -- predict ----------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def _deck000_map() -> Pair:
     return A, c
 
 
-def deck000_data(generator: torch.Generator, dtype: torch.dtype) -> Args:
+def deck000_data(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """Deck 000's regression: 1000 inputs uniform in [0, 100)^4 through a 4x4 affine map.
 
     Inputs in the hundreds make the problem badly scaled, which is where a solve on the data
@@ -121,7 +121,7 @@ def deck000_data(generator: torch.Generator, dtype: torch.dtype) -> Args:
     return [X.to(dtype), Y.to(dtype)], {}
 
 
-def exactly_determined(generator: torch.Generator, dtype: torch.dtype) -> Args:
+def exactly_determined(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """n = d + 1 samples for d = 3: the affine fit interpolates every target exactly."""
     X = torch.randn(4, 3, generator=generator, dtype=torch.float64)
     Y = torch.randn(4, 2, generator=generator, dtype=torch.float64)
@@ -305,7 +305,7 @@ def gd_step_without_lr(
 
 
 def _gd_builder(shapes: Sequence[Sequence[int]], lr: float) -> Builder:
-    def build(generator: torch.Generator, dtype: torch.dtype) -> Args:
+    def build(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
         params = [torch.randn(tuple(s), generator=generator, dtype=torch.float64) for s in shapes]
         grads = [torch.randn(tuple(s), generator=generator, dtype=torch.float64) for s in shapes]
         return [[p.to(dtype) for p in params], [g.to(dtype) for g in grads], lr], {}
@@ -324,7 +324,7 @@ gd_scalar_parameter = _gd_builder([[]], 2.0)
 def _split_builder(n: int, fractions: tuple[float, float, float] | None = None) -> Builder:
     """Data whose rows carry their index: X[:, 0] = Y[:, 0] = i, the other columns random."""
 
-    def build(generator: torch.Generator, dtype: torch.dtype) -> Args:
+    def build(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
         ids = torch.arange(n, dtype=torch.float64).unsqueeze(1)
         X = torch.cat([ids, torch.randn(n, 2, generator=generator, dtype=torch.float64)], 1)
         Y = torch.cat([ids, torch.randn(n, 1, generator=generator, dtype=torch.float64)], 1)
@@ -454,7 +454,7 @@ def split_judge(result: Any, args: list[Any], kwargs: dict[str, Any]) -> str | N
 def _planted(n: int, d: int, k: int, noise: float) -> Builder:
     """A hidden affine map Y = X A^T + c (+ noise) on standard-normal inputs, as in deck 000."""
 
-    def build(generator: torch.Generator, dtype: torch.dtype) -> Args:
+    def build(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
         A = torch.randn(k, d, generator=generator, dtype=torch.float64)
         c = torch.randn(k, generator=generator, dtype=torch.float64)
         X = torch.randn(n, d, generator=generator, dtype=torch.float64)
