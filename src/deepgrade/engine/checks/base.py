@@ -212,9 +212,19 @@ class Mistake(BaseModel):
     hint: str
 
 
+class KnownMistake(Protocol):
+    """A replayable wrong answer: what ``recognise`` needs of a check's declared mistakes."""
+
+    @property
+    def reference(self) -> str: ...
+
+    @property
+    def hint(self) -> str: ...
+
+
 def recognise(
     ctx: CheckContext,
-    mistakes: Sequence[Mistake],
+    mistakes: Sequence[KnownMistake],
     got: Any,
     replay: Harness,
     payload: Any,

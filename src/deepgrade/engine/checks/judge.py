@@ -9,6 +9,7 @@ only compares and a student release can replay it instead of shipping the code b
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import torch
@@ -23,6 +24,7 @@ from deepgrade.engine.checks.base import (
     DTypeName,
     both_dtypes,
     call_with,
+    recognise,
     register_check,
     to_device,
 )
@@ -36,6 +38,11 @@ class JudgedMistake(BaseModel):
 
     expected: str = Field(description="lab:<name>, called like the check's expected.")
     hint: str
+
+    @property
+    def reference(self) -> str:
+        """What is replayed (see ``recognise``): the mistake's answer."""
+        return self.expected
 
 
 @register_check
@@ -82,17 +89,30 @@ class JudgeCheck(ArgumentsMixin, CheckSpec):
             if not problem:
                 continue
             reason, hint = problem if isinstance(problem, tuple) else (problem, self.hint)
-            for mistake in self.mistakes:
-                wrong = self._answer(ctx, mistake.expected, args, kwargs)
-                if not judge(result.value, args, kwargs, expected=wrong):
-                    hint = mistake.hint
-                    break
+            # The first mistake whose answer the judge accepts is what the student computed.
+            recognised = recognise(
+                ctx,
+                self.mistakes,
+                result.value,
+                call_with,
+                (args, kwargs),
+                functools.partial(_accepted, judge, args, kwargs),
+            )
+            hint = recognised or hint
             where = self.describe_call(args, self.hidden, kwargs)
             return CheckOutcome(False, f"{where}: {reason}" + (f" Hint: {hint}" if hint else ""))
         return CheckOutcome(True)
 
     @staticmethod
     def _answer(ctx: CheckContext, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        value = ctx.run_reference(name, call_with, (args, kwargs))
-        # Replayed values come back on the CPU: live ones must look the same.
-        return to_device(value, torch.device("cpu"))
+        return _on_cpu(ctx.run_reference(name, call_with, (args, kwargs)))
+
+
+def _accepted(judge: Any, args: list[Any], kwargs: dict[str, Any], wrong: Any, got: Any) -> bool:
+    """Whether the judge accepts the result ``got`` against a mistake's answer ``wrong``."""
+    return not judge(got, args, kwargs, expected=_on_cpu(wrong))
+
+
+def _on_cpu(value: Any) -> Any:
+    # Replayed values come back on the CPU: live ones must look the same.
+    return to_device(value, torch.device("cpu"))
