@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -103,10 +104,46 @@ def _guard_backward(cls: type) -> None:
         if not _ACTIVE:
             return function(ctx, *grads)
         with _ACTIVE[-1]:
-            return function(ctx, *grads)
+            returned = function(ctx, *grads)
+        _check_gradients(ctx, returned, f"{type.__dict__['__name__'].__get__(cls)}.backward")
+        return returned
 
     backward._deepgrade_guarded = True  # type: ignore[attr-defined]
     cls.backward = staticmethod(backward)  # type: ignore[attr-defined]
+
+
+class GradientMismatch(RuntimeError):
+    """A backward returned a gradient that cannot belong to its input; the message is data
+    (see ``gradients.explain_gradient_mismatch``), from which the grader words the failure."""
+
+
+def _check_gradients(ctx: Any, returned: Any, function: str) -> None:
+    """Compare what a backward returned with its inputs' shapes, dtypes and devices.
+
+    Autograd would raise its own error for a shape or device (and silently cast a dtype), which
+    reads as a crash; this says precisely what is wrong, as a forward's comparison does.
+    """
+    grads = returned if isinstance(returned, tuple) else (returned,)
+    metadata = getattr(ctx, "_input_metadata", None)
+    # One entry per tensor input: paired with the returned gradients only when as many.
+    if not isinstance(metadata, tuple) or len(metadata) != len(grads):
+        return
+    for index, (grad, wanted) in enumerate(zip(grads, metadata, strict=True)):
+        if not isinstance(grad, torch.Tensor):
+            continue
+        shape, expected = list(grad.shape), list(wanted.shape)
+        expandable = len(expected) <= len(shape) and all(
+            w in (1, g) for w, g in zip(reversed(expected), reversed(shape), strict=False)
+        )
+        if expandable and grad.dtype == wanted.dtype and grad.device == wanted.device:
+            continue
+        report = {
+            "function": function,
+            "input": index + 1,
+            "got": [shape, str(grad.dtype), str(grad.device)],
+            "expected": [expected, str(wanted.dtype), str(wanted.device)],
+        }
+        raise GradientMismatch(json.dumps(report))
 
 
 class Worker:

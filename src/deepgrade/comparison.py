@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,11 @@ DEFAULT_TOLERANCES: dict[str, dict[torch.dtype, Tolerance]] = {
 }
 
 
+# Bit for bit, up to NaN payloads and the sign of zero, as ``torch.equal`` plus the NaN pattern:
+# "left unchanged" allows no rounding at all.
+EXACT = Tolerance(rtol=0.0, atol=0.0)
+
+
 def default_tolerance(dtype: torch.dtype, device: torch.device | None = None) -> Tolerance:
     """The tolerance for results of ``dtype`` computed on ``device`` (the CPU when not given);
     exact for integers and booleans."""
@@ -71,6 +78,22 @@ def describe_value(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
 
+def has_nonfinite(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` (a tensor, a number, or lists, tuples and dicts of them) holds a NaN
+    or an infinity; past a nesting depth no reply reaches, it is taken to hold none."""
+    if isinstance(value, torch.Tensor):
+        return value.is_floating_point() and not bool(torch.isfinite(value.detach()).all())
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if depth > 64:
+        return False
+    if isinstance(value, list | tuple):
+        return any(has_nonfinite(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return any(has_nonfinite(item, depth + 1) for item in value.values())
+    return False
+
+
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -83,11 +106,13 @@ def compare(
     got_device: str | None = None,
     expected_device: torch.device | None = None,
     what: str = "the output",
+    derived: bool = False,
 ) -> Comparison:
     """Compare ``got`` with ``expected``: type, device, shape and dtype first, then values.
 
     ``got_device`` is the device the worker reported for ``got`` (which arrives on the CPU);
-    the device is checked when both it and ``expected_device`` are given.
+    the device is checked when both it and ``expected_device`` are given. ``derived`` says
+    that ``expected`` was computed from the student's own results (see ``compare_values``).
     """
     if not isinstance(got, torch.Tensor):
         return Comparison(False, f"{what} should be a tensor, but it is {describe_value(got)}.")
@@ -95,23 +120,39 @@ def compare(
     misplaced = device_mismatch(got_device, expected_device, what=what)
     if misplaced is not None:
         return misplaced
-    if got.shape != expected.shape:
+    wrong = layout_mismatch(got.shape, got.dtype, expected.shape, expected.dtype, what=what)
+    if wrong is not None:
+        return Comparison(False, wrong)
+    return compare_values(expected, got, tolerance, what=what, derived=derived)
+
+
+def layout_mismatch(
+    got_shape: Sequence[int],
+    got_dtype: torch.dtype,
+    expected_shape: Sequence[int],
+    expected_dtype: torch.dtype,
+    *,
+    what: str = "the output",
+) -> str | None:
+    """Why a tensor of ``got_shape`` and ``got_dtype`` cannot be the expected one, or ``None``.
+
+    Also used by the worker, on what a student's backward returns: autograd's own error
+    would not say which mistake it is.
+    """
+    got, expected = list(got_shape), list(expected_shape)
+    if got != expected:
         hint = ""
-        if got.numel() == expected.numel():
+        if math.prod(got) == math.prod(expected):
             hint = " (same number of elements: a transpose or a reshape?)"
-        elif got.dim() < expected.dim():
+        elif len(got) < len(expected):
             hint = " (a reduction too many, or keepdim missing?)"
-        return Comparison(
-            False,
-            f"{what} has shape {list(got.shape)}, expected {list(expected.shape)}{hint}.",
+        return f"{what} has shape {got}, expected {expected}{hint}."
+    if got_dtype != expected_dtype:
+        return (
+            f"{what} has dtype {_dtype_name(got_dtype)}, expected {_dtype_name(expected_dtype)}"
+            " (keep the dtype of the input)."
         )
-    if got.dtype != expected.dtype:
-        return Comparison(
-            False,
-            f"{what} has dtype {_dtype_name(got.dtype)}, expected {_dtype_name(expected.dtype)}"
-            " (keep the dtype of the input).",
-        )
-    return compare_values(expected, got, tolerance, what=what)
+    return None
 
 
 def device_mismatch(
@@ -132,13 +173,26 @@ def device_mismatch(
 
 
 def compare_values(
-    expected: torch.Tensor, got: torch.Tensor, tolerance: Tolerance, *, what: str = "the output"
+    expected: torch.Tensor,
+    got: torch.Tensor,
+    tolerance: Tolerance,
+    *,
+    what: str = "the output",
+    derived: bool = False,
 ) -> Comparison:
-    """Elementwise comparison of two tensors of the same shape, reporting the worst element."""
+    """Elementwise comparison of two tensors of the same shape, reporting the worst element.
+
+    A NaN or an infinity matches only the same value where the reference has it. When
+    ``expected`` is ``derived`` from the student's own results (a property such as
+    f(-x) = 1 - f(x)), there is no reference: a non-finite value matches nothing, or a
+    function that returns NaN everywhere would satisfy every such equation.
+    """
     # On the CPU, in float64: a reference may have run on the GPU, replies arrive on the CPU.
     exp = expected.detach().to("cpu", torch.float64)
     act = got.detach().to("cpu", torch.float64)
     close = torch.isclose(act, exp, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True)
+    if derived:
+        close &= torch.isfinite(act) & torch.isfinite(exp)
     if bool(close.all()):
         return Comparison(True)
     excess = (act - exp).abs() - (tolerance.atol + tolerance.rtol * exp.abs())

@@ -20,13 +20,14 @@ from deepgrade.checks import (
     StudentRaised,
     StudentTimeout,
 )
-from deepgrade.checks.base import Harness
+from deepgrade.checks.base import Harness, StudentWrongGradient
 from deepgrade.devices import gpu_lock
 
 # Re-exported: the device is resolved before a batch starts its graders.
 from deepgrade.devices import resolve_device as resolve_device
 from deepgrade.errors import GraderError, UsageError
 from deepgrade.forbidden import scan, tampering
+from deepgrade.gradients import explain_gradient_mismatch
 from deepgrade.isolation import isolation_level
 from deepgrade.loader import Cell, Submission, load_submission
 from deepgrade.recording import Recordings, resolve_reference
@@ -202,6 +203,8 @@ class Session:
             )
         if not reply.get("ok"):
             error = reply.get("error") or {}
+            if error.get("type") == "GradientMismatch":
+                raise StudentWrongGradient(explain_gradient_mismatch(str(error.get("message"))))
             kind = (
                 StudentNotImplemented
                 if error.get("type") == "NotImplementedError"

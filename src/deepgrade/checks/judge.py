@@ -26,6 +26,7 @@ from deepgrade.checks.base import (
     register_check,
     to_device,
 )
+from deepgrade.comparison import describe_value, has_nonfinite
 
 
 @register_check
@@ -59,10 +60,24 @@ class JudgeCheck(ArgumentsMixin, CheckSpec):
                 # Replayed values come back on the CPU: live ones must look the same.
                 extra["expected"] = to_device(value, torch.device("cpu"))
             result = ctx.call(self.call, args, kwargs)
-            problem = judge(result.value, args, kwargs, **extra)
+            problem = _nonfinite_problem(result.value, extra) or judge(
+                result.value, args, kwargs, **extra
+            )
             if not problem:
                 continue
             reason, hint = problem if isinstance(problem, tuple) else (problem, self.hint)
             where = self.describe_call(args, self.hidden, kwargs)
             return CheckOutcome(False, f"{where}: {reason}" + (f" Hint: {hint}" if hint else ""))
         return CheckOutcome(True)
+
+
+def _nonfinite_problem(result: Any, extra: dict[str, Any]) -> tuple[str, None] | None:
+    """A NaN or an infinity in a result whose right answer has none is wrong whatever the
+    judge would make of it: a judge's ``abs(got - want) > tol`` is false for NaN."""
+    if "expected" not in extra or has_nonfinite(extra["expected"]) or not has_nonfinite(result):
+        return None
+    return (
+        f"it returned {describe_value(result)} holding NaN or infinity, where every value of "
+        "the answer is finite.",
+        None,
+    )

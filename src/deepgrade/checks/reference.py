@@ -19,7 +19,7 @@ from deepgrade.checks.base import (
     recognise,
     register_check,
 )
-from deepgrade.comparison import Tolerance, compare, compare_tree
+from deepgrade.comparison import EXACT, Tolerance, compare, compare_tree
 
 
 def _clone(value: Any, requires_grad: bool) -> Any:
@@ -96,7 +96,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                     hint,
                 )
             if self.untouched:
-                changed = compare_tree(_detached(args), result.grads, tolerance, what="argument")
+                changed = compare_tree(_detached(args), result.grads, EXACT, what="argument")
                 if not changed.ok:
                     return self.failed(
                         f"{where} modified its arguments in place ({changed.message}) "
