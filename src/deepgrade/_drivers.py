@@ -11,8 +11,10 @@ Imported by the worker, so torch is the only dependency.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -78,7 +80,10 @@ def value_graph(value_class: Any, payload: dict[str, Any]) -> list[dict[str, Any
         try:
             nodes = run_program(program, value_class)
             out = nodes[-1]
-            out.backward()
+            # A recursive topological sort is a correct engine: a chain of thousands of nodes
+            # must not fail it on Python's default limit of 1000 frames.
+            with _recursion_limit(_FRAMES_PER_NODE * len(program)):
+                out.backward()
             leaves = [n for n, ins in zip(nodes, program, strict=True) if ins[0] == "leaf"]
             grads = [_number(n.grad, "grad") for n in leaves]
             results.append({"data": _number(out.data, "data"), "grads": grads})
@@ -87,6 +92,21 @@ def value_graph(value_class: Any, payload: dict[str, Any]) -> list[dict[str, Any
         except Exception as exc:
             results.append({"error": f"{type(exc).__name__}: {exc}"[:300]})
     return results
+
+
+# Frames a recursive backward may take per node (its visit, a helper, an operator's closure).
+_FRAMES_PER_NODE = 4
+
+
+@contextlib.contextmanager
+def _recursion_limit(frames: int) -> Iterator[None]:
+    """At least ``frames`` more frames of Python recursion while the block runs."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, before + frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def _number(value: Any, what: str) -> float:

@@ -211,11 +211,13 @@ def compare_values(
         f"{what} differs at {bad} of {exp.numel()} elements; worst at index {list(index)}: "
         f"expected {e:.8g}, got {g:.8g} (|diff| {abs(g - e):.3g}; tolerance {tolerance})."
     )
-    hint = _value_hint(exp, act, close)
+    hint = _value_hint(exp, act, derived)
     return Comparison(False, message + (f" {hint}" if hint else ""), index)
 
 
-def _value_hint(exp: torch.Tensor, act: torch.Tensor, close: torch.Tensor) -> str:
+def _value_hint(exp: torch.Tensor, act: torch.Tensor, derived: bool) -> str:
+    if derived and bool((~torch.isfinite(act) | ~torch.isfinite(exp)).any()):
+        return "Hint: no property holds for NaN or infinity: your function returned them."
     finite_expected = torch.isfinite(exp)
     if bool((~torch.isfinite(act) & finite_expected).any()):
         return (
@@ -224,18 +226,32 @@ def _value_hint(exp: torch.Tensor, act: torch.Tensor, close: torch.Tensor) -> st
         )
     if bool((torch.isnan(exp) & ~torch.isnan(act)).any()):
         return "Hint: a NaN input must give NaN, as PyTorch does."
-    ratio = act[~close] / exp[~close]
-    if (
-        ratio.numel()
-        and bool(torch.isfinite(ratio).all())
-        and float(ratio.std(unbiased=False)) < 1e-6
-        and bool(ratio.any())  # all zeros where values were expected is no "factor"
-    ):
+    factor = _constant_factor(exp, act)
+    if factor is not None:
         return (
-            f"Hint: your values are {_factor(float(ratio.mean()))} times the expected ones: "
+            f"Hint: your values are {_factor(factor)} times the expected ones: "
             "a constant factor is off."
         )
     return ""
+
+
+def _constant_factor(exp: torch.Tensor, act: torch.Tensor) -> float | None:
+    """The factor ``c`` with ``act = c * exp`` at every element, when there is one that is
+    not 1: the hint names a likely cause only where it explains every element, the right
+    ones included (two wrong elements of twenty in the same ratio are no "factor"), and a
+    ratio that differs from 1 by rounding alone is no mistake."""
+    # Elements too small to carry a ratio (zeros, rounding residue) must stay that small.
+    scaled = exp.abs() > 1e-6 * float(exp.abs().max())
+    if not bool(scaled.any()) or bool((act[~scaled].abs() > 1e-6 * act.abs().max()).any()):
+        return None
+    ratio = act[scaled] / exp[scaled]
+    if not bool(torch.isfinite(ratio).all()):
+        return None
+    mean = float(ratio.mean())
+    if float(ratio.std(unbiased=False)) >= 1e-6 * max(1.0, abs(mean)):
+        return None
+    # All zeros where values were expected is no "factor", nor a ratio of 1 up to rounding.
+    return mean if mean != 0 and abs(mean - 1) > 1e-6 else None
 
 
 def _factor(value: float) -> str:
