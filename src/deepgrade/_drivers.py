@@ -245,8 +245,72 @@ def run_loop(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
     ``payload["arguments"]`` names what to pass, in order: ``model``, ``loss_fn`` and
     ``optimizer`` are built here, any other name is looked up in ``payload["data"]``. With
     ``start_in_eval`` the model is handed over in eval mode, so a loop that must train has to
-    switch it back itself.
+    switch it back itself. With ``replay`` (what ``observe_loop`` recorded), the functions it
+    names are replaced during the call by replays of those records (see ``_replayer``).
     """
+    model, recorder, arguments = _loop_pieces(payload)
+    replay = payload.get("replay") or {}
+    namespace = getattr(function, "__globals__", None)
+    kept = {name: namespace[name] for name in replay if name in namespace} if namespace else {}
+    if namespace is not None:
+        for name, records in replay.items():
+            namespace[name] = _replayer(name, list(records), model, recorder)
+    try:
+        value = function(*arguments)
+    finally:
+        if namespace is not None:
+            for name in replay:
+                namespace.pop(name, None)
+            namespace.update(kept)
+    return {
+        "value": value,
+        "steps": recorder.steps,
+        "final": [p.detach().clone() for p in model.parameters()],
+        "modes": recorder.modes,
+    }
+
+
+def observe_loop(observer: Any, payload: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Run a grader-side ``observer(record, *arguments)`` on the pieces ``run_loop`` builds.
+
+    The observer calls the reference versions of the functions a loop under test calls, and
+    reports each result with ``record(name, value)``; each record keeps the value, the
+    parameters after the call and the optimiser steps it made, for ``_replayer``.
+    """
+    model, recorder, arguments = _loop_pieces(payload)
+    records: dict[str, list[dict[str, Any]]] = {}
+
+    def record(name: str, value: Any) -> None:
+        steps, recorder.steps = recorder.steps, []
+        state = [p.detach().clone() for p in model.parameters()]
+        records.setdefault(name, []).append({"value": value, "state": state, "steps": steps})
+
+    observer(record, *arguments)
+    return records
+
+
+def _replayer(
+    name: str, records: list[dict[str, Any]], model: nn.Module, recorder: _Recorder
+) -> Callable[..., Any]:
+    """A stand-in for ``name``: each call replays the next record (the parameters it left,
+    the optimiser steps it made, the value it returned), whatever it is called with."""
+    calls = len(records)
+
+    def replay(*args: Any, **kwargs: Any) -> Any:
+        if not records:
+            raise RuntimeError(f"{name} was called more than the {calls} times foreseen")
+        record = records.pop(0)
+        with torch.no_grad():
+            for parameter, value in zip(model.parameters(), record["state"], strict=True):
+                parameter.copy_(value)
+        recorder.steps.extend(record["steps"])
+        return record["value"]
+
+    return replay
+
+
+def _loop_pieces(payload: dict[str, Any]) -> tuple[nn.Module, _Recorder, list[Any]]:
+    """The model, its recorder and the arguments a loop is called with (see ``run_loop``)."""
     spec = payload["model"]
     model = build_mlp(spec["sizes"], spec["activation"], spec["state"])
     model.train(not payload.get("start_in_eval", False))
@@ -257,13 +321,7 @@ def run_loop(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
     pieces = {"model": model, "loss_fn": loss_fn, "optimizer": optimizer}
     data = payload.get("data", {})
     arguments = [pieces[name] if name in pieces else data[name] for name in payload["arguments"]]
-    value = function(*arguments)
-    return {
-        "value": value,
-        "steps": recorder.steps,
-        "final": [p.detach().clone() for p in model.parameters()],
-        "modes": recorder.modes,
-    }
+    return model, recorder, arguments
 
 
 # -- outcome tasks ----------------------------------------------------------------------------
