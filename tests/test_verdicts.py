@@ -242,6 +242,23 @@ def test_a_recursive_engine_handles_a_chain_of_thousands_of_nodes() -> None:
     assert _problem(program, result) is None
 
 
+@pytest.mark.parametrize(("error", "hinted"), [("NameError", False), ("OverflowError", True)])
+def test_no_derivative_hint_on_a_name_error(error: str, hinted: bool) -> None:
+    class Context:
+        device = torch.device("cpu")
+
+        def drive(self, driver: str, target: str, payload: dict[str, Any]) -> Any:
+            return [{"error": f"{error}: boom"} for _ in payload["programs"]]
+
+    check = ValueProgramCheck(
+        name="tanh", hint="tanh'(a) = 1 - t ** 2", programs=[[["leaf", 0.4], ["tanh", 0]]]
+    )
+    outcome = check.run(Context())  # type: ignore[arg-type]
+    assert not outcome.passed
+    assert f"raised {error}: boom" in outcome.message
+    assert ("Hint: tanh'" in outcome.message) is hinted
+
+
 def test_a_failing_long_chain_is_minimised_in_bounded_work() -> None:
     program = _chain(3000)
     order = _by_size(program)

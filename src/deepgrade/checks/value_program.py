@@ -24,6 +24,8 @@ Program = list[list[Any]]
 _ALL_OPERATORS = sorted({*BINARY, *WITH_CONSTANT, *UNARY})
 _EXPONENTS = [2, 3, -1, 0.5, 1.5, -2]
 _LIMIT = 1e3
+# Errors that no hint about derivatives explains: the code does not run as written.
+_UNHINTED = ("NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError")
 # Sub-expressions tried when a program fails, and the longest expression written out.
 _MAX_CANDIDATES = 48
 _MAX_SHOWN = 600
@@ -58,7 +60,11 @@ class ValueProgramCheck(CheckSpec):
             if _problem(program, got) is None:
                 continue
             smallest, problem = self._smallest_failure(ctx, program)
-            return self.failed(f"{self._describe(smallest)}: {problem}")
+            message = f"{self._describe(smallest)}: {problem}"
+            # The check's hint is about derivatives: no help for a name that does not exist.
+            if any(f"raised {error}:" in problem for error in _UNHINTED):
+                return CheckOutcome(False, message)
+            return self.failed(message)
         return CheckOutcome(True)
 
     def _describe(self, program: Program) -> str:
