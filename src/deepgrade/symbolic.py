@@ -127,7 +127,7 @@ def equivalent(
     """Is ``answer`` equal to ``expected`` wherever ``expected`` is defined?
 
     Numbers decide: at seeded random points and on both sides of every branch boundary of
-    either expression (see ``test_points``), the answer must be a finite real number where the
+    either expression (see ``probe_points``), the answer must be a finite real number where the
     reference is one, and equal to it. Simplification only excuses a numeric difference (a
     correct form whose evaluation loses digits), never an undefined value.
     """
@@ -163,14 +163,15 @@ _DIGITS = 30
 # Branch boundaries looked at per expression, and the grid that finds those of a condition
 # that is not a polynomial: a sign change between neighbours is then narrowed by bisection.
 _MAX_BOUNDARIES = 32
+_MAX_DEGREE = 8
 _GRID = sorted({0.0} | {sign * 10 ** (k / 4) for k in range(-12, 49) for sign in (-1, 1)})
 
 
-def _evaluate(expression: Any, point: Mapping[Any, float]) -> Any:
+def _evaluate(expression: Any, point: Mapping[Any, float], digits: int = _DIGITS) -> Any:
     """``expression`` at ``point`` as a sympy number, or ``None`` where it is not a finite
     real number (NaN, a complex infinity, a complex value, a branch that does not cover it)."""
     try:
-        value = expression.evalf(_DIGITS, subs=dict(point))
+        value = expression.evalf(digits, subs=dict(point))
     except (TypeError, ValueError, ArithmeticError):
         return None
     if not value.is_number or value.is_extended_real is not True or value.is_finite is not True:
@@ -221,8 +222,9 @@ def probe_points(
         low, high = domain.get(str(symbol), (-float("inf"), float("inf")))
         others = {s: v for s, v in base.items() if s != symbol}
         for boundary in _boundaries(expressions, symbol, others):
+            # Both sides, not the boundary itself, where conventions differ (Heaviside(0)).
             step = 1e-3 + 1e-6 * abs(boundary)
-            for value in (boundary - step, boundary, boundary + step):
+            for value in (boundary - step, boundary + step):
                 if low <= value <= high:
                     found.append(base | {symbol: value})
     return found
@@ -232,10 +234,9 @@ def _boundaries(expressions: Sequence[Any], symbol: Any, others: Mapping[Any, fl
     """Where a condition of one of ``expressions`` changes, as a function of ``symbol``."""
     found: set[float] = set()
     for expression in expressions:
-        conditions = [c.subs(others) for c in _conditions(expression)]
+        conditions = [c for c in dict.fromkeys(_conditions(expression)) if c.has(symbol)]
         for condition in conditions[:_MAX_BOUNDARIES]:
-            if condition.has(symbol):
-                found |= _zeros(condition, symbol)
+            found |= _zeros(condition.subs(others), symbol)
     return found
 
 
@@ -262,13 +263,15 @@ def _zeros(function: Any, symbol: Any) -> set[float]:
 
     if function.is_polynomial(symbol):
         try:
-            roots = sympy.Poly(function, symbol).nroots(n=15, maxsteps=100)
-        except Exception:  # a degenerate polynomial (a constant) has no boundary
-            return set()
-        return {float(sympy.re(r)) for r in roots if abs(sympy.im(r)) < 1e-9}
+            polynomial = sympy.Poly(function, symbol)
+            if polynomial.degree() <= _MAX_DEGREE:
+                roots = polynomial.nroots(n=15, maxsteps=100)
+                return {float(sympy.re(r)) for r in roots if abs(sympy.im(r)) < 1e-9}
+        except Exception:  # no roots found (a constant, no convergence): the grid decides
+            pass
 
     def value(x: float) -> float | None:
-        number = _evaluate(function, {symbol: x})
+        number = _evaluate(function, {symbol: x}, digits=15)
         return None if number is None else float(number)
 
     found: set[float] = set()
