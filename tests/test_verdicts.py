@@ -15,6 +15,7 @@ import sympy
 import torch
 
 from deepgrade import _drivers
+from deepgrade.checks.judge import _nonfinite_problem
 from deepgrade.checks.value_program import (
     ValueProgramCheck,
     _by_size,
@@ -137,6 +138,22 @@ def test_derived_comparisons_match_no_nonfinite_value() -> None:
 )
 def test_has_nonfinite(value: Any, found: bool) -> None:
     assert has_nonfinite(value) is found
+
+
+@pytest.mark.parametrize(
+    ("result", "extra", "fails"),
+    [
+        (math.nan, {"expected": 1.0}, True),
+        ((1.0, math.inf), {"expected": {"value": (1.0, 2.0), "mistakes": [(math.inf, "h")]}}, True),
+        (math.nan, {"expected": math.nan}, False),  # the answer itself is NaN there
+        (math.nan, {}, False),  # no answer to say what is finite: the judge decides
+        (1.5, {"expected": 1.0}, False),  # a finite wrong value is the judge's to word
+    ],
+)
+def test_a_judged_result_with_nan_where_the_answer_is_finite_fails(
+    result: Any, extra: dict[str, Any], fails: bool
+) -> None:
+    assert (_nonfinite_problem(result, extra) is not None) is fails
 
 
 # -- untouched, bit for bit ---------------------------------------------------------------------
