@@ -110,6 +110,26 @@ def _guard_backward(cls: type) -> None:
 
     backward._deepgrade_guarded = True  # type: ignore[attr-defined]
     cls.backward = staticmethod(backward)  # type: ignore[attr-defined]
+    _record_inputs(cls)
+
+
+def _record_inputs(cls: type) -> None:
+    """Make ``cls.forward`` note its inputs' shapes, dtypes and devices on ``ctx``, which
+    ``_check_gradients`` holds the backward's gradients to (a forward that takes no ``ctx``,
+    with its own ``setup_context``, goes unchecked)."""
+    original = cls.__dict__.get("forward")
+    function = original.__func__ if isinstance(original, staticmethod) else original
+    if function is None or "setup_context" in cls.__dict__:
+        return
+
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        ctx._deepgrade_inputs = [
+            (list(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else None
+            for a in args
+        ]
+        return function(ctx, *args, **kwargs)
+
+    cls.forward = staticmethod(forward)  # type: ignore[attr-defined]
 
 
 class GradientMismatch(RuntimeError):
@@ -121,27 +141,30 @@ def _check_gradients(ctx: Any, returned: Any, function: str) -> None:
     """Compare what a backward returned with its inputs' shapes, dtypes and devices.
 
     Autograd would raise its own error for a shape or device (and silently cast a dtype), which
-    reads as a crash; this says precisely what is wrong, as a forward's comparison does.
+    reads as a crash; this says precisely what is wrong, as a forward's comparison does. Only
+    the inputs that need a gradient are checked: autograd drops the others.
     """
     grads = returned if isinstance(returned, tuple) else (returned,)
-    metadata = getattr(ctx, "_input_metadata", None)
-    # One entry per tensor input: paired with the returned gradients only when as many.
-    if not isinstance(metadata, tuple) or len(metadata) != len(grads):
+    inputs = getattr(ctx, "_deepgrade_inputs", None)
+    needs = getattr(ctx, "needs_input_grad", None)
+    if not isinstance(inputs, list) or not isinstance(needs, tuple) or len(grads) != len(inputs):
         return
-    for index, (grad, wanted) in enumerate(zip(grads, metadata, strict=True)):
-        if not isinstance(grad, torch.Tensor):
+    for index, (grad, wanted, needed) in enumerate(zip(grads, inputs, needs, strict=False)):
+        if not needed or wanted is None or not isinstance(grad, torch.Tensor):
             continue
-        shape, expected = list(grad.shape), list(wanted.shape)
+        expected, dtype, device = wanted
+        shape = list(grad.shape)
+        # Autograd sums a gradient down to its input's shape when it can: so may the student.
         expandable = len(expected) <= len(shape) and all(
             w in (1, g) for w, g in zip(reversed(expected), reversed(shape), strict=False)
         )
-        if expandable and grad.dtype == wanted.dtype and grad.device == wanted.device:
+        if expandable and grad.dtype == dtype and grad.device == device:
             continue
         report = {
             "function": function,
             "input": index + 1,
             "got": [shape, str(grad.dtype), str(grad.device)],
-            "expected": [expected, str(wanted.dtype), str(wanted.device)],
+            "expected": [expected, str(dtype), str(device)],
         }
         raise GradientMismatch(json.dumps(report))
 
