@@ -214,6 +214,42 @@ def test_a_gradient_mismatch_reads_as_a_forward_mismatch() -> None:
     assert "is on cuda:0, but cpu was expected" in explain_gradient_mismatch(json.dumps(report))
 
 
+class _MeanSquare(torch.autograd.Function):
+    """A reduction with a number argument: its output's shape is not its input's."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, scale: float, target: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.scale = scale
+        return scale * (x * x).mean()
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
+        (x,) = ctx.saved_tensors
+        grad = grad_output * ctx.scale * 2 * x / x.numel()
+        # A float gradient for the integer target would be dropped by autograd: never checked.
+        return (grad.sum(0) if ctx.scale < 0 else grad), None, torch.zeros(1)
+
+
+def test_the_worker_holds_a_backward_to_its_forwards_inputs() -> None:
+    from deepgrade import _worker
+
+    _worker._guard_backward(_MeanSquare)
+    x = torch.randn(4, 5, requires_grad=True)
+    target = torch.tensor([1, 2])
+    _worker._ACTIVE.append(_worker._Tripwire(frozenset()))
+    try:
+        _MeanSquare.apply(x, 3.0, target).backward()
+        assert x.grad is not None and x.grad.shape == (4, 5)
+        with pytest.raises(_worker.GradientMismatch) as wrong:
+            _MeanSquare.apply(x, -3.0, target).backward()
+    finally:
+        _worker._ACTIVE.pop()
+    report = json.loads(str(wrong.value))
+    assert report["function"] == "_MeanSquare.backward"
+    assert report["got"][0] == [5] and report["expected"][0] == [4, 5]
+
+
 @pytest.mark.parametrize("report", ["", "[]", "{}", '{"function": 1, "input": "x"}', "x" * 3000])
 def test_a_malformed_gradient_report_still_reads(report: str) -> None:
     assert "does not fit its input" in explain_gradient_mismatch(report)
