@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,23 +43,37 @@ class Tolerance(BaseModel):
 _ULPS = 4
 
 
-def magnitude(value: Any, depth: int = 0) -> float:
+def magnitude(value: Any) -> float:
     """The largest finite absolute value among the floating tensors and floats in ``value``
     (lists, tuples and dicts of them); 0 where there is none."""
+    largest = 0.0
+    for number in _numbers(value):
+        finite = number[torch.isfinite(number)]
+        if finite.numel():
+            largest = max(largest, float(finite.abs().max()))
+    return largest
+
+
+def has_nonfinite(value: Any) -> bool:
+    """Whether ``value`` (a tensor, a number, or lists, tuples and dicts of them) holds a NaN
+    or an infinity."""
+    return any(not bool(torch.isfinite(number).all()) for number in _numbers(value))
+
+
+def _numbers(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+    """The floating tensors and floats (as tensors) inside ``value``; past a nesting depth that
+    no reply reaches, nothing."""
     if isinstance(value, torch.Tensor):
-        if not value.is_floating_point() or not value.numel():
-            return 0.0
-        finite = value.detach()[torch.isfinite(value.detach())]
-        return float(finite.abs().max()) if finite.numel() else 0.0
-    if isinstance(value, float):
-        return abs(value) if math.isfinite(value) else 0.0
-    if depth > 64:
-        return 0.0
-    if isinstance(value, list | tuple):
-        return max((magnitude(item, depth + 1) for item in value), default=0.0)
-    if isinstance(value, dict):
-        return max((magnitude(item, depth + 1) for item in value.values()), default=0.0)
-    return 0.0
+        if value.is_floating_point():
+            yield value.detach()
+    elif isinstance(value, float):
+        yield torch.tensor(value, dtype=torch.float64)
+    elif depth <= 64 and isinstance(value, list | tuple):
+        for item in value:
+            yield from _numbers(item, depth + 1)
+    elif depth <= 64 and isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item, depth + 1)
 
 
 # On the CPU: torch.testing.assert_close's defaults for float32; float64 a little looser than
@@ -114,22 +128,6 @@ def describe_value(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
 
-def has_nonfinite(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` (a tensor, a number, or lists, tuples and dicts of them) holds a NaN
-    or an infinity; past a nesting depth no reply reaches, it is taken to hold none."""
-    if isinstance(value, torch.Tensor):
-        return value.is_floating_point() and not bool(torch.isfinite(value.detach()).all())
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if depth > 64:
-        return False
-    if isinstance(value, list | tuple):
-        return any(has_nonfinite(item, depth + 1) for item in value)
-    if isinstance(value, dict):
-        return any(has_nonfinite(item, depth + 1) for item in value.values())
-    return False
-
-
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -172,8 +170,8 @@ def layout_mismatch(
 ) -> str | None:
     """Why a tensor of ``got_shape`` and ``got_dtype`` cannot be the expected one, or ``None``.
 
-    Also used by the worker, on what a student's backward returns: autograd's own error
-    would not say which mistake it is.
+    Also words what the worker reports of a student's backward (``gradients``): autograd's own
+    error would not say which mistake it is.
     """
     got, expected = list(got_shape), list(expected_shape)
     if got != expected:
