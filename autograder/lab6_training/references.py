@@ -377,6 +377,26 @@ def evaluate(model: nn.Module, batches: Iterable[Batch], loss_fn: LossFn) -> flo
     return total / count if count else math.nan
 
 
+def fit_calls(
+    record: Callable[[str, Any], None],
+    model: nn.Module,
+    train: list[Batch],
+    val: list[Batch],
+    loss_fn: LossFn,
+    optimizer: Any,
+    epochs: int,
+    patience: int,
+) -> None:
+    """What ``fit`` calls, for every epoch it may run: ``train_epoch`` then ``evaluate``.
+
+    The fit checks replace the student's ``train_epoch`` and ``evaluate`` with replays of
+    these calls, so that ``fit`` is graded on its own logic, not on the other two exercises.
+    """
+    for _ in range(epochs):
+        record("train_epoch", train_epoch(model, train, loss_fn, optimizer))
+        record("evaluate", evaluate(model, val, loss_fn))
+
+
 def _early_stopping(doc: str, *, stop_at: int = 0, reset: bool = True) -> Fit:
     """The notebook's early stopping with switches for the counting mistakes: stop after
     ``patience + stop_at`` epochs without improvement; without ``reset`` the count goes on

@@ -208,14 +208,21 @@ BUGS: dict[str, Bug] = {
     "LinearFunction: db summed to a scalar": Bug(
         [("grad_output.sum(0)", "grad_output.sum()")],
         {LINEAR: 1.75},
-        {LINEAR: "error"},
-        ["backward: the gradient of b", "invalid gradient at index 2 - got []"],
+        # A wrong gradient is a wrong answer (issue 17), worded as a forward's mismatch.
+        {LINEAR: "failed"},
+        [
+            "backward: the gradient of b",
+            "LinearFunction.backward returned for its input 3 has shape [], expected [4]",
+        ],
     ),
     "LinearFunction: dW transposed": Bug(
         [("grad_output.T @ x", "x.T @ grad_output")],
         {LINEAR: 1.75},
-        {LINEAR: "error"},
-        ["backward: the gradient of W", "invalid gradient at index 1 - got [3, 4]"],
+        {LINEAR: "failed"},
+        [
+            "backward: the gradient of W",
+            "LinearFunction.backward returned for its input 2 has shape [3, 4], expected [4, 3]",
+        ],
     ),
     # -- mlp2_loss_and_grads
     "mlp2: 2 / n instead of 2 / (n k)": Bug(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,56 @@ class Tolerance(BaseModel):
     def __str__(self) -> str:
         return f"rtol={self.rtol:g}, atol={self.atol:g}"
 
+    def at_scale(self, scale: float, dtype: torch.dtype) -> Tolerance:
+        """This tolerance for results computed from numbers as large as ``scale``.
+
+        Rounding an intermediate as large as the inputs costs a few units in the last place of
+        that intermediate, whatever the size of the result: x - logsumexp(x) at logits of 1e4
+        is off by about 1e-3 in float32 whichever stable ordering computes it. So the absolute
+        tolerance grows to ``_ULPS`` units of ``scale`` (no change for inputs near 1).
+        """
+        if not dtype.is_floating_point or not math.isfinite(scale):
+            return self
+        atol = max(self.atol, _ULPS * torch.finfo(dtype).eps * scale)
+        return self if atol == self.atol else Tolerance(rtol=self.rtol, atol=atol)
+
+
+# Units in the last place of the largest input that a correct computation may lose.
+_ULPS = 4
+
+
+def magnitude(value: Any) -> float:
+    """The largest finite absolute value among the floating tensors and floats in ``value``
+    (lists, tuples and dicts of them); 0 where there is none."""
+    largest = 0.0
+    for number in _numbers(value):
+        finite = number[torch.isfinite(number)]
+        if finite.numel():
+            largest = max(largest, float(finite.abs().max()))
+    return largest
+
+
+def has_nonfinite(value: Any) -> bool:
+    """Whether ``value`` (a tensor, a number, or lists, tuples and dicts of them) holds a NaN
+    or an infinity."""
+    return any(not bool(torch.isfinite(number).all()) for number in _numbers(value))
+
+
+def _numbers(value: Any, depth: int = 0) -> Iterator[torch.Tensor]:
+    """The floating tensors and floats (as tensors) inside ``value``; past a nesting depth that
+    no reply reaches, nothing."""
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point():
+            yield value.detach()
+    elif isinstance(value, float):
+        yield torch.tensor(value, dtype=torch.float64)
+    elif depth <= 64 and isinstance(value, list | tuple):
+        for item in value:
+            yield from _numbers(item, depth + 1)
+    elif depth <= 64 and isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item, depth + 1)
+
 
 # On the CPU: torch.testing.assert_close's defaults for float32; float64 a little looser than
 # its default because expected gradients come from a different (but exact) evaluation order.
@@ -43,6 +95,11 @@ DEFAULT_TOLERANCES: dict[str, dict[torch.dtype, Tolerance]] = {
     "cpu": _CPU_TOLERANCES,
     "cuda": _CPU_TOLERANCES | {torch.float32: Tolerance(rtol=1e-5, atol=1e-5)},
 }
+
+
+# Bit for bit, up to NaN payloads and the sign of zero, as ``torch.equal`` plus the NaN pattern:
+# "left unchanged" allows no rounding at all.
+EXACT = Tolerance(rtol=0.0, atol=0.0)
 
 
 def default_tolerance(dtype: torch.dtype, device: torch.device | None = None) -> Tolerance:
@@ -84,11 +141,13 @@ def compare(
     got_device: str | None = None,
     expected_device: torch.device | None = None,
     what: str = "the output",
+    derived: bool = False,
 ) -> Comparison:
     """Compare ``got`` with ``expected``: type, device, shape and dtype first, then values.
 
     ``got_device`` is the device the worker reported for ``got`` (which arrives on the CPU);
-    the device is checked when both it and ``expected_device`` are given.
+    the device is checked when both it and ``expected_device`` are given. ``derived`` says
+    that ``expected`` was computed from the student's own results (see ``compare_values``).
     """
     if not isinstance(got, torch.Tensor):
         return Comparison(False, f"{what} should be a tensor, but it is {describe_value(got)}.")
@@ -96,23 +155,39 @@ def compare(
     misplaced = device_mismatch(got_device, expected_device, what=what)
     if misplaced is not None:
         return misplaced
-    if got.shape != expected.shape:
+    wrong = layout_mismatch(got.shape, got.dtype, expected.shape, expected.dtype, what=what)
+    if wrong is not None:
+        return Comparison(False, wrong)
+    return compare_values(expected, got, tolerance, what=what, derived=derived)
+
+
+def layout_mismatch(
+    got_shape: Sequence[int],
+    got_dtype: torch.dtype,
+    expected_shape: Sequence[int],
+    expected_dtype: torch.dtype,
+    *,
+    what: str = "the output",
+) -> str | None:
+    """Why a tensor of ``got_shape`` and ``got_dtype`` cannot be the expected one, or ``None``.
+
+    Also words what the worker reports of a student's backward (``gradients``): autograd's own
+    error would not say which mistake it is.
+    """
+    got, expected = list(got_shape), list(expected_shape)
+    if got != expected:
         hint = ""
-        if got.numel() == expected.numel():
+        if math.prod(got) == math.prod(expected):
             hint = " (same number of elements: a transpose or a reshape?)"
-        elif got.dim() < expected.dim():
+        elif len(got) < len(expected):
             hint = " (a reduction too many, or keepdim missing?)"
-        return Comparison(
-            False,
-            f"{what} has shape {list(got.shape)}, expected {list(expected.shape)}{hint}.",
+        return f"{what} has shape {got}, expected {expected}{hint}."
+    if got_dtype != expected_dtype:
+        return (
+            f"{what} has dtype {_dtype_name(got_dtype)}, expected {_dtype_name(expected_dtype)}"
+            " (keep the dtype of the input)."
         )
-    if got.dtype != expected.dtype:
-        return Comparison(
-            False,
-            f"{what} has dtype {_dtype_name(got.dtype)}, expected {_dtype_name(expected.dtype)}"
-            " (keep the dtype of the input).",
-        )
-    return compare_values(expected, got, tolerance, what=what)
+    return None
 
 
 def device_mismatch(
@@ -133,13 +208,26 @@ def device_mismatch(
 
 
 def compare_values(
-    expected: torch.Tensor, got: torch.Tensor, tolerance: Tolerance, *, what: str = "the output"
+    expected: torch.Tensor,
+    got: torch.Tensor,
+    tolerance: Tolerance,
+    *,
+    what: str = "the output",
+    derived: bool = False,
 ) -> Comparison:
-    """Elementwise comparison of two tensors of the same shape, reporting the worst element."""
+    """Elementwise comparison of two tensors of the same shape, reporting the worst element.
+
+    A NaN or an infinity matches only the same value where the reference has it. When
+    ``expected`` is ``derived`` from the student's own results (a property such as
+    f(-x) = 1 - f(x)), there is no reference: a non-finite value matches nothing, or a
+    function that returns NaN everywhere would satisfy every such equation.
+    """
     # On the CPU, in float64: a reference may have run on the GPU, replies arrive on the CPU.
     exp = expected.detach().to("cpu", torch.float64)
     act = got.detach().to("cpu", torch.float64)
     close = torch.isclose(act, exp, rtol=tolerance.rtol, atol=tolerance.atol, equal_nan=True)
+    if derived:
+        close &= torch.isfinite(act) & torch.isfinite(exp)
     if bool(close.all()):
         return Comparison(True)
     excess = (act - exp).abs() - (tolerance.atol + tolerance.rtol * exp.abs())
@@ -158,11 +246,13 @@ def compare_values(
         f"{what} differs at {bad} of {exp.numel()} elements; worst at index {list(index)}: "
         f"expected {e:.8g}, got {g:.8g} (|diff| {abs(g - e):.3g}; tolerance {tolerance})."
     )
-    hint = _value_hint(exp, act, close)
+    hint = _value_hint(exp, act, derived)
     return Comparison(False, message + (f" {hint}" if hint else ""), index)
 
 
-def _value_hint(exp: torch.Tensor, act: torch.Tensor, close: torch.Tensor) -> str:
+def _value_hint(exp: torch.Tensor, act: torch.Tensor, derived: bool) -> str:
+    if derived and bool((~torch.isfinite(act) | ~torch.isfinite(exp)).any()):
+        return "Hint: no property holds for NaN or infinity: your function returned them."
     finite_expected = torch.isfinite(exp)
     if bool((~torch.isfinite(act) & finite_expected).any()):
         return (
@@ -171,18 +261,32 @@ def _value_hint(exp: torch.Tensor, act: torch.Tensor, close: torch.Tensor) -> st
         )
     if bool((torch.isnan(exp) & ~torch.isnan(act)).any()):
         return "Hint: a NaN input must give NaN, as PyTorch does."
-    ratio = act[~close] / exp[~close]
-    if (
-        ratio.numel()
-        and bool(torch.isfinite(ratio).all())
-        and float(ratio.std(unbiased=False)) < 1e-6
-        and bool(ratio.any())  # all zeros where values were expected is no "factor"
-    ):
+    factor = _constant_factor(exp, act)
+    if factor is not None:
         return (
-            f"Hint: your values are {_factor(float(ratio.mean()))} times the expected ones: "
+            f"Hint: your values are {_factor(factor)} times the expected ones: "
             "a constant factor is off."
         )
     return ""
+
+
+def _constant_factor(exp: torch.Tensor, act: torch.Tensor) -> float | None:
+    """The factor ``c`` with ``act = c * exp`` at every element, when there is one that is
+    not 1: the hint names a likely cause only where it explains every element, the right
+    ones included (two wrong elements of twenty in the same ratio are no "factor"), and a
+    ratio that differs from 1 by rounding alone is no mistake."""
+    # Elements too small to carry a ratio (zeros, rounding residue) must stay that small.
+    scaled = exp.abs() > 1e-6 * float(exp.abs().max())
+    if not bool(scaled.any()) or bool((act[~scaled].abs() > 1e-6 * act.abs().max()).any()):
+        return None
+    ratio = act[scaled] / exp[scaled]
+    if not bool(torch.isfinite(ratio).all()):
+        return None
+    mean = float(ratio.mean())
+    if float(ratio.std(unbiased=False)) >= 1e-6 * max(1.0, abs(mean)):
+        return None
+    # All zeros where values were expected is no "factor", nor a ratio of 1 up to rounding.
+    return mean if mean != 0 and abs(mean - 1) > 1e-6 else None
 
 
 def _factor(value: float) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
+
+from deepgrade.engine.comparison import device_mismatch, layout_mismatch
 
 Evaluator = Callable[..., torch.Tensor]
 
@@ -55,3 +58,33 @@ def derivative_text(
 ) -> str:
     """The derivative as sympy prints it, for messages."""
     return str(_derivative(formula, variable, (*others, *sorted(params)))[1])
+
+
+def explain_gradient_mismatch(report: str) -> str:
+    """The failure message for the worker's ``GradientMismatch`` report (JSON data, bounded by
+    the worker's error size): what a backward returned against the input it belongs to."""
+    try:
+        data = json.loads(report)
+        function, index = str(data["function"])[:80], int(data["input"])
+        (got_shape, got_dtype, got_device), (shape, dtype, device) = data["got"], data["expected"]
+        what = f"the gradient {function} returned for its input {index}"
+        problem = layout_mismatch(
+            [int(n) for n in got_shape],
+            _dtype(got_dtype),
+            [int(n) for n in shape],
+            _dtype(dtype),
+            what=what,
+        )
+        if problem is None:
+            misplaced = device_mismatch(str(got_device), torch.device(str(device)), what=what)
+            problem = misplaced.message if misplaced else f"{what} does not fit that input."
+    except (ValueError, TypeError, KeyError, RuntimeError):
+        return "a backward returned a gradient that does not fit its input."
+    return problem
+
+
+def _dtype(name: Any) -> torch.dtype:
+    dtype = getattr(torch, str(name).removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ValueError(f"unknown dtype {name!r}")
+    return dtype

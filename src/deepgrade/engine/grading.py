@@ -19,12 +19,13 @@ from deepgrade.engine.checks import (
     StudentRaised,
     StudentTimeout,
 )
-from deepgrade.engine.checks.base import Harness, runnable
+from deepgrade.engine.checks.base import Harness, StudentWrongGradient, runnable
 from deepgrade.engine.devices import gpu_lock
 
 # Re-exported: the device is resolved before a batch starts its graders.
 from deepgrade.engine.devices import resolve_device as resolve_device
 from deepgrade.engine.forbidden import scan, tampering
+from deepgrade.engine.gradients import explain_gradient_mismatch
 from deepgrade.engine.loader import Cell, Submission, load_submission
 from deepgrade.engine.recording import Recordings, resolve_reference
 from deepgrade.errors import GraderError, UsageError
@@ -203,6 +204,8 @@ class Session:
             )
         if not reply.get("ok"):
             error = reply.get("error") or {}
+            if error.get("type") == "GradientMismatch":
+                raise StudentWrongGradient(explain_gradient_mismatch(str(error.get("message"))))
             kind = (
                 StudentNotImplemented
                 if error.get("type") == "NotImplementedError"

@@ -24,6 +24,7 @@ from deepgrade.engine.checks.base import (
     StudentNotImplemented,
     StudentRaised,
     StudentTimeout,
+    StudentWrongGradient,
     TensorSpec,
 )
 from deepgrade.model.spec import check_kinds, register_check
@@ -39,6 +40,7 @@ __all__ = [
     "StudentNotImplemented",
     "StudentRaised",
     "StudentTimeout",
+    "StudentWrongGradient",
     "TensorSpec",
     "check_kinds",
     "gradcheck",

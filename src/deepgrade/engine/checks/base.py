@@ -48,6 +48,13 @@ class StudentNotImplemented(StudentRaised):
     status = "not_implemented"
 
 
+class StudentWrongGradient(StudentFailure):
+    """The student's backward returned a gradient of the wrong shape, dtype or device: a wrong
+    answer, worded as a forward's would be, not a crash."""
+
+    status = "failed"
+
+
 class StudentTimeout(StudentFailure):
     """The student's code ran past its time limit and was killed."""
 

@@ -28,6 +28,7 @@ from deepgrade.engine.checks.base import (
     register_check,
     to_device,
 )
+from deepgrade.engine.comparison import describe_value, has_nonfinite
 
 
 class JudgedMistake(BaseModel):
@@ -85,20 +86,22 @@ class JudgeCheck(ArgumentsMixin, CheckSpec):
             if self.expected is not None:
                 extra["expected"] = self._answer(ctx, self.expected, args, kwargs)
             result = ctx.call(self.call, args, kwargs)
-            problem = judge(result.value, args, kwargs, **extra)
+            nonfinite = _nonfinite_problem(result.value, extra)
+            problem = nonfinite or judge(result.value, args, kwargs, **extra)
             if not problem:
                 continue
             reason, hint = problem if isinstance(problem, tuple) else (problem, self.hint)
-            # The first mistake whose answer the judge accepts is what the student computed.
-            recognised = recognise(
-                ctx,
-                self.mistakes,
-                result.value,
-                call_with,
-                (args, kwargs),
-                functools.partial(_accepted, judge, args, kwargs),
-            )
-            hint = recognised or hint
+            if nonfinite is None:
+                # The first mistake whose answer the judge accepts is what the student computed.
+                recognised = recognise(
+                    ctx,
+                    self.mistakes,
+                    result.value,
+                    call_with,
+                    (args, kwargs),
+                    functools.partial(_accepted, judge, args, kwargs),
+                )
+                hint = recognised or hint
             where = self.describe_call(args, self.hidden, kwargs)
             return CheckOutcome(False, f"{where}: {reason}" + (f" Hint: {hint}" if hint else ""))
         return CheckOutcome(True)
@@ -116,3 +119,17 @@ def _accepted(judge: Any, args: list[Any], kwargs: dict[str, Any], wrong: Any, g
 def _on_cpu(value: Any) -> Any:
     # Replayed values come back on the CPU: live ones must look the same.
     return to_device(value, torch.device("cpu"))
+
+
+def _nonfinite_problem(result: Any, extra: dict[str, Any]) -> tuple[str, None] | None:
+    """A NaN or an infinity in a result whose right answer has none is wrong whatever the
+    judge would make of it: a judge's ``abs(got - want) > tol`` is false for NaN."""
+    if "expected" not in extra or not has_nonfinite(result):
+        return None
+    if has_nonfinite(extra["expected"]):
+        return None
+    return (
+        f"it returned {describe_value(result)} holding NaN or infinity, where every value of "
+        "the answer is finite.",
+        None,
+    )

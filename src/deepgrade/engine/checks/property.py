@@ -21,7 +21,8 @@ from deepgrade.engine.checks.base import (
 from deepgrade.engine.comparison import Comparison, Tolerance, compare, device_mismatch
 
 # A property gets a way to call the student's function on one tensor, the input, the call's
-# keyword arguments and the tolerance; it returns the comparison that must hold.
+# keyword arguments and the tolerance; it returns the comparison that must hold. Both sides of
+# a property come from the student's results, so they are compared with ``derived = True``.
 Property = Callable[
     [Callable[[torch.Tensor], Any], torch.Tensor, dict[str, Any], Tolerance], Comparison
 ]
@@ -45,7 +46,7 @@ def _complement(
     expected = f(x)
     if not isinstance(expected, torch.Tensor):
         return compare(x, expected, tol)
-    return compare(1 - expected, f(-x), tol, what="f(-x)")
+    return compare(1 - expected, f(-x), tol, what="f(-x)", derived=True)
 
 
 @register_property("sums_to_one", "f(x) sums to 1 along dim")
@@ -56,7 +57,7 @@ def _sums_to_one(
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         return compare(x, out, tol)
     total = out.sum(dim=int(kw.get("dim", -1)))
-    return compare(torch.ones_like(total), total, tol, what="the sum along dim")
+    return compare(torch.ones_like(total), total, tol, what="the sum along dim", derived=True)
 
 
 @register_property("shift_invariance", "f(x + c) = f(x) for a constant c along dim")
@@ -67,7 +68,9 @@ def _shift_invariance(
     shape = list(x.shape)
     shape[dim] = 1
     shift = 10 * torch.randn(shape, generator=torch.Generator().manual_seed(7), dtype=x.dtype)
-    return compare(_as_tensor(f(x), x), f(x + shift.to(x.device)), tol, what="f(x + c)")
+    return compare(
+        _as_tensor(f(x), x), f(x + shift.to(x.device)), tol, what="f(x + c)", derived=True
+    )
 
 
 def _as_tensor(value: Any, like: torch.Tensor) -> torch.Tensor:

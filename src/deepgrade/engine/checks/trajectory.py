@@ -28,7 +28,7 @@ from deepgrade.engine.checks.base import (
     register_check,
 )
 from deepgrade.engine.comparison import Tolerance, compare, compare_tree
-from deepgrade.sandbox.worker.drivers import Driver, optimizer_run, run_loop
+from deepgrade.sandbox.worker.drivers import Driver, observe_loop, optimizer_run, run_loop
 
 Steps = Sequence[Sequence[torch.Tensor]]
 
@@ -84,7 +84,7 @@ class _HarnessCheck(CheckSpec):
             dtype = DTYPES[dtype_name]
             payload = self._payload(dtype)
             expected = ctx.run_reference(self.reference, self._harness, payload)
-            got = ctx.drive(type(self).driver, self.call, payload)
+            got = ctx.drive(type(self).driver, self.call, self._for_student(ctx, payload))
             if not isinstance(got, dict):
                 return self.failed(f"{self.call} could not be run.")
             problem = self._problem(ctx, payload, expected, got, dtype_name)
@@ -95,6 +95,10 @@ class _HarnessCheck(CheckSpec):
 
     def _payload(self, dtype: torch.dtype) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _for_student(self, ctx: CheckContext, payload: dict[str, Any]) -> dict[str, Any]:
+        """What the student's side receives: the payload, unless a subclass adds to it."""
+        return payload
 
     def _problem(
         self,
@@ -235,9 +239,24 @@ class TrainingLoopCheck(_HarnessCheck):
         "so that a wrong return value and a wrong update can earn separate credit.",
     )
     dtypes: list[DTypeName] = Field(default_factory=lambda: list[DTypeName](["float64"]))
+    substitute: str | None = Field(
+        None,
+        description="A grader-side observer (lab:<name>), called like the function with a "
+        "record(name, value) first, that runs the reference versions of the other student "
+        "functions this one calls. During the student's call those functions are replaced by "
+        "replays of what it recorded: the check grades its own function only, not a bug in "
+        "another exercise it happens to call.",
+    )
 
     def _harness(self, target: Any, payload: dict[str, Any]) -> dict[str, Any]:
         return run_loop(target, payload)
+
+    def _for_student(self, ctx: CheckContext, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.substitute is None:
+            return payload
+        # The reference runs on its own reference helpers, so its result is what the student's
+        # function gives on the replays when it is right.
+        return payload | {"replay": ctx.run_reference(self.substitute, observe_loop, payload)}
 
     def _problem(
         self,

@@ -30,6 +30,11 @@ Program = list[list[Any]]
 _ALL_OPERATORS = sorted({*BINARY, *WITH_CONSTANT, *UNARY})
 _EXPONENTS = [2, 3, -1, 0.5, 1.5, -2]
 _LIMIT = 1e3
+# Errors that no hint about derivatives explains: the code does not run as written.
+_UNHINTED = ("NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError")
+# Sub-expressions tried when a program fails, and the longest expression written out.
+_MAX_CANDIDATES = 48
+_MAX_SHOWN = 600
 
 
 @register_check
@@ -43,9 +48,17 @@ class ValueProgramCheck(CheckSpec):
     size: int = Field(10, ge=1, description="Operations per random program.")
     operators: list[str] = Field(default_factory=lambda: list(_ALL_OPERATORS))
     seed: int = 0
+    chain: int = Field(
+        0,
+        ge=0,
+        description="Add one chain of this many operations (an engine must not recurse once "
+        "per node past Python's limit, nor lose a leaf used all along it).",
+    )
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         programs = [*self.programs, *self._random_programs()]
+        if self.chain:
+            programs.append(_chain(self.chain))
         results = ctx.drive(value_graph, self.call, {"programs": programs})
         if not isinstance(results, list) or len(results) != len(programs):
             return self.failed("the driver received an unreadable reply.")
@@ -53,21 +66,29 @@ class ValueProgramCheck(CheckSpec):
             if _problem(program, got) is None:
                 continue
             smallest, problem = self._smallest_failure(ctx, program)
-            return self.failed(f"{self._describe(smallest)}: {problem}")
+            message = f"{self._describe(smallest)}: {problem}"
+            # The check's hint is about derivatives: no help for a name that does not exist.
+            if any(f"raised {error}:" in problem for error in _UNHINTED):
+                return CheckOutcome(False, message)
+            return self.failed(message)
         return CheckOutcome(True)
 
     def _describe(self, program: Program) -> str:
         """The failing expression; for a hidden check only its operations, not its values."""
-        if not self.hidden:
-            return _expression(program)
         operations = sorted({_operation(str(i[0])) for i in program if i[0] != "leaf"})
+        if not self.hidden:
+            text = _expression(program)
+            if len(text) <= _MAX_SHOWN:
+                return text
+            # A chain of thousands of nodes: its length and operations say enough.
+            count = len(program) - _leaf_count(program)
+            return f"an expression of {count} operations built with {', '.join(operations)}"
         return f"a hidden expression built with {', '.join(operations) or 'leaves only'}"
 
     def _smallest_failure(self, ctx: CheckContext, program: Program) -> tuple[Program, str]:
-        candidates = sorted(
-            (_sub_program(program, k) for k in range(len(program))),
-            key=lambda p: sum(1 for i in p if i[0] != "leaf"),
-        )
+        """The smallest failing sub-expression among a bounded sample of them: every one of a
+        chain of n nodes would cost the worker and the reference O(n^2) operations."""
+        candidates = [_sub_program(program, k) for k in _sample(_by_size(program))]
         results = ctx.drive(value_graph, self.call, {"programs": candidates})
         for candidate, got in zip(candidates, results, strict=False):
             problem = _problem(candidate, got)
@@ -78,6 +99,28 @@ class ValueProgramCheck(CheckSpec):
     def _random_programs(self) -> list[Program]:
         rng = random.Random(self.seed)
         return [_random_program(rng, self.size, self.operators) for _ in range(self.random)]
+
+
+def _by_size(program: Program) -> list[int]:
+    """Node indices, by the number of operations their sub-expression holds (fewest first)."""
+    # Each node's dependencies as a bit set, built in one pass: cheap for thousands of nodes.
+    needs: list[int] = []
+    for k, instruction in enumerate(program):
+        bits = 1 << k
+        for operand in _operands(instruction):
+            bits |= needs[operand]
+        needs.append(bits)
+    leaves = sum(1 << k for k, i in enumerate(program) if i[0] == "leaf")
+    return sorted(range(len(program)), key=lambda k: (needs[k] & ~leaves).bit_count())
+
+
+def _sample(nodes: list[int]) -> list[int]:
+    """The first nodes, then others spread evenly up to the last (the whole program)."""
+    if len(nodes) <= _MAX_CANDIDATES:
+        return nodes
+    half = _MAX_CANDIDATES // 2
+    step = (len(nodes) - half) / half
+    return [*nodes[:half], *(nodes[half + int(j * step)] for j in range(half - 1)), nodes[-1]]
 
 
 def _reference(program: Program) -> tuple[float, list[float]]:
@@ -207,6 +250,19 @@ def _expression(program: Program) -> str:
         else:
             texts.append(f"{texts[rest[0]]}.{op}()")
     return f"with {', '.join(leaves)}, out = {texts[-1]}; out.backward()"
+
+
+def _chain(length: int) -> Program:
+    """A long chain that scales, shifts and now and then multiplies by a second leaf, 1.0: its
+    values stay near the first leaf's and its gradients far from 0."""
+    program: Program = [["leaf", 0.7], ["leaf", 1.0]]
+    for k in range(length):
+        last = len(program) - 1
+        if k % 25 == 24:
+            program.append(["mul", last, 1])
+        else:
+            program.append(["mulc", last, 1.0009] if k % 2 else ["subc", last, 0.0003])
+    return program
 
 
 def _random_program(rng: random.Random, size: int, operators: Sequence[str]) -> Program:

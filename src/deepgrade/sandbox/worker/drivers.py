@@ -11,8 +11,10 @@ Imported by the worker, so torch is the only dependency.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -78,7 +80,10 @@ def value_graph(value_class: Any, payload: dict[str, Any]) -> list[dict[str, Any
         try:
             nodes = run_program(program, value_class)
             out = nodes[-1]
-            out.backward()
+            # A recursive topological sort is a correct engine: a chain of thousands of nodes
+            # must not fail it on Python's default limit of 1000 frames.
+            with _recursion_limit(_FRAMES_PER_NODE * len(program)):
+                out.backward()
             leaves = [n for n, ins in zip(nodes, program, strict=True) if ins[0] == "leaf"]
             grads = [_number(n.grad, "grad") for n in leaves]
             results.append({"data": _number(out.data, "data"), "grads": grads})
@@ -87,6 +92,21 @@ def value_graph(value_class: Any, payload: dict[str, Any]) -> list[dict[str, Any
         except Exception as exc:
             results.append({"error": f"{type(exc).__name__}: {exc}"[:300]})
     return results
+
+
+# Frames a recursive backward may take per node (its visit, a helper, an operator's closure).
+_FRAMES_PER_NODE = 4
+
+
+@contextlib.contextmanager
+def _recursion_limit(frames: int) -> Iterator[None]:
+    """At least ``frames`` more frames of Python recursion while the block runs."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, before + frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
 
 
 def _number(value: Any, what: str) -> float:
@@ -225,8 +245,72 @@ def run_loop(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
     ``payload["arguments"]`` names what to pass, in order: ``model``, ``loss_fn`` and
     ``optimizer`` are built here, any other name is looked up in ``payload["data"]``. With
     ``start_in_eval`` the model is handed over in eval mode, so a loop that must train has to
-    switch it back itself.
+    switch it back itself. With ``replay`` (what ``observe_loop`` recorded), the functions it
+    names are replaced during the call by replays of those records (see ``_replayer``).
     """
+    model, recorder, arguments = _loop_pieces(payload)
+    replay = payload.get("replay") or {}
+    namespace = getattr(function, "__globals__", None)
+    kept = {name: namespace[name] for name in replay if name in namespace} if namespace else {}
+    if namespace is not None:
+        for name, records in replay.items():
+            namespace[name] = _replayer(name, list(records), model, recorder)
+    try:
+        value = function(*arguments)
+    finally:
+        if namespace is not None:
+            for name in replay:
+                namespace.pop(name, None)
+            namespace.update(kept)
+    return {
+        "value": value,
+        "steps": recorder.steps,
+        "final": [p.detach().clone() for p in model.parameters()],
+        "modes": recorder.modes,
+    }
+
+
+def observe_loop(observer: Any, payload: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Run a grader-side ``observer(record, *arguments)`` on the pieces ``run_loop`` builds.
+
+    The observer calls the reference versions of the functions a loop under test calls, and
+    reports each result with ``record(name, value)``; each record keeps the value, the
+    parameters after the call and the optimiser steps it made, for ``_replayer``.
+    """
+    model, recorder, arguments = _loop_pieces(payload)
+    records: dict[str, list[dict[str, Any]]] = {}
+
+    def record(name: str, value: Any) -> None:
+        steps, recorder.steps = recorder.steps, []
+        state = [p.detach().clone() for p in model.parameters()]
+        records.setdefault(name, []).append({"value": value, "state": state, "steps": steps})
+
+    observer(record, *arguments)
+    return records
+
+
+def _replayer(
+    name: str, records: list[dict[str, Any]], model: nn.Module, recorder: _Recorder
+) -> Callable[..., Any]:
+    """A stand-in for ``name``: each call replays the next record (the parameters it left,
+    the optimiser steps it made, the value it returned), whatever it is called with."""
+    calls = len(records)
+
+    def replay(*args: Any, **kwargs: Any) -> Any:
+        if not records:
+            raise RuntimeError(f"{name} was called more than the {calls} times foreseen")
+        record = records.pop(0)
+        with torch.no_grad():
+            for parameter, value in zip(model.parameters(), record["state"], strict=True):
+                parameter.copy_(value)
+        recorder.steps.extend(record["steps"])
+        return record["value"]
+
+    return replay
+
+
+def _loop_pieces(payload: dict[str, Any]) -> tuple[nn.Module, _Recorder, list[Any]]:
+    """The model, its recorder and the arguments a loop is called with (see ``run_loop``)."""
     spec = payload["model"]
     model = build_mlp(spec["sizes"], spec["activation"], spec["state"])
     model.train(not payload.get("start_in_eval", False))
@@ -237,13 +321,7 @@ def run_loop(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
     pieces = {"model": model, "loss_fn": loss_fn, "optimizer": optimizer}
     data = payload.get("data", {})
     arguments = [pieces[name] if name in pieces else data[name] for name in payload["arguments"]]
-    value = function(*arguments)
-    return {
-        "value": value,
-        "steps": recorder.steps,
-        "final": [p.detach().clone() for p in model.parameters()],
-        "modes": recorder.modes,
-    }
+    return model, recorder, arguments
 
 
 # -- outcome tasks ----------------------------------------------------------------------------

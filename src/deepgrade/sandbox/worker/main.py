@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -103,10 +104,69 @@ def _guard_backward(cls: type) -> None:
         if not _ACTIVE:
             return function(ctx, *grads)
         with _ACTIVE[-1]:
-            return function(ctx, *grads)
+            returned = function(ctx, *grads)
+        _check_gradients(ctx, returned, f"{type.__dict__['__name__'].__get__(cls)}.backward")
+        return returned
 
     backward._deepgrade_guarded = True  # type: ignore[attr-defined]
     cls.backward = staticmethod(backward)  # type: ignore[attr-defined]
+    _record_inputs(cls)
+
+
+def _record_inputs(cls: type) -> None:
+    """Make ``cls.forward`` note its inputs' shapes, dtypes and devices on ``ctx``, which
+    ``_check_gradients`` holds the backward's gradients to (a forward that takes no ``ctx``,
+    with its own ``setup_context``, goes unchecked)."""
+    original = cls.__dict__.get("forward")
+    function = original.__func__ if isinstance(original, staticmethod) else original
+    if function is None or "setup_context" in cls.__dict__:
+        return
+
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+        ctx._deepgrade_inputs = [
+            (list(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else None
+            for a in args
+        ]
+        return function(ctx, *args, **kwargs)
+
+    cls.forward = staticmethod(forward)  # type: ignore[attr-defined]
+
+
+class GradientMismatch(RuntimeError):
+    """A backward returned a gradient that cannot belong to its input; the message is data
+    (see ``gradients.explain_gradient_mismatch``), from which the grader words the failure."""
+
+
+def _check_gradients(ctx: Any, returned: Any, function: str) -> None:
+    """Compare what a backward returned with its inputs' shapes, dtypes and devices.
+
+    Autograd would raise its own error for a shape or device (and silently cast a dtype), which
+    reads as a crash; this says precisely what is wrong, as a forward's comparison does. Only
+    the inputs that need a gradient are checked: autograd drops the others.
+    """
+    grads = returned if isinstance(returned, tuple) else (returned,)
+    inputs = getattr(ctx, "_deepgrade_inputs", None)
+    needs = getattr(ctx, "needs_input_grad", None)
+    if not isinstance(inputs, list) or not isinstance(needs, tuple) or len(grads) != len(inputs):
+        return
+    for index, (grad, wanted, needed) in enumerate(zip(grads, inputs, needs, strict=False)):
+        if not needed or wanted is None or not isinstance(grad, torch.Tensor):
+            continue
+        expected, dtype, device = wanted
+        shape = list(grad.shape)
+        # Autograd sums a gradient down to its input's shape when it can: so may the student.
+        expandable = len(expected) <= len(shape) and all(
+            w in (1, g) for w, g in zip(reversed(expected), reversed(shape), strict=False)
+        )
+        if expandable and grad.dtype == dtype and grad.device == device:
+            continue
+        report = {
+            "function": function,
+            "input": index + 1,
+            "got": [shape, str(grad.dtype), str(grad.device)],
+            "expected": [expected, str(dtype), str(device)],
+        }
+        raise GradientMismatch(json.dumps(report))
 
 
 class Worker:
