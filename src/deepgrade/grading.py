@@ -136,6 +136,8 @@ class Session:
             value = _wire.decode(reply.get("value"), out)
             grads = [_wire.decode(g, out) for g in reply.get("grads", [])]
         except _wire.WireError as exc:
+            # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
+            self.close()
             raise _unreadable(target, exc) from None
         return CallResult(
             value=value,
@@ -156,6 +158,8 @@ class Session:
         try:
             return _wire.decode(reply.get("value"), out)
         except _wire.WireError as exc:
+            # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
+            self.close()
             raise _unreadable(target, exc) from None
 
     def _request(
