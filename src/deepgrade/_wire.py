@@ -31,7 +31,7 @@ _MAX_DIMENSIONS = 64
 # hostile one would otherwise cost the grader its stack (deep nesting), its memory (millions of
 # items) or its time (integers of thousands of digits).
 MAX_HEAD_BYTES = 8 << 20
-_MAX_ITEMS = 500_000
+_MAX_ITEMS = 200_000
 # Each level of a value is two of JSON ({"__list__": [...]}), under the message's own few.
 _MAX_JSON_DEPTH = 2 * _MAX_DEPTH + 8
 # Integers beyond 64 bits cross as named objects (see encode); floats as JSON numbers or
@@ -359,28 +359,38 @@ def _tensor_layout(entry: Any) -> tuple[torch.dtype, list[int]]:
 def parse_header(head: bytes) -> Any:
     """``json.loads(head)`` within the bounds of a header, checked before anything is built.
 
-    The bytes are measured first (size, nesting depth, number of items, all in C or in one
-    tensor operation), then numbers are parsed only if they are short and finite.
+    The bytes are measured first (size, number of items, nesting depth, in C or in tensor
+    operations), then numbers are parsed only if they are short and finite.
     """
     if len(head) > MAX_HEAD_BYTES:
         raise WireError(f"header of {len(head)} bytes exceeds the {MAX_HEAD_BYTES}-byte limit")
-    # Strings may hold brackets: emptied first, they leave only the JSON's own structure.
-    structure = _STRING.sub(b'""', head).translate(None, _NOT_STRUCTURE)
+    # Counted with what strings hold: an upper bound, one copy of the header at most.
+    structure = head.translate(None, _NOT_STRUCTURE)
     if len(structure) > _MAX_ITEMS:
         raise WireError(f"header of more than {_MAX_ITEMS} items")
-    if structure:
-        codes = torch.frombuffer(bytearray(structure), dtype=torch.uint8)
-        opens = (codes == ord("[")) | (codes == ord("{"))
-        closes = (codes == ord("]")) | (codes == ord("}"))
-        steps = opens.to(torch.int32) - closes.to(torch.int32)
-        if int(steps.cumsum(0).max()) > _MAX_JSON_DEPTH:
-            raise WireError(f"header nested more than {_MAX_JSON_DEPTH} levels deep")
+    # Strings may hold brackets, which are text: measured again without them (only then, as
+    # emptying every string costs a piece of memory per string).
+    if (
+        _depth(structure) > _MAX_JSON_DEPTH
+        and _depth(_STRING.sub(b'""', head).translate(None, _NOT_STRUCTURE)) > _MAX_JSON_DEPTH
+    ):
+        raise WireError(f"header nested more than {_MAX_JSON_DEPTH} levels deep")
     try:
         return json.loads(
             head, parse_int=_number(int), parse_float=_number(float), parse_constant=_constant
         )
     except (ValueError, RecursionError) as exc:
         raise WireError(f"unreadable header: {str(exc)[:200]}") from None
+
+
+def _depth(structure: bytes) -> int:
+    """How deep the brackets of ``structure`` nest, in one pass of tensor operations."""
+    if not structure:
+        return 0
+    codes = torch.frombuffer(bytearray(structure), dtype=torch.uint8)
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    closes = (codes == ord("]")) | (codes == ord("}"))
+    return int((opens.to(torch.int32) - closes.to(torch.int32)).cumsum(0).max())
 
 
 def _number(kind: type[int] | type[float]) -> Any:
