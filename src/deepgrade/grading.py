@@ -259,6 +259,9 @@ class Session:
             except WorkerOverLimit as over:
                 self._skip(cell, str(over))
                 return False
+            except WorkerProtocolError as invalid:
+                self._skip(cell, f"wrote an invalid reply on the grader's channel ({invalid})")
+                return False
             except WorkerDied as died:
                 code = f" (exit code {died.returncode})" if died.returncode is not None else ""
                 self._skip(cell, f"ended the Python process{code}")
