@@ -45,8 +45,9 @@ class Budget:
     @property
     def wall_seconds(self) -> float:
         # The child is charged CPU time; the wall clock only stops one that waits (it should
-        # never), late enough that a loaded machine does not cut honest work short.
-        return 4 * self.cpu_seconds + 10
+        # never), late enough that a loaded machine does not cut honest work short: on a machine
+        # with 8 runnable processes per core, a child gets about a tenth of one.
+        return 10 * self.cpu_seconds + 30
 
 
 class OverBudget(Exception):
