@@ -14,7 +14,7 @@ import pytest
 from deepgrade import _wire
 from deepgrade.confined import Budget, ConfinedError, OverBudget, run_confined
 from deepgrade.grading import grade_submission
-from deepgrade.replies import check_reply
+from deepgrade.replies import check_driven, check_reply
 
 from .conftest import FAST, LAB2_SOLUTION
 
@@ -61,6 +61,40 @@ def test_output_is_bounded_by_the_output_limit() -> None:
     check_reply({"ok": True, "output": "x" * 4100}, output_limit=4000)
     with pytest.raises(_wire.WireError, match="characters of output"):
         check_reply({"ok": True, "output": "x" * 5000}, output_limit=4000)
+
+
+@pytest.mark.parametrize(
+    ("driver", "value"),
+    [
+        ("module", {"names": ["weight"], "shapes": [[3, 5]], "output": None}),
+        ("module", {"names": ["w"], "shapes": [[2]], "parameter_grads": [None], "input_grad": 1}),
+        ("optimizer", {"trajectory": [[1.0]], "cleared": [True, False]}),
+        ("loop", {"value": (1, 2), "steps": [], "final": [None], "modes": [[True, False]]}),
+        ("outcome", {"predictions": None, "history": {"loss": [1.0]}}),
+        ("value_graph", [{"data": 1.0, "grads": [0.5]}, {"error": "ZeroDivisionError"}]),
+        ("evaluate", [{"value": 1}, {"grads": [None]}]),
+    ],
+)
+def test_honest_driver_results_fit_their_shape(driver: str, value: Any) -> None:
+    assert check_driven(driver, value) is value
+
+
+@pytest.mark.parametrize(
+    ("driver", "value", "where"),
+    [
+        ("module", [1], "module result"),
+        ("module", {"names": 5}, "module result (names"),
+        ("module", {"names": ["w"], "parameter_grads": "ab"}, "module result (parameter_grads"),
+        ("optimizer", {"trajectory": 1.0}, "optimizer result (trajectory"),
+        ("loop", {"steps": {"a": 1}}, "loop result (steps"),
+        ("outcome", None, "outcome result"),
+        ("value_graph", [1, 2], "value_graph result (0"),
+        ("evaluate", {"value": 1}, "evaluate result"),
+    ],
+)
+def test_driver_results_out_of_shape_are_refused(driver: str, value: Any, where: str) -> None:
+    with pytest.raises(_wire.WireError, match=re.escape(f"malformed {where}")):
+        check_driven(driver, value)
 
 
 # -- the confined child ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from deepgrade.forbidden import scan, tampering
 from deepgrade.isolation import isolation_level
 from deepgrade.loader import Cell, Submission, load_submission
 from deepgrade.recording import Recordings, resolve_reference
+from deepgrade.replies import check_driven
 from deepgrade.sandbox import (
     WorkerDied,
     WorkerFailure,
@@ -156,7 +157,7 @@ class Session:
         }
         reply, out = self._request(target, header, tensors)
         try:
-            return _wire.decode(reply.get("value"), out)
+            return check_driven(driver, _wire.decode(reply.get("value"), out))
         except _wire.WireError as exc:
             # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
             self.close()

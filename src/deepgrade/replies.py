@@ -5,14 +5,16 @@ is checked here, after :func:`deepgrade._wire.parse_header` bounded its size, de
 and before any of it is used. Each field has its type (no coercion) and a bound on its length;
 a header with any other field, or one out of bounds, is a protocol error, which ends the
 worker and is the student's ``error``. The encoded ``value`` and ``grads`` are checked node by
-node when they are decoded (:func:`deepgrade._wire.decode`).
+node when they are decoded (:func:`deepgrade._wire.decode`); a driver's result, once decoded,
+is checked against the shape its driver gives it (:func:`check_driven`), as the checks that
+read it rely on that shape.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from deepgrade._wire import WireError
 
@@ -60,9 +62,56 @@ def check_reply(header: dict[str, Any], output_limit: int) -> dict[str, Any]:
     try:
         reply = Reply.model_validate(header)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])[:100]
-        raise WireError(f"malformed reply ({where}: {first['msg'][:200]})") from None
+        raise _refusal("reply", exc) from None
     if len(reply.output) > output_limit + _OUTPUT_SLACK:
         raise WireError(f"reply with {len(reply.output)} characters of output")
     return header
+
+
+# -- what each driver returns (see _drivers.py) ----------------------------------------------------
+# The fields the checks read as containers; the values in them are compared, not trusted.
+class _Driven(BaseModel):
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+
+class ModuleReport(_Driven):
+    names: list[str] = []
+    shapes: list[list[int]] = []
+    parameters: list[Any] = []
+    parameter_grads: list[Any] | None = None
+
+
+class OptimizerRun(_Driven):
+    trajectory: list[Any] = []
+    cleared: list[bool] | None = None
+
+
+class LoopRun(_Driven):
+    steps: list[Any] = []
+    final: list[Any] = []
+    modes: list[Any] = []
+
+
+_DRIVER_RESULTS: dict[str, TypeAdapter[Any]] = {
+    "module": TypeAdapter(ModuleReport),
+    "optimizer": TypeAdapter(OptimizerRun),
+    "loop": TypeAdapter(LoopRun),
+    "outcome": TypeAdapter(dict[str, Any]),
+    "value_graph": TypeAdapter(list[dict[str, Any]]),
+    "evaluate": TypeAdapter(list[dict[str, Any]]),
+}
+
+
+def check_driven(driver: str, value: Any) -> Any:
+    """``value`` (decoded) if it has the shape that ``driver`` returns, else :class:`WireError`."""
+    try:
+        _DRIVER_RESULTS[driver].validate_python(value)
+    except ValidationError as exc:
+        raise _refusal(f"{driver} result", exc) from None
+    return value
+
+
+def _refusal(what: str, exc: ValidationError) -> WireError:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])[:100]
+    return WireError(f"malformed {what} ({where}: {first['msg'][:200]})")
