@@ -88,6 +88,9 @@ class SympyTree:
     def __init__(self, tree: Any) -> None:
         self.tree = tree
 
+    def __repr__(self) -> str:
+        return "<sympy expression>"
+
 
 def encode(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
     """Turn ``value`` into JSON-compatible data, moving tensors into ``tensors``."""
