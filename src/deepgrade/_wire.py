@@ -45,7 +45,7 @@ MAX_SYMPY_NODES = 5000
 _MAX_SYMPY_TEXT = 100
 _MAX_DEVICE_CHARS = 32
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-# What is left of a header once its strings are emptied and every byte but these is dropped.
+# Every byte but the JSON's structure, dropped to count a header's items and measure its depth.
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{},:")
 # Each tensor's bytes start at a multiple of this, which every dtype's alignment divides.
 _ALIGN = 16
