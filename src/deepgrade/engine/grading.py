@@ -48,6 +48,7 @@ from deepgrade.sandbox.process import (
     WorkerProtocolError,
     WorkerTimeout,
 )
+from deepgrade.sandbox.replies import check_driven
 from deepgrade.sandbox.worker.drivers import Driver
 from deepgrade.settings import GraderSettings
 
@@ -138,6 +139,8 @@ class Session:
             value = _wire.decode(reply.get("value"), out)
             grads = [_wire.decode(g, out) for g in reply.get("grads", [])]
         except _wire.WireError as exc:
+            # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
+            self.close()
             raise _unreadable(target, exc) from None
         return CallResult(
             value=value,
@@ -156,8 +159,10 @@ class Session:
         }
         reply, out = self._request(target, header, tensors)
         try:
-            return _wire.decode(reply.get("value"), out)
+            return check_driven(driver, _wire.decode(reply.get("value"), out))
         except _wire.WireError as exc:
+            # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
+            self.close()
             raise _unreadable(target, exc) from None
 
     def _request(
@@ -258,6 +263,9 @@ class Session:
                 return False
             except WorkerOverLimit as over:
                 self._skip(cell, str(over))
+                return False
+            except WorkerProtocolError as invalid:
+                self._skip(cell, f"wrote an invalid reply on the grader's channel ({invalid})")
                 return False
             except WorkerDied as died:
                 code = f" (exit code {died.returncode})" if died.returncode is not None else ""

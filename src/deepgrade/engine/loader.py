@@ -71,6 +71,10 @@ def load_submission(path: Path) -> Submission:
 def _read_notebook(path: Path, text: str) -> Any:
     try:
         notebook = json.loads(text)
+    except RecursionError:
+        raise SubmissionError(
+            f"{path} is not a valid notebook: its JSON is nested too deeply"
+        ) from None
     except ValueError as exc:
         raise SubmissionError(
             f"{path} is not a valid notebook: it does not appear to be JSON ({exc})"
@@ -103,6 +107,15 @@ def _mapping(value: Any) -> Any:
     return value if isinstance(value, dict) else {}
 
 
+def _source(path: Path, index: int, source: Any) -> str:
+    """A cell's source: text, or a list of lines of text (anything else is no code)."""
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    if isinstance(source, str):
+        return source
+    raise SubmissionError(f"{path} is not a valid notebook: cell {index + 1}'s source is not text")
+
+
 def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submission:
     cells = []
     for index, cell in enumerate(notebook.get("cells", [])):
@@ -111,8 +124,7 @@ def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submissio
         tags = _mapping(cell.get("metadata")).get("tags", [])
         if (isinstance(tags, list) and SKIP_TAG in tags) or is_test_cell(cell):
             continue
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
+        source = _source(path, index, cell.get("source", ""))
         if source.lstrip().startswith("%%"):
             continue
         cells.append(Cell(index, _MAGIC.sub(r"\1pass", source)))

@@ -7,7 +7,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-_MAX_NODES = 5000
+from deepgrade.sandbox.wire import MAX_SYMPY_NODES
+
 # Far above any exponent a derivative needs (times the digits of a number raised to it), far
 # below one whose exact power is out of reach.
 _MAX_EXPONENT = 1000
@@ -72,8 +73,8 @@ def rebuild(tree: Any, symbols: Mapping[str, Any]) -> Any:
     def build(node: Any) -> Any:
         nonlocal count
         count += 1
-        if count > _MAX_NODES:
-            raise ExpressionError(f"the expression has more than {_MAX_NODES} nodes")
+        if count > MAX_SYMPY_NODES:
+            raise ExpressionError(f"the expression has more than {MAX_SYMPY_NODES} nodes")
         if not isinstance(node, dict):
             raise ExpressionError("malformed expression")
         if "symbol" in node:
@@ -81,13 +82,14 @@ def rebuild(tree: Any, symbols: Mapping[str, Any]) -> Any:
             if name not in symbols:
                 raise ExpressionError(f"unknown symbol {name!r}; use only {sorted(symbols)}")
             return symbols[name]
+        # Leaves are short texts of their kind: the wire checked them (see _wire.decode).
         if "integer" in node:
-            return sympy.Integer(int(str(node["integer"])[:100]))
+            return sympy.Integer(int(node["integer"]))
         if "rational" in node:
             p, q = node["rational"]
-            return sympy.Rational(int(str(p)[:100]), int(str(q)[:100]))
+            return sympy.Rational(int(p), int(q))
         if "float" in node:
-            return sympy.Float(str(node["float"])[:60])
+            return sympy.Float(node["float"])
         name = node.get("func")
         if name not in functions:
             raise ExpressionError(f"{name} is not allowed in an answer (write the derivative out)")

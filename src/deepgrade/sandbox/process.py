@@ -26,6 +26,7 @@ from loguru import logger
 from deepgrade.model.results import IsolationLevel
 from deepgrade.sandbox.isolation import isolation_level
 from deepgrade.sandbox.proctree import kill_descendants, memory_bytes, running
+from deepgrade.sandbox.replies import check_reply
 from deepgrade.sandbox.templates import TEMPLATES, TemplateError, WorkerTemplate
 from deepgrade.sandbox.wire import PREFIX_SIZE, WireError, pack, parse_lengths, unpack
 from deepgrade.settings import GraderSettings
@@ -246,7 +247,8 @@ class WorkerProcess:
         limit = self.settings.message_limit_mb * _MIB
         try:
             head_len, blob_len = parse_lengths(self._read(PREFIX_SIZE, deadline), limit)
-            return unpack(self._read(head_len, deadline), self._read(blob_len, deadline))
+            header, tensors = unpack(self._read(head_len, deadline), self._read(blob_len, deadline))
+            return check_reply(header, self.settings.output_limit_chars), tensors
         except WireError as exc:
             self.kill()
             raise WorkerProtocolError(str(exc), None) from None

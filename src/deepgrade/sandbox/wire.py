@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,6 +27,26 @@ from deepgrade.sandbox.probes import Probe
 _LENGTHS = struct.Struct(">QQ")
 _MAX_DEPTH = 64
 _MAX_DIMENSIONS = 64
+# Bounds on a header, checked on its bytes before it is parsed: its JSON is the worker's, and a
+# hostile one would otherwise cost the grader its stack (deep nesting), its memory (millions of
+# items) or its time (integers of thousands of digits).
+MAX_HEAD_BYTES = 8 << 20
+_MAX_ITEMS = 200_000
+# Each level of a value is two of JSON ({"__list__": [...]}), under the message's own few.
+_MAX_JSON_DEPTH = 2 * _MAX_DEPTH + 8
+# Integers beyond 64 bits cross as named objects (see encode); floats as JSON numbers or
+# __float__; a longer literal is no number a worker sends.
+_MAX_NUMBER_CHARS = 40
+_INT64 = 1 << 63
+# A dimension and an element count beyond these are no tensor that could be sent, and PyTorch
+# could not even describe an empty one.
+_MAX_ELEMENTS = 1 << 48
+MAX_SYMPY_NODES = 5000
+_MAX_SYMPY_TEXT = 100
+_MAX_DEVICE_CHARS = 32
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# Every byte but the JSON's structure, dropped to count a header's items and measure its depth.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b"[]{},:")
 # Each tensor's bytes start at a multiple of this, which every dtype's alignment divides.
 _ALIGN = 16
 _DTYPES = {
@@ -66,6 +88,9 @@ class SympyTree:
     def __init__(self, tree: Any) -> None:
         self.tree = tree
 
+    def __repr__(self) -> str:
+        return "<sympy expression>"
+
 
 def encode(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
     """Turn ``value`` into JSON-compatible data, moving tensors into ``tensors``."""
@@ -74,7 +99,11 @@ def encode(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
-        return value if type(value) is int else {"__object__": type(value).__qualname__}
+        if type(value) is not int:
+            return {"__object__": type(value).__qualname__}
+        # The grader reads no wider integer (see _number): a huge one is named, not sent.
+        in_range = -_INT64 <= value < _INT64
+        return value if in_range else {"__object__": f"int of {value.bit_length()} bits"}
     if isinstance(value, float):
         return {"__float__": repr(value)} if not math.isfinite(value) else value
     if isinstance(value, torch.Tensor):
@@ -144,13 +173,15 @@ def decode(data: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
         return data
     if isinstance(data, list):
         raise WireError("bare list in message")
-    if not isinstance(data, dict) or len(data) not in (1, 2):
-        raise WireError("malformed value in message")
-    if "__tensor__" in data:
+    if isinstance(data, dict) and "__tensor__" in data:
         index = data["__tensor__"]
         if type(index) is not int or not 0 <= index < len(tensors):
             raise WireError("bad tensor reference")
+        if set(data) != {"__tensor__", "device"} or device_of(data) is None:
+            raise WireError("malformed tensor reference")
         return tensors[index]
+    if not isinstance(data, dict) or len(data) != 1:
+        raise WireError("malformed value in message")
     ((key, inner),) = data.items()
     if key == "__float__":
         return float(inner) if inner in ("nan", "inf", "-inf") else _fail("bad float")
@@ -160,6 +191,7 @@ def decode(data: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
     if key == "__dict__" and isinstance(inner, dict):
         return {str(k): decode(v, tensors, depth + 1) for k, v in inner.items()}
     if key == "__sympy__":
+        _check_sympy_tree(inner, [0], depth)
         return SympyTree(inner)
     if key == "__generator__":
         if type(inner) is not int or not 0 <= inner < len(tensors):
@@ -184,11 +216,61 @@ def _fail(reason: str) -> Any:
     raise WireError(reason)
 
 
+# The leaves of an expression's data (see _sympy_to_data) and the shape of their values; names
+# (of symbols, of functions) are any short text, which the rebuild looks up in its own tables.
+_NAME = re.compile(r".*", re.DOTALL)
+_SYMPY_LEAVES = {
+    "symbol": _NAME,
+    "integer": re.compile(r"-?[0-9]+"),
+    "float": re.compile(r"[-+0-9.eE]+|[-+]?(inf|nan)"),
+}
+
+
+def _check_sympy_tree(node: Any, count: list[int], depth: int) -> None:
+    """Refuse an expression's data unless it is nodes of the shapes that encode makes, with at
+    most MAX_SYMPY_NODES nodes and leaves of bounded length (the rebuild judges the rest)."""
+    count[0] += 1
+    if count[0] > MAX_SYMPY_NODES:
+        raise WireError(f"the expression has more than {MAX_SYMPY_NODES} nodes")
+    if depth > _MAX_DEPTH:
+        raise WireError("expression nested too deeply")
+    if not isinstance(node, dict) or not node:
+        raise WireError("malformed expression")
+    key = next(iter(node))
+    if key == "func":
+        name, args = node.get("func"), node.get("args")
+        if set(node) != {"func", "args"} or not _is_text(name, _NAME):
+            raise WireError("malformed expression node")
+        if not isinstance(args, list):
+            raise WireError("malformed expression arguments")
+        for arg in args:
+            _check_sympy_tree(arg, count, depth + 1)
+        return
+    if len(node) != 1:
+        raise WireError("malformed expression leaf")
+    value = node[key]
+    if key == "rational" and isinstance(value, list) and len(value) == 2:
+        if all(_is_text(part, _SYMPY_LEAVES["integer"]) for part in value):
+            return
+    elif key in _SYMPY_LEAVES and _is_text(value, _SYMPY_LEAVES[key]):
+        return
+    raise WireError(f"malformed expression leaf {str(key)[:40]!r}")
+
+
+def _is_text(value: Any, pattern: re.Pattern[str]) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) <= _MAX_SYMPY_TEXT
+        and pattern.fullmatch(value) is not None
+    )
+
+
 def device_of(data: Any) -> str | None:
     """The device a worker reported for an encoded tensor (``None`` for anything else)."""
     if isinstance(data, dict) and "__tensor__" in data:
         device = data.get("device")
-        return device if isinstance(device, str) else None
+        if isinstance(device, str) and len(device) <= _MAX_DEVICE_CHARS:
+            return device
     return None
 
 
@@ -217,23 +299,26 @@ def write_message(fd: int, header: dict[str, Any], tensors: list[torch.Tensor]) 
         view = view[written:]
 
 
-def parse_lengths(prefix: bytes, limit: int) -> tuple[int, int]:
-    """Read the two announced lengths, refusing a message over ``limit`` bytes."""
+def parse_lengths(prefix: bytes, limit: int, head_limit: int = MAX_HEAD_BYTES) -> tuple[int, int]:
+    """Read the two announced lengths, refusing a message over ``limit`` bytes or a header over
+    ``head_limit``."""
     head_len, blob_len = _LENGTHS.unpack(prefix)
     if head_len + blob_len > limit:
         raise WireError(f"message of {head_len + blob_len} bytes exceeds the {limit}-byte limit")
+    if head_len > head_limit:
+        raise WireError(f"header of {head_len} bytes exceeds the {head_limit}-byte limit")
     return head_len, blob_len
 
 
 PREFIX_SIZE = _LENGTHS.size
 
 
-def unpack(head: bytes, blob: bytes) -> tuple[dict[str, Any], list[torch.Tensor]]:
-    """Parse a message's header and tensors, accepting only plain tensors."""
-    try:
-        message = json.loads(head)
-    except (ValueError, RecursionError) as exc:
-        raise WireError(f"unreadable header: {exc}") from None
+def unpack(
+    head: bytes, blob: bytes, parse: Callable[[bytes], Any] | None = None
+) -> tuple[dict[str, Any], list[torch.Tensor]]:
+    """Parse a message's header (with ``parse``, by default within a reply's bounds) and its
+    tensors, accepting only plain tensors."""
+    message = (parse or parse_header)(head)
     if not isinstance(message, dict) or not isinstance(message.get("header"), dict):
         raise WireError("header is not an object")
     layout = message.get("tensors")
@@ -268,13 +353,72 @@ def _tensor_layout(entry: Any) -> tuple[torch.dtype, list[int]]:
         raise WireError(f"tensor of unknown dtype {str(name)[:40]!r}")
     if len(shape) > _MAX_DIMENSIONS or not all(type(n) is int and n >= 0 for n in shape):
         raise WireError("malformed tensor shape")
+    # Counted as if empty dimensions were 1: PyTorch cannot describe [0, 2**70] either.
+    if math.prod(max(n, 1) for n in shape) > _MAX_ELEMENTS:
+        raise WireError("tensor shape too large")
     return dtype, shape
 
 
+def parse_header(head: bytes) -> Any:
+    """``json.loads(head)`` within the bounds of a header, checked before anything is built.
+
+    The bytes are measured first (size, number of items, nesting depth, in C or in tensor
+    operations), then numbers are parsed only if they are short and finite.
+    """
+    if len(head) > MAX_HEAD_BYTES:
+        raise WireError(f"header of {len(head)} bytes exceeds the {MAX_HEAD_BYTES}-byte limit")
+    # Counted with what strings hold: an upper bound, one copy of the header at most.
+    structure = head.translate(None, _NOT_STRUCTURE)
+    if len(structure) > _MAX_ITEMS:
+        raise WireError(f"header of more than {_MAX_ITEMS} items")
+    # Strings may hold brackets, which are text: measured again without them (only then, as
+    # emptying every string costs a piece of memory per string).
+    if (
+        _depth(structure) > _MAX_JSON_DEPTH
+        and _depth(_STRING.sub(b'""', head).translate(None, _NOT_STRUCTURE)) > _MAX_JSON_DEPTH
+    ):
+        raise WireError(f"header nested more than {_MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(
+            head, parse_int=_number(int), parse_float=_number(float), parse_constant=_constant
+        )
+    except (ValueError, RecursionError) as exc:
+        raise WireError(f"unreadable header: {str(exc)[:200]}") from None
+
+
+def _depth(structure: bytes) -> int:
+    """How deep the brackets of ``structure`` nest, in one pass of tensor operations."""
+    if not structure:
+        return 0
+    codes = torch.frombuffer(bytearray(structure), dtype=torch.uint8)
+    opens = (codes == ord("[")) | (codes == ord("{"))
+    closes = (codes == ord("]")) | (codes == ord("}"))
+    return int((opens.to(torch.int32) - closes.to(torch.int32)).cumsum(0).max())
+
+
+def _number(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        if len(text) > _MAX_NUMBER_CHARS:
+            raise WireError(f"number of {len(text)} characters in a header")
+        number = kind(text)
+        if isinstance(number, int) and not -_INT64 <= number < _INT64:
+            raise WireError("integer beyond 64 bits in a header")
+        if isinstance(number, float) and not math.isfinite(number):
+            raise WireError("infinite number in a header (send it as __float__)")
+        return number
+
+    return parse
+
+
+def _constant(text: str) -> Any:
+    raise WireError(f"{text} in a header (send it as __float__)")
+
+
 def read_message(fd: int, limit: int) -> tuple[dict[str, Any], list[torch.Tensor]]:
-    """Blocking read of one message (used by the worker, which trusts its grader)."""
-    head_len, blob_len = parse_lengths(_read_exact(fd, PREFIX_SIZE), limit)
-    return unpack(_read_exact(fd, head_len), _read_exact(fd, blob_len))
+    """Blocking read of one message (used by the worker, which trusts its grader: a request
+    holds a whole notebook cell, and no bound on replies applies to it)."""
+    head_len, blob_len = parse_lengths(_read_exact(fd, PREFIX_SIZE), limit, head_limit=limit)
+    return unpack(_read_exact(fd, head_len), _read_exact(fd, blob_len), json.loads)
 
 
 def _read_exact(fd: int, size: int) -> bytes:

@@ -9,6 +9,7 @@ from pydantic import Field
 from deepgrade.engine.checks.base import CheckContext, CheckOutcome, CheckSpec, register_check
 from deepgrade.engine.comparison import describe_value
 from deepgrade.engine.symbolic import ExpressionError, equivalent, rebuild
+from deepgrade.sandbox.confined import Budget, OverBudget, run_confined
 from deepgrade.sandbox.wire import SympyTree
 
 # One positional argument of the call: a symbol's name, a list of names, or an integer.
@@ -80,14 +81,45 @@ class SymbolicCheck(CheckSpec):
                 f"{describe_value(value)}."
             )
         try:
-            answer: Any = rebuild(value.tree, table)
-        except ExpressionError as exc:
-            return self.failed(f"{where}: {exc}.")
-        ok, reason = equivalent(answer, expected, list(table.values()), self.domain)
-        if ok:
+            # Rebuilding, comparing and printing the answer cost what the student makes them.
+            verdict = run_confined(
+                _verdict, value.tree, table, expected, self.domain, budget=ANSWER_BUDGET
+            )
+        except OverBudget as over:
+            return self.failed(f"{where}: the answer is too costly to check: {over}.")
+        if verdict["refused"]:
+            return self.failed(f"{where}: {verdict['refused']}.")
+        if verdict["ok"]:
             return CheckOutcome(True)
         wanted = f"d/d{variable} of {self.formula}"
-        return self.failed(f"{where} returned {answer}, which is not {wanted}: {reason}.")
+        return self.failed(
+            f"{where} returned {verdict['answer']}, which is not {wanted}: {verdict['reason']}."
+        )
+
+
+# What checking one answer may cost, far above what an honest answer does (well under 1 s).
+ANSWER_BUDGET = Budget(cpu_seconds=5.0, memory_mb=1024)
+# Characters of an answer shown in a message.
+_SHOWN = 300
+
+
+def _verdict(
+    tree: Any, table: dict[str, Any], expected: Any, domain: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    """The judgement of one answer, as JSON data: run in a confined child (see confined.py)."""
+    try:
+        answer = rebuild(tree, table)
+    except ExpressionError as exc:
+        return {"refused": str(exc), "ok": False}
+    try:
+        ok, reason = equivalent(answer, expected, list(table.values()), domain)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        # sympy's own refusals of what the answer does (complex infinity has no number).
+        return {"refused": f"the answer cannot be evaluated ({type(exc).__name__})", "ok": False}
+    shown = str(answer)
+    if len(shown) > _SHOWN:
+        shown = f"{shown[:_SHOWN]}... ({len(shown)} characters)"
+    return {"refused": "", "ok": ok, "reason": reason, "answer": shown}
 
 
 def _encode(argument: Argument) -> Any:

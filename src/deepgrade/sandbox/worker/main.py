@@ -30,6 +30,7 @@ REQUEST_FD = 3
 REPLY_FD = 4
 _REQUEST_LIMIT = 1 << 30
 _COLLECT_LIMIT = 100_000
+_MAX_TYPE_NAME = 200
 
 
 class _CappedText(io.TextIOBase):
@@ -309,7 +310,8 @@ class Worker:
 
 def _type_name(value: Any) -> str:
     # Read past the class's metaclass: a ``__name__`` property there would be student code.
-    return str(type.__dict__["__name__"].__get__(type(value)))
+    # Cut, as every text of a reply is: the grader refuses longer ones (see replies.py).
+    return str(type.__dict__["__name__"].__get__(type(value)))[:_MAX_TYPE_NAME]
 
 
 def _device(header: dict[str, Any]) -> torch.device:
@@ -348,7 +350,7 @@ def _describe_error(exc: BaseException) -> dict[str, Any]:
     frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
     # Drop the worker's own frames: the student needs to see their code, not ours.
     text = "".join(line for line in frames if __file__ not in line)
-    return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": text[-4000:]}
+    return {"type": _type_name(exc), "message": str(exc)[:2000], "traceback": text[-4000:]}
 
 
 def main() -> None:
@@ -363,7 +365,8 @@ def main() -> None:
         try:
             write_message(REPLY_FD, reply, out)
         except Exception as exc:  # an output that cannot be sent is the student's problem
-            error = {"type": type(exc).__name__, "message": f"could not send the result: {exc}"}
+            message = f"could not send the result: {str(exc)[:1000]}"
+            error = {"type": _type_name(exc), "message": message}
             write_message(REPLY_FD, {"ok": False, "error": error}, [])
 
 
