@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from deepgrade.engine.checks import gradcheck
-from deepgrade.engine.checks.base import CheckContext, CheckOutcome
+from deepgrade.engine.checks.base import CheckOutcome
+from deepgrade.engine.checks.context import CheckContext
 from deepgrade.engine.grading import grade_submission
 from deepgrade.sandbox.process import WorkerProcess
 from tests.helpers import FAST, LAB2_SOLUTION, patched

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepgrade.engine.checks.base import call_with
+from deepgrade.engine.checks.context import call_with
 from deepgrade.engine.checks.judge import JudgeCheck
 from deepgrade.engine.grading import grade_cells, grade_submission
 from deepgrade.engine.loader import load_submission

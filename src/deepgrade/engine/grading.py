@@ -19,7 +19,8 @@ from deepgrade.engine.checks import (
     StudentRaised,
     StudentTimeout,
 )
-from deepgrade.engine.checks.base import Harness, StudentWrongGradient, runnable
+from deepgrade.engine.checks.base import runnable
+from deepgrade.engine.checks.context import Harness, StudentWrongGradient
 from deepgrade.engine.devices import gpu_lock
 
 # Re-exported: the device is resolved before a batch starts its graders.

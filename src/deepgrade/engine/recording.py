@@ -32,7 +32,8 @@ import torch
 from loguru import logger
 
 from deepgrade.engine.checks import CallResult, CheckSpec, judge
-from deepgrade.engine.checks.base import Harness, runnable
+from deepgrade.engine.checks.base import runnable
+from deepgrade.engine.checks.context import Harness
 from deepgrade.errors import SpecError
 from deepgrade.model.spec import LAB_FILE, RECORDED_FILE, REFERENCES_FILE, LabSpec, load_lab
 from deepgrade.sandbox import wire as _wire

@@ -13,20 +13,19 @@ from deepgrade.engine.checks import (
     trajectory,
     value_program,
 )
-from deepgrade.engine.checks.base import (
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec
+from deepgrade.engine.checks.context import (
     CallResult,
     CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    Mistake,
     StudentFailure,
     StudentForbidden,
     StudentNotImplemented,
     StudentRaised,
     StudentTimeout,
     StudentWrongGradient,
-    TensorSpec,
 )
+from deepgrade.engine.checks.inputs import TensorSpec
+from deepgrade.engine.checks.mistakes import Mistake
 from deepgrade.model.spec import check_kinds, register_check
 
 __all__ = [

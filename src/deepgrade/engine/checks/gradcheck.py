@@ -9,16 +9,9 @@ from typing import Any, Literal
 
 import torch
 
-from deepgrade.engine.checks.base import (
-    ArgumentsMixin,
-    CallResult,
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    StudentFailure,
-    StudentTimeout,
-    register_check,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CallResult, CheckContext, StudentFailure, StudentTimeout
+from deepgrade.engine.checks.inputs import ArgumentsMixin
 from deepgrade.sandbox.worker.drivers import evaluate
 
 _MESSAGE_LIMIT = 600

@@ -15,19 +15,10 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from deepgrade.engine.checks.base import (
-    DTYPES,
-    ArgumentsMixin,
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    DTypeName,
-    both_dtypes,
-    call_with,
-    recognise,
-    register_check,
-    to_device,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext, call_with
+from deepgrade.engine.checks.inputs import DTYPES, ArgumentsMixin, DTypeName, both_dtypes, to_device
+from deepgrade.engine.checks.mistakes import recognise
 from deepgrade.engine.comparison import describe_value, has_nonfinite
 
 

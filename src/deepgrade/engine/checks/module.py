@@ -13,16 +13,9 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import (
-    DTYPES,
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    DTypeName,
-    TensorSpec,
-    both_dtypes,
-    register_check,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext
+from deepgrade.engine.checks.inputs import DTYPES, DTypeName, TensorSpec, both_dtypes
 from deepgrade.engine.comparison import Tolerance, compare
 from deepgrade.sandbox.worker.drivers import module_probe
 

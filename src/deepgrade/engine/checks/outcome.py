@@ -16,13 +16,8 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import (
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    call_with,
-    register_check,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext, call_with
 from deepgrade.sandbox.worker.drivers import outcome as outcome_driver
 
 Metric = Literal["accuracy_logit", "accuracy_argmax", "mse", "relative_error"]

@@ -8,16 +8,9 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import (
-    DTYPES,
-    ArgumentsMixin,
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    DTypeName,
-    both_dtypes,
-    register_check,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext
+from deepgrade.engine.checks.inputs import DTYPES, ArgumentsMixin, DTypeName, both_dtypes
 from deepgrade.engine.comparison import Comparison, Tolerance, compare, device_mismatch
 
 # A property gets a way to call the student's function on one tensor, the input, the call's

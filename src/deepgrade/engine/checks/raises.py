@@ -6,17 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from deepgrade.engine.checks.base import (
-    DTYPES,
-    ArgumentsMixin,
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    DTypeName,
-    StudentNotImplemented,
-    StudentRaised,
-    register_check,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext, StudentNotImplemented, StudentRaised
+from deepgrade.engine.checks.inputs import DTYPES, ArgumentsMixin, DTypeName
 from deepgrade.engine.comparison import describe_value
 
 

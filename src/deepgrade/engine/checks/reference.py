@@ -7,18 +7,10 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import (
-    DTYPES,
-    ArgumentsMixin,
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    DTypeName,
-    Mistake,
-    both_dtypes,
-    recognise,
-    register_check,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext
+from deepgrade.engine.checks.inputs import DTYPES, ArgumentsMixin, DTypeName, both_dtypes
+from deepgrade.engine.checks.mistakes import Mistake, recognise
 from deepgrade.engine.comparison import EXACT, Tolerance, compare, compare_tree, magnitude
 
 

@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from deepgrade.engine.checks.base import CheckContext, CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext
 from deepgrade.engine.comparison import describe_value
 from deepgrade.engine.symbolic import ExpressionError, equivalent, rebuild
 from deepgrade.sandbox.confined import Budget, OverBudget, run_confined

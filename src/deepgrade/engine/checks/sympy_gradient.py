@@ -7,16 +7,9 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import (
-    DTYPES,
-    ArgumentsMixin,
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    DTypeName,
-    both_dtypes,
-    register_check,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext
+from deepgrade.engine.checks.inputs import DTYPES, ArgumentsMixin, DTypeName, both_dtypes
 from deepgrade.engine.comparison import compare
 from deepgrade.engine.gradients import derivative_text, sympy_derivative
 

@@ -16,17 +16,10 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import (
-    DTYPES,
-    CheckContext,
-    CheckOutcome,
-    CheckSpec,
-    DTypeName,
-    Mistake,
-    both_dtypes,
-    recognise,
-    register_check,
-)
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext
+from deepgrade.engine.checks.inputs import DTYPES, DTypeName, both_dtypes
+from deepgrade.engine.checks.mistakes import Mistake, recognise
 from deepgrade.engine.comparison import Tolerance, compare, compare_tree
 from deepgrade.sandbox.worker.drivers import Driver, observe_loop, optimizer_run, run_loop
 

@@ -17,7 +17,8 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import CheckContext, CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.context import CheckContext
 from deepgrade.sandbox.worker.drivers import (
     BINARY,
     UNARY,
