@@ -28,6 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from deepgrade._detector import install as install_detector
 from deepgrade._namespaces import enter_private_namespaces
 from deepgrade._proctree import die_with_parent, kill_descendants, set_dumpable
 from deepgrade._worker import main as worker_main
@@ -152,6 +153,8 @@ def main(preload: list[str], namespaced: bool) -> None:
     set_dumpable(False)
     for name in preload:
         importlib.import_module(name)
+    # Once here rather than in every worker: it imports the libraries it watches.
+    install_detector()
     control = socket.socket(fileno=CONTROL_FD)
     _send(control, {"ready": True, "namespaced": namespaced, "python": sys.version})
     Template(control, namespaced).serve()

@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
 
+from deepgrade._detector import guard_backward, install, tampering, watching
 from deepgrade._drivers import DRIVERS
+from deepgrade._equivalents import Forbidden
 from deepgrade._wire import SympyTree, decode, encode, read_message, write_message
 from deepgrade.devices import exact_float32
 
@@ -57,56 +58,6 @@ class _CappedText(io.TextIOBase):
         if self.dropped:
             joined += f"\n[... {self.dropped} more characters of output not shown]"
         return joined
-
-
-class _ForbiddenCall(BaseException):
-    """Raised in place of a forbidden function's result (a ``BaseException``, which
-    ``except Exception`` in the student's code does not swallow)."""
-
-
-class _Tripwire(TorchFunctionMode):
-    """Records calls of forbidden PyTorch functions made while student code runs, and stops
-    each one: code that never gets a forbidden result has nothing to pass off as its own, even
-    if it then forges a reply on the grader's channel and exits before the real one is sent.
-    """
-
-    def __init__(self, forbidden: frozenset[str]) -> None:
-        super().__init__()
-        self.forbidden = forbidden
-        self.used: set[str] = set()
-
-    def __torch_function__(
-        self,
-        func: Callable[..., Any],
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        name = getattr(func, "__name__", "")
-        if name in self.forbidden:
-            self.used.add(name)
-            raise _ForbiddenCall(f"{name} is forbidden in this exercise")
-        return func(*args, **(kwargs or {}))
-
-
-_ACTIVE: list[_Tripwire] = []
-
-
-def _guard_backward(cls: type) -> None:
-    """Make the tripwire watch ``cls.backward``, which autograd runs outside the caller's mode."""
-    original = cls.__dict__.get("backward")
-    function = original.__func__ if isinstance(original, staticmethod) else original
-    if function is None or getattr(function, "_deepgrade_guarded", False):
-        return
-
-    def backward(ctx: Any, *grads: Any) -> Any:
-        if not _ACTIVE:
-            return function(ctx, *grads)
-        with _ACTIVE[-1]:
-            return function(ctx, *grads)
-
-    backward._deepgrade_guarded = True  # type: ignore[attr-defined]
-    cls.backward = staticmethod(backward)  # type: ignore[attr-defined]
 
 
 class Worker:
@@ -205,16 +156,24 @@ class Worker:
     def _run_student(
         self, header: dict[str, Any], action: Callable[[], tuple[Any, list[Any]]]
     ) -> tuple[Any, list[Any]]:
-        """Run ``action`` under the tripwire with output captured; encode what it returns."""
+        """Run ``action`` watched for forbidden calls, with output captured; encode what it
+        returns. Every reply says what the detector saw, tampering included."""
         for value in self.namespace.values():
             if isinstance(value, type) and issubclass(value, torch.autograd.Function):
-                _guard_backward(value)
-        tripwire = _Tripwire(frozenset(header.get("forbidden", [])))
+                guard_backward(value)
+        forbidden = Forbidden.from_wire(header.get("forbidden"))
+        reply, out_tensors = self._watched(forbidden, action)
+        return reply | {"detector": {"tampering": tampering()}}, out_tensors
+
+    def _watched(
+        self, forbidden: Forbidden, action: Callable[[], tuple[Any, list[Any]]]
+    ) -> tuple[dict[str, Any], list[Any]]:
         out_tensors: list[torch.Tensor] = []
         with self._captured() as sink:
-            _ACTIVE.append(tripwire)
+            used: list[str] = []
             try:
-                with tripwire:
+                with watching(forbidden, self.namespace) as detector:
+                    used = detector.used
                     result, grads = action()
             except BaseException as exc:
                 error = _describe_error(exc)
@@ -222,10 +181,8 @@ class Worker:
                     "ok": False,
                     "error": error,
                     "output": sink.text(),
-                    "forbidden_used": sorted(tripwire.used),
+                    "forbidden_used": used,
                 }, []
-            finally:
-                _ACTIVE.pop()
             try:
                 value = encode(result, out_tensors)
                 encoded_grads = [encode(g, out_tensors) for g in grads]
@@ -241,7 +198,7 @@ class Worker:
             "ok": True,
             "value": value,
             "grads": encoded_grads,
-            "forbidden_used": sorted(tripwire.used),
+            "forbidden_used": used,
             "output": sink.text(),
         }
         return reply, out_tensors
@@ -292,6 +249,7 @@ def _describe_error(exc: BaseException) -> dict[str, Any]:
 
 
 def main() -> None:
+    install()
     worker = Worker()
     write_message(REPLY_FD, {"ok": True, "ready": True}, [])
     while True:
