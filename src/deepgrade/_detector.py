@@ -49,6 +49,8 @@ _MODULES = sys.modules
 _LIBRARIES = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "scipy", "sympy", "mpmath"}
 _LIBRARY_NAMES = {"torch": "PyTorch", "numpy": "NumPy", "scipy": "SciPy", "math": "math"}
 _HARNESS = "deepgrade"
+# Reports are bounded: a submission that loops over forbidden calls must not flood the reply.
+_REPORT_LIMIT = 20
 
 
 class _ForbiddenCall(BaseException):
@@ -106,7 +108,7 @@ class Detector:
         if where is None:
             return
         label = f"{name} ({spelled}, {library}) {where}"
-        if label not in self.used:
+        if label not in self.used and len(self.used) < _REPORT_LIMIT:
             self.used.append(label)
         raise _ForbiddenCall(f"{name} is forbidden in this exercise")
 
@@ -226,7 +228,8 @@ class _Guarded:
         # Only a direct call counts: PyTorch's own code uses these switches all the time.
         caller = sys._getframe(1)
         if _origin(caller) == "student":
-            _TAMPERING.append(f"it calls {self._label} {_where(caller)}")
+            if len(_TAMPERING) < _REPORT_LIMIT:
+                _TAMPERING.append(f"it calls {self._label} {_where(caller)}")
             raise _ForbiddenCall(f"{self._label} switches off the grader's checks")
         return self._original(*args, **kwargs)
 
@@ -370,7 +373,7 @@ def tampering() -> list[str]:
             found.append(f"it replaced {call}")
     if sys.gettrace() is not _TRACE or sys.getprofile() is not _PROFILE:
         found.append("it installed a trace or profile function")
-    return found
+    return found[:_REPORT_LIMIT]
 
 
 _TRACE = sys.gettrace()
