@@ -106,6 +106,8 @@ watched("pool", ["tanh"], lambda: POOL.submit(torch.tanh, x).result())
 watched("pool again", ["tanh"], lambda: POOL.submit(torch.tanh, x).result())
 report["dynamo"] = "torch._dynamo" in sys.modules
 report["clean"] = _detector.tampering()
+numpy.tanh = numpy.exp
+report["watcher replaced"] = _detector.tampering()
 builtins.len = lambda value: 0
 report["tampered"] = _detector.tampering()
 print(json.dumps(report))
@@ -137,4 +139,6 @@ def test_the_detector_sees_what_is_called_and_who_called_it() -> None:
     )
     assert report["dynamo"] is False
     assert report["clean"] == []
-    assert report["tampered"] == ["it replaced builtins.len"]
+    # A watcher replaced is tampering, not a new function to watch.
+    assert report["watcher replaced"] == ["it replaced numpy.tanh"]
+    assert report["tampered"] == ["it replaced builtins.len", "it replaced numpy.tanh"]

@@ -197,12 +197,27 @@ _ARMED: list[Detector] = []
 _TAMPERING: list[str] = []
 
 
-class _Watched:
-    """Another library's function, replacing it wherever it is bound, that reports its calls."""
+class _StandIn:
+    """Stands in for a library callable wherever it is bound; reads through to it otherwise."""
 
     def __init__(self, original: Callable[..., Any], label: str) -> None:
         self._original = original
         self._label = label
+
+    def __getattr__(self, name: str) -> Any:
+        # Through vars(): an instance made without __init__ (a copy) has no _original.
+        try:
+            original = vars(self)["_original"]
+        except KeyError:
+            raise AttributeError(name) from None
+        return getattr(original, name)
+
+    def __repr__(self) -> str:
+        return repr(self._original)
+
+
+class _Watched(_StandIn):
+    """Another library's function that reports its calls to the watched call."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _ARMED and self._label in _ARMED[-1].forbidden.calls:
@@ -210,19 +225,9 @@ class _Watched:
             _ARMED[-1].seen(self._label.rpartition(".")[2], self._label, library)
         return self._original(*args, **kwargs)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._original, name)
 
-    def __repr__(self) -> str:
-        return repr(self._original)
-
-
-class _Guarded:
+class _Guarded(_StandIn):
     """A switch that turns the detector off: the submission's own code may not call it."""
-
-    def __init__(self, original: Callable[..., Any], label: str) -> None:
-        self._original = original
-        self._label = label
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Only a direct call counts: PyTorch's own code uses these switches all the time.
@@ -232,9 +237,6 @@ class _Guarded:
                 _TAMPERING.append(f"it calls {self._label} {_where(caller)}")
             raise _ForbiddenCall(f"{self._label} switches off the grader's checks")
         return self._original(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._original, name)
 
 
 # The switches of PyTorch's function and dispatch modes, and of tracing, which a submission has
@@ -313,11 +315,12 @@ def watch_new_modules(namespaces: list[dict[str, Any]]) -> None:
             module_name, _, attribute = call.rpartition(".")
             module = _MODULES.get(module_name)
             original = getattr(module, attribute, None) if module is not None else None
-            if original is None:
+            # Once only: a watcher replaced later is tampering, not a new function to watch.
+            if original is None or call in _INSTALLED:
                 continue
-            if not isinstance(original, _Watched):
-                _replace_everywhere(original, _Watched(original, call), namespaces)
-            _INSTALLED[call] = getattr(module, attribute)
+            watcher = _Watched(original, call)
+            _replace_everywhere(original, watcher, namespaces)
+            _INSTALLED[call] = watcher
 
 
 def _threads_watched(start: Callable[..., Any]) -> Callable[..., Any]:

@@ -115,8 +115,8 @@ def _spelled(node: ast.AST, imported: dict[str, str]) -> str:
 
 
 # Names that only code tampering with the grading has a use for: PyTorch's switches for
-# function modes (the worker's tripwire is one) and the worker's own internals. A student's
-# answer never needs them, so naming one, even in a string, counts.
+# function and dispatch modes (the worker's detector uses both) and the worker's own
+# internals. A student's answer never needs them, so naming one, even in a string, counts.
 _TAMPERING = frozenset(
     {
         "DisableTorchFunction",
@@ -130,11 +130,22 @@ _TAMPERING = frozenset(
         "_pop_torch_function_stack",
         "_push_on_torch_function_stack",
         "_set_torch_function_mode",
+        "_set_torch_function_state",
+        "_pop_torch_dispatch_stack",
+        "_push_on_torch_dispatch_stack",
+        "_set_dispatch_mode",
+        "_unset_dispatch_mode",
+        "_disable_current_modes",
+        "_DisableTorchDispatch",
+        "_ExcludeDispatchKeyGuard",
+        "_SetExcludeDispatchKeyGuard",
+        "_dispatch_tls_set_dispatch_key_excluded",
         "_Tripwire",
         "_OpTripwire",
         "_ForbiddenCall",
         "_Watched",
         "_Guarded",
+        "_StandIn",
         "_detector",
         "_worker",
         "_wire",
