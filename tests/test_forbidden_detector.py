@@ -55,10 +55,12 @@ def test_scan_knows_aliases_and_names_the_library() -> None:
     ]
 
 
-def test_a_reply_without_the_detectors_report_is_tampering() -> None:
+def test_a_malformed_report_of_the_detector_is_tampering() -> None:
     assert reported_tampering({"detector": {"tampering": []}}) is None
-    assert "sent no report" in str(reported_tampering({"ok": True}))
-    assert "sent no report" in str(reported_tampering({"detector": {"tampering": [1]}}))
+    # No report at all: a forged reply, judged on its values (the forged_reply attack).
+    assert reported_tampering({"ok": True}) is None
+    for report in ({"tampering": [1]}, {"tampering": "none"}, [], None):
+        assert "was tampered with" in str(reported_tampering({"detector": report}))
     found = reported_tampering({"detector": {"tampering": ["it replaced builtins.len", "x"]}})
     assert found == "it replaced builtins.len (and 1 more)"
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import _thread
 import builtins
 import contextlib
+import functools
 import importlib
 import sys
 import threading
@@ -81,18 +82,23 @@ def _students_call() -> str | None:
     """Where the submission made the call now running, or ``None`` if the harness made it.
 
     The innermost frame whose code is not a library's decides (the detector's own frames are
-    passed over like a library's); a thread whose stack holds only library frames was started
-    by the submission.
+    passed over like a library's); a Python thread whose stack holds only library frames was
+    started by the submission (the worker starts none).
     """
     frame: types.FrameType | None = sys._getframe(1)
     while frame is not None:
+        if frame.f_code is _thread_root.__code__:
+            return "in a thread it started"
         origin = _origin(frame)
         if origin == "harness":
             return None
         if origin == "student":
             return _where(frame)
         frame = frame.f_back
-    return "in a thread it started"
+    # No Python frame at all: one of PyTorch's own threads (autograd's on a GPU) running the
+    # operators of a backward pass that Python code asked for; its Python backward functions,
+    # if any, show their own frames.
+    return None
 
 
 class Detector:
@@ -324,19 +330,23 @@ def watch_new_modules(namespaces: list[dict[str, Any]]) -> None:
 
 
 def _threads_watched(start: Callable[..., Any]) -> Callable[..., Any]:
-    """``_thread.start_new_thread`` whose threads run under the modes of the watched call."""
+    """``_thread.start_new_thread`` whose threads run under the detector's modes, whenever
+    they were started: a thread started at import may serve a watched call later."""
 
     def start_new_thread(function: Callable[..., Any], args: Any, kwargs: Any = None) -> Any:
-        if not _ARMED:
-            return start(function, args, kwargs or {})
-
-        def run(*inner: Any, **named: Any) -> Any:
-            with _modes(None):
-                return function(*inner, **named)
-
-        return start(run, args, kwargs or {})
+        try:
+            return start(functools.partial(_thread_root, function), args, kwargs or {})
+        except MemoryError:
+            # Out of memory for one more thread reads as _thread says it: no new thread.
+            raise RuntimeError("can't start new thread") from None
 
     return start_new_thread
+
+
+def _thread_root(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The first frame of every Python thread: what runs above it is the submission's doing."""
+    with _modes(None):
+        return function(*args, **kwargs)
 
 
 def _snapshot() -> None:

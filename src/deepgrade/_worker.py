@@ -20,6 +20,11 @@ from typing import Any
 
 import torch
 
+# Autograd imports this on the first backward given a gradient (every gradient check): imported
+# here, once in the template, so that no worker pays for it (about a second) or needs memory for
+# it after the submission's code ran (which may have used up its memory).
+import torch.fx.experimental.symbolic_shapes
+
 from deepgrade._detector import guard_backward, install, tampering, watching
 from deepgrade._drivers import DRIVERS
 from deepgrade._equivalents import Forbidden

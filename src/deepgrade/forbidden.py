@@ -188,11 +188,15 @@ def _names(node: ast.AST) -> list[str]:
 
 def reported_tampering(reply: Mapping[str, Any]) -> str | None:
     """What the worker's detector reports of tampering with it, in one reply; ``None`` if
-    nothing. A reply without the report counts: the detector that sends it was switched off."""
-    report = reply.get("detector")
+    nothing. A report that is there but malformed counts: the worker's own detector never
+    writes one. A reply with no report at all was not written by the worker (a forged reply):
+    it is judged on its values, like any reply."""
+    if "detector" not in reply:
+        return None
+    report = reply["detector"]
     found = report.get("tampering") if isinstance(report, dict) else None
     if not isinstance(found, list) or not all(isinstance(item, str) for item in found):
-        return "the worker's detector of forbidden calls sent no report (was it switched off?)"
+        return "the report of the worker's detector of forbidden calls was tampered with"
     if not found:
         return None
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
