@@ -307,9 +307,9 @@ def install() -> None:
                 guard = _Guarded(original, f"{module.__name__}.{name}")
                 _replace_everywhere(original, guard, [])
                 _INSTALLED[f"{module.__name__}.{name}"] = guard
-    _thread_start = _thread.start_new_thread
-    started = _threads_watched(_thread_start)
-    _replace_everywhere(_thread_start, started, [])
+    original_start = _thread.start_new_thread
+    started = _threads_watched(original_start)
+    _replace_everywhere(original_start, started, [])
     _INSTALLED["_thread.start_new_thread"] = started
     _snapshot()
 
@@ -419,6 +419,7 @@ def watching(forbidden: Forbidden, namespace: dict[str, Any]) -> Iterator[Detect
                 yield detector
             finally:
                 _TAMPERING.extend(_modes_intact(tripwire, ops))
+                del _TAMPERING[_REPORT_LIMIT:]
     finally:
         _ARMED.clear()
 
