@@ -25,6 +25,7 @@ import torch
 # it after the submission's code ran (which may have used up its memory).
 import torch.fx.experimental.symbolic_shapes
 
+from deepgrade import _detector
 from deepgrade._detector import guard_backward, install, tampering, watching
 from deepgrade._drivers import DRIVERS
 from deepgrade._equivalents import Forbidden
@@ -35,6 +36,7 @@ REQUEST_FD = 3
 REPLY_FD = 4
 _REQUEST_LIMIT = 1 << 30
 _COLLECT_LIMIT = 100_000
+_OWN_FILES = (__file__, _detector.__file__)
 
 
 class _CappedText(io.TextIOBase):
@@ -248,8 +250,8 @@ def _backward(result: Any, grad_output: torch.Tensor, inputs: list[torch.Tensor]
 
 def _describe_error(exc: BaseException) -> dict[str, Any]:
     frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    # Drop the worker's own frames: the student needs to see their code, not ours.
-    text = "".join(line for line in frames if __file__ not in line)
+    # Drop the worker's own frames (and its detector's): the student needs to see their code.
+    text = "".join(line for line in frames if not any(f in line for f in _OWN_FILES))
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": text[-4000:]}
 
 
