@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import ast
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from deepgrade.sandbox.worker.equivalents import expand
 
 
 @dataclass(frozen=True)
@@ -17,9 +20,13 @@ class Finding:
     scope: str
     line: int
     cell: int
+    # The call as written, its module spelled out where an import says which it is
+    # (``numpy.tanh`` for ``np.tanh``).
+    spelled: str = ""
 
     def __str__(self) -> str:
-        return f"{self.name} called in {self.scope} (cell {self.cell + 1}, line {self.line})"
+        where = f"{self.scope} (cell {self.cell + 1}, line {self.line})"
+        return f"{self.spelled or self.name} called in {where}"
 
 
 def scan(cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]) -> list[Finding]:
@@ -27,39 +34,47 @@ def scan(cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]) 
 
     ``obj.name(...)`` counts whatever ``obj`` is (``torch.sigmoid``, ``F.softplus``,
     ``x.sigmoid()``); a bare ``name(...)`` counts only where ``name`` was imported, so that a
-    student's own function of the same name may still be called.
+    student's own function of the same name may still be called. Every name of the forbidden
+    functions' families counts (``expit`` where ``sigmoid`` is forbidden, ``np.tanh`` where
+    ``tanh`` is), and an imported name counts by what it imports, whatever it is bound to
+    (``from scipy.special import expit as e``).
     """
-    wanted, inside = set(forbidden), set(scopes)
+    wanted, inside = set(expand(forbidden).names), set(scopes)
     if not wanted or not inside:
         return []
     trees = []
-    imported: set[str] = set()
+    imported: dict[str, str] = {}
     for index, source in enumerate(cells):
         tree = _parsed(source)
         if tree is None:
             continue
         trees.append((index, tree))
         imported |= _imported_names(source)
+    bare = {bound for bound, full in imported.items() if full.rpartition(".")[2] in wanted}
     findings = []
     for index, tree in trees:
         for top in tree.body:
             if isinstance(top, ast.FunctionDef | ast.ClassDef) and top.name in inside:
-                findings += _calls_in(top, wanted, imported & wanted, index)
+                findings += _calls_in(top, wanted, bare, imported, index)
     return findings
 
 
 @functools.lru_cache(maxsize=512)
-def _imported_names(source: str) -> frozenset[str]:
-    """The names a cell binds with ``from ... import``."""
+def _imported_names(source: str) -> dict[str, str]:
+    """The names a cell binds by importing, each with the dotted name of what it binds."""
     tree = _parsed(source)
     if tree is None:
-        return frozenset()
-    return frozenset(
-        alias.asname or alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-        for alias in node.names
-    )
+        return {}
+    bound = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                bound[alias.asname or alias.name] = f"{node.module or ''}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    bound[alias.asname] = alias.name
+    return bound
 
 
 @functools.lru_cache(maxsize=512)
@@ -75,7 +90,9 @@ def _parsed(source: str) -> ast.Module | None:
         return None
 
 
-def _calls_in(scope: ast.AST, wanted: set[str], bare: set[str], cell: int) -> list[Finding]:
+def _calls_in(
+    scope: ast.AST, wanted: set[str], bare: set[str], imported: dict[str, str], cell: int
+) -> list[Finding]:
     found = []
     scope_name = getattr(scope, "name", "?")
     for node in ast.walk(scope):
@@ -83,15 +100,23 @@ def _calls_in(scope: ast.AST, wanted: set[str], bare: set[str], cell: int) -> li
         if isinstance(node, ast.Attribute) and node.attr in wanted:
             name = node.attr
         elif isinstance(node, ast.Name) and node.id in bare:
-            name = node.id
+            name = imported[node.id].rpartition(".")[2]
         if name is not None:
-            found.append(Finding(name, scope_name, getattr(node, "lineno", 0), cell))
+            spelled = _spelled(node, imported)
+            found.append(Finding(name, scope_name, getattr(node, "lineno", 0), cell, spelled))
     return found
 
 
+def _spelled(node: ast.AST, imported: dict[str, str]) -> str:
+    """``node`` as written, its first name replaced by what an import bound it to."""
+    text = ast.unparse(node)
+    head, dot, rest = text.partition(".")
+    return (imported.get(head, head) + dot + rest)[:120]
+
+
 # Names that only code tampering with the grading has a use for: PyTorch's switches for
-# function modes (the worker's tripwire is one) and the worker's own internals. A student's
-# answer never needs them, so naming one, even in a string, counts.
+# function and dispatch modes (the worker's detector uses both) and the worker's own
+# internals. A student's answer never needs them, so naming one, even in a string, counts.
 _TAMPERING = frozenset(
     {
         "DisableTorchFunction",
@@ -105,8 +130,23 @@ _TAMPERING = frozenset(
         "_pop_torch_function_stack",
         "_push_on_torch_function_stack",
         "_set_torch_function_mode",
+        "_set_torch_function_state",
+        "_pop_torch_dispatch_stack",
+        "_push_on_torch_dispatch_stack",
+        "_set_dispatch_mode",
+        "_unset_dispatch_mode",
+        "_disable_current_modes",
+        "_DisableTorchDispatch",
+        "_ExcludeDispatchKeyGuard",
+        "_SetExcludeDispatchKeyGuard",
+        "_dispatch_tls_set_dispatch_key_excluded",
         "_Tripwire",
+        "_OpTripwire",
         "_ForbiddenCall",
+        "_Watched",
+        "_Guarded",
+        "_StandIn",
+        "_detector",
         "REPLY_FD",
         "REQUEST_FD",
     }
@@ -150,3 +190,20 @@ def _names(node: ast.AST) -> list[str]:
         dotted = [*modules, *(alias.name for alias in node.names)]
         return [*dotted, *(part for name in dotted for part in name.split("."))]
     return []
+
+
+def reported_tampering(reply: Mapping[str, Any]) -> str | None:
+    """What the worker's detector reports of tampering with it, in one reply; ``None`` if
+    nothing. A report that is there but malformed counts: the worker's own detector never
+    writes one. A reply with no report at all was not written by the worker (a forged reply):
+    it is judged on its values, like any reply."""
+    if "detector" not in reply:
+        return None
+    report = reply["detector"]
+    found = report.get("tampering") if isinstance(report, dict) else None
+    if not isinstance(found, list) or not all(isinstance(item, str) for item in found):
+        return "the report of the worker's detector of forbidden calls was tampered with"
+    if not found:
+        return None
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return str(found[0])[:300] + more

@@ -25,7 +25,7 @@ from deepgrade.engine.devices import gpu_lock
 
 # Re-exported: the device is resolved before a batch starts its graders.
 from deepgrade.engine.devices import resolve_device as resolve_device
-from deepgrade.engine.forbidden import scan, tampering
+from deepgrade.engine.forbidden import reported_tampering, scan, tampering
 from deepgrade.engine.gradients import explain_gradient_mismatch
 from deepgrade.engine.loader import Cell, Submission, load_submission
 from deepgrade.engine.recording import Recordings, resolve_reference
@@ -51,6 +51,7 @@ from deepgrade.sandbox.process import (
 )
 from deepgrade.sandbox.replies import check_driven
 from deepgrade.sandbox.worker.drivers import Driver
+from deepgrade.sandbox.worker.equivalents import expand
 from deepgrade.settings import GraderSettings
 
 
@@ -92,6 +93,8 @@ class Session:
         self.names: dict[str, str] = {}
         self.lookup_error: str | None = None
         self._tampered = tampering(submission.sources)
+        # Tampering the worker's detector reported: every exercise from then on is forbidden.
+        self._tampered_at_run: str | None = None
         # Seconds the current exercise's code may still run: only time spent waiting on the
         # worker counts, so the grader's own work (inputs, references) never eats into it.
         self._budget = 0.0
@@ -179,7 +182,7 @@ class Session:
         worker = self._ensure_worker()
         header |= {
             "device": str(self._device),
-            "forbidden": self._exercise.forbidden if self._exercise else [],
+            "forbidden": expand(self._exercise.forbidden if self._exercise else []).to_wire(),
         }
         sent = time.monotonic()
         try:
@@ -199,9 +202,12 @@ class Session:
             self._budget -= time.monotonic() - sent
         if reply.get("output"):
             self._output.append(str(reply["output"]))
+        self._tampered_at_run = self._tampered_at_run or reported_tampering(reply)
+        if self._tampered_at_run:
+            raise StudentForbidden(self._tampering_message())
         used = reply.get("forbidden_used") or []
         if used:
-            names = ", ".join(str(name) for name in used)
+            names = ", ".join(str(name)[:300] for name in used[:3])
             reason = self._exercise.forbidden_reason if self._exercise else None
             raise StudentForbidden(
                 f"{target} called {names}: {reason}"
@@ -223,6 +229,12 @@ class Session:
                 str(error.get("traceback", "")),
             )
         return reply, out
+
+    def _tampering_message(self) -> str:
+        return (
+            f"the submission tampers with the grading: {self._tampered_at_run}; "
+            "no exercise is graded from then on"
+        )
 
     def _exercise_timeout(self) -> float:
         exercise_limit = self._exercise.timeout if self._exercise else None
@@ -331,6 +343,10 @@ class Session:
                 Status.FORBIDDEN,
                 f"the submission tampers with the grading: it uses {first.name} "
                 f"(cell {first.cell + 1}, line {first.line}); no exercise is graded",
+            )
+        if self._tampered_at_run:
+            return zero_result(
+                exercise.id, exercise.points, Status.FORBIDDEN, self._tampering_message()
             )
         findings = scan(self.submission.sources, exercise.requires, exercise.forbidden)
         if findings:

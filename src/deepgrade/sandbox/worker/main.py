@@ -20,17 +20,25 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
+
+# Autograd imports this on the first backward given a gradient (every gradient check): imported
+# here, once in the template, so that no worker pays for it (about a second) or needs memory for
+# it after the submission's code ran (which may have used up its memory).
+import torch.fx.experimental.symbolic_shapes
 
 from deepgrade.sandbox.precision import exact_float32
 from deepgrade.sandbox.wire import SympyTree, decode, encode, read_message, write_message
+from deepgrade.sandbox.worker import detector
+from deepgrade.sandbox.worker.detector import armed, guard_backward, install, tampering, watching
 from deepgrade.sandbox.worker.drivers import DRIVERS
+from deepgrade.sandbox.worker.equivalents import Forbidden
 
 REQUEST_FD = 3
 REPLY_FD = 4
 _REQUEST_LIMIT = 1 << 30
 _COLLECT_LIMIT = 100_000
 _MAX_TYPE_NAME = 200
+_OWN_FILES = (__file__, detector.__file__)
 
 
 class _CappedText(io.TextIOBase):
@@ -61,54 +69,23 @@ class _CappedText(io.TextIOBase):
         return joined
 
 
-class _ForbiddenCall(BaseException):
-    """Raised in place of a forbidden function's result (a ``BaseException``, which
-    ``except Exception`` in the student's code does not swallow)."""
-
-
-class _Tripwire(TorchFunctionMode):
-    """Records calls of forbidden PyTorch functions made while student code runs, and stops
-    each one: code that never gets a forbidden result has nothing to pass off as its own, even
-    if it then forges a reply on the grader's channel and exits before the real one is sent.
-    """
-
-    def __init__(self, forbidden: frozenset[str]) -> None:
-        super().__init__()
-        self.forbidden = forbidden
-        self.used: set[str] = set()
-
-    def __torch_function__(
-        self,
-        func: Callable[..., Any],
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        name = getattr(func, "__name__", "")
-        if name in self.forbidden:
-            self.used.add(name)
-            raise _ForbiddenCall(f"{name} is forbidden in this exercise")
-        return func(*args, **(kwargs or {}))
-
-
-_ACTIVE: list[_Tripwire] = []
-
-
-def _guard_backward(cls: type) -> None:
-    """Make the tripwire watch ``cls.backward``, which autograd runs outside the caller's mode."""
+def _check_backward(cls: type) -> None:
+    """Make ``cls.backward``'s gradients checked against its inputs during graded calls (the
+    detector's own wrapper, ``guard_backward``, watches what it calls)."""
     original = cls.__dict__.get("backward")
     function = original.__func__ if isinstance(original, staticmethod) else original
-    if function is None or getattr(function, "_deepgrade_guarded", False):
+    if function is None or getattr(function, "_deepgrade_checked", False):
         return
+    name = f"{type.__dict__['__name__'].__get__(cls)}.backward"
 
     def backward(ctx: Any, *grads: Any) -> Any:
-        if not _ACTIVE:
-            return function(ctx, *grads)
-        with _ACTIVE[-1]:
-            returned = function(ctx, *grads)
-        _check_gradients(ctx, returned, f"{type.__dict__['__name__'].__get__(cls)}.backward")
+        returned = function(ctx, *grads)
+        if armed():
+            _check_gradients(ctx, returned, name)
         return returned
 
+    # Marked as both wrappers: neither wraps it again.
+    backward._deepgrade_checked = True  # type: ignore[attr-defined]
     backward._deepgrade_guarded = True  # type: ignore[attr-defined]
     cls.backward = staticmethod(backward)  # type: ignore[attr-defined]
     _record_inputs(cls)
@@ -266,16 +243,25 @@ class Worker:
     def _run_student(
         self, header: dict[str, Any], action: Callable[[], tuple[Any, list[Any]]]
     ) -> tuple[Any, list[Any]]:
-        """Run ``action`` under the tripwire with output captured; encode what it returns."""
+        """Run ``action`` watched for forbidden calls, with output captured; encode what it
+        returns. Every reply says what the detector saw, tampering included."""
         for value in self.namespace.values():
             if isinstance(value, type) and issubclass(value, torch.autograd.Function):
-                _guard_backward(value)
-        tripwire = _Tripwire(frozenset(header.get("forbidden", [])))
+                guard_backward(value)
+                _check_backward(value)
+        forbidden = Forbidden.from_wire(header.get("forbidden"))
+        reply, out_tensors = self._watched(forbidden, action)
+        return reply | {"detector": {"tampering": tampering()}}, out_tensors
+
+    def _watched(
+        self, forbidden: Forbidden, action: Callable[[], tuple[Any, list[Any]]]
+    ) -> tuple[dict[str, Any], list[Any]]:
         out_tensors: list[torch.Tensor] = []
         with self._captured() as sink:
-            _ACTIVE.append(tripwire)
+            used: list[str] = []
             try:
-                with tripwire:
+                with watching(forbidden, self.namespace) as detector:
+                    used = detector.used
                     result, grads = action()
             except BaseException as exc:
                 error = _describe_error(exc)
@@ -283,10 +269,8 @@ class Worker:
                     "ok": False,
                     "error": error,
                     "output": sink.text(),
-                    "forbidden_used": sorted(tripwire.used),
+                    "forbidden_used": used,
                 }, []
-            finally:
-                _ACTIVE.pop()
             try:
                 value = encode(result, out_tensors)
                 encoded_grads = [encode(g, out_tensors) for g in grads]
@@ -302,7 +286,7 @@ class Worker:
             "ok": True,
             "value": value,
             "grads": encoded_grads,
-            "forbidden_used": sorted(tripwire.used),
+            "forbidden_used": used,
             "output": sink.text(),
         }
         return reply, out_tensors
@@ -348,12 +332,13 @@ def _backward(result: Any, grad_output: torch.Tensor, inputs: list[torch.Tensor]
 
 def _describe_error(exc: BaseException) -> dict[str, Any]:
     frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    # Drop the worker's own frames: the student needs to see their code, not ours.
-    text = "".join(line for line in frames if __file__ not in line)
+    # Drop the worker's own frames (and its detector's): the student needs to see their code.
+    text = "".join(line for line in frames if not any(f in line for f in _OWN_FILES))
     return {"type": _type_name(exc), "message": str(exc)[:2000], "traceback": text[-4000:]}
 
 
 def main() -> None:
+    install()
     worker = Worker()
     write_message(REPLY_FD, {"ok": True, "ready": True}, [])
     while True:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from deepgrade.sandbox.proctree import die_with_parent, kill_descendants, set_dumpable
+from deepgrade.sandbox.worker.detector import install as install_detector
 from deepgrade.sandbox.worker.main import main as worker_main
 from deepgrade.sandbox.worker.namespaces import enter_private_namespaces
 
@@ -152,6 +153,8 @@ def main(preload: list[str], namespaced: bool) -> None:
     set_dumpable(False)
     for name in preload:
         importlib.import_module(name)
+    # Once here rather than in every worker: it imports the libraries it watches.
+    install_detector()
     control = socket.socket(fileno=CONTROL_FD)
     _send(control, {"ready": True, "namespaced": namespaced, "python": sys.version})
     Template(control, namespaced).serve()

@@ -1,0 +1,121 @@
+"""What computes the same thing as a forbidden function, declared once as data.
+
+A lab forbids a function by one of its names (``forbidden = ["sigmoid"]``, or a dotted
+``"torch.sigmoid"``); a submission may reach the same computation by another spelling: an
+in-place variant, a tensor method, an alias in another namespace, the operator underneath, or
+another library. Each :class:`Family` lists every way to one computation, at the three levels
+where the grader can see a call:
+
+- ``names``: Python-level spellings (the source scan's attribute and import names, and the
+  ``__name__`` a PyTorch function reports to a function mode);
+- ``ops``: ATen operators, as a dispatch mode sees them whatever Python spelling led there;
+- ``calls``: functions of other libraries, by module and attribute (``numpy.tanh``), watched in
+  the worker by identity, whatever name the submission binds them to.
+
+Forbidding any name of a family forbids the whole family. In-place variants (a trailing ``_``)
+of names and operators are implied. Imported by the worker, so it has no dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Family:
+    """Every way to call one computation."""
+
+    names: frozenset[str]
+    ops: frozenset[str] = frozenset()
+    calls: frozenset[str] = frozenset()
+
+
+def _family(names: str, ops: str = "", calls: str = "") -> Family:
+    return Family(frozenset(names.split()), frozenset(ops.split()), frozenset(calls.split()))
+
+
+# Only aliases that compute the very function: a family must never reach an operation that an
+# honest solution uses to write the function itself (exp, log1p, maximum, where, matmul...).
+FAMILIES: tuple[Family, ...] = (
+    _family("sigmoid expit special_expit Sigmoid logistic", "sigmoid", "scipy.special.expit"),
+    _family("tanh Tanh", "tanh", "numpy.tanh math.tanh cmath.tanh"),
+    _family("relu ReLU", "relu"),
+    _family("leaky_relu LeakyReLU", "leaky_relu"),
+    _family("elu ELU celu CELU", "elu celu"),
+    _family("softplus Softplus", "softplus"),
+    _family("logsigmoid LogSigmoid log_sigmoid", "log_sigmoid log_sigmoid_forward"),
+    _family("heaviside Heaviside", "heaviside", "numpy.heaviside"),
+    _family("prelu PReLU _prelu_kernel", "prelu _prelu_kernel"),
+    _family(
+        "softmax Softmax special_softmax _softmax", "softmax _softmax", "scipy.special.softmax"
+    ),
+    _family(
+        "log_softmax LogSoftmax special_log_softmax _log_softmax",
+        "log_softmax _log_softmax",
+        "scipy.special.log_softmax",
+    ),
+    _family("logsumexp special_logsumexp", "logsumexp", "scipy.special.logsumexp"),
+    _family("mse_loss MSELoss", "mse_loss"),
+    _family("l1_loss L1Loss"),
+    _family("binary_cross_entropy BCELoss", "binary_cross_entropy"),
+    _family(
+        "binary_cross_entropy_with_logits BCEWithLogitsLoss", "binary_cross_entropy_with_logits"
+    ),
+    _family("cross_entropy CrossEntropyLoss", "cross_entropy_loss"),
+    _family("nll_loss NLLLoss", "nll_loss nll_loss_forward nll_loss2d_forward nll_loss_nd"),
+    _family("linear", "linear"),
+    _family("addmm", "addmm"),
+    _family(
+        "inv inv_ex inverse linalg_inv linalg_inv_ex",
+        "inverse linalg_inv linalg_inv_ex",
+        "numpy.linalg.inv scipy.linalg.inv",
+    ),
+    _family("pinv linalg_pinv", "linalg_pinv", "numpy.linalg.pinv scipy.linalg.pinv"),
+)
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    """An exercise's forbidden functions, at every level where a call can be seen."""
+
+    names: frozenset[str] = field(default_factory=frozenset)
+    ops: frozenset[str] = field(default_factory=frozenset)
+    calls: frozenset[str] = field(default_factory=frozenset)
+
+    def __bool__(self) -> bool:
+        return bool(self.names or self.ops or self.calls)
+
+    def to_wire(self) -> dict[str, list[str]]:
+        return {"names": sorted(self.names), "ops": sorted(self.ops), "calls": sorted(self.calls)}
+
+    @classmethod
+    def from_wire(cls, data: object) -> Forbidden:
+        if not isinstance(data, dict):
+            return cls()
+        return cls(*(frozenset(str(n) for n in data.get(k, ())) for k in ("names", "ops", "calls")))
+
+
+def expand(forbidden: Iterable[str]) -> Forbidden:
+    """Everything a lab's ``forbidden`` list forbids, whatever the spelling of each entry."""
+    names: set[str] = set()
+    ops: set[str] = set()
+    calls: set[str] = set()
+    for entry in forbidden:
+        root, _, last = entry.rpartition(".")
+        names.add(last)
+        if root and root.split(".")[0] != "torch":
+            calls.add(entry)  # another library's function, named in full: numpy.linalg.inv
+    for family in FAMILIES:
+        if family.names & names or family.calls & calls:
+            names |= family.names
+            ops |= family.ops
+            calls |= family.calls
+    return Forbidden(
+        frozenset(_with_in_place(names)), frozenset(_with_in_place(ops)), frozenset(calls)
+    )
+
+
+def _with_in_place(names: set[str]) -> set[str]:
+    """Names with their in-place variants: ``sigmoid_`` computes what ``sigmoid`` does."""
+    return names | {name + "_" for name in names if name[:1].islower() and not name.endswith("_")}
