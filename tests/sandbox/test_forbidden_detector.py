@@ -12,8 +12,8 @@ import subprocess
 import sys
 import textwrap
 
-from deepgrade.sandbox.worker.equivalents import expand
 from deepgrade.engine.forbidden import reported_tampering, scan
+from deepgrade.sandbox.worker.equivalents import expand
 
 
 def test_a_forbidden_name_forbids_its_whole_family() -> None:

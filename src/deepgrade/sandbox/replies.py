@@ -54,6 +54,9 @@ class Reply(_Strict):
     output: str = ""
     error: ReplyError | None = None
     forbidden_used: list[ShortText] = Field(default_factory=list, max_length=_MAX_NAMES)
+    # The detector's report, judged by engine.forbidden.reported_tampering: a malformed one is
+    # tampering there (forbidden), not a protocol error here.
+    detector: Any = None
     names: dict[ShortText, ShortText] | None = Field(None, max_length=_MAX_NAMES)
     # Encoded values: decode checks them.
     value: Any = None

@@ -101,6 +101,9 @@ def _students_call() -> str | None:
     return None
 
 
+_MAX_LABEL = 240
+
+
 class Detector:
     """What one watched call of the submission used of its exercise's forbidden functions."""
 
@@ -113,7 +116,8 @@ class Detector:
         where = _students_call()
         if where is None:
             return
-        label = f"{name} ({spelled}, {library}) {where}"
+        # Cut to what a reply may carry (see sandbox.replies): a long name is the student's.
+        label = f"{name} ({spelled}, {library}) {where}"[:_MAX_LABEL]
         if label not in self.used and len(self.used) < _REPORT_LIMIT:
             self.used.append(label)
         raise _ForbiddenCall(f"{name} is forbidden in this exercise")
