@@ -17,9 +17,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from deepgrade.course import GRADE_COLUMNS, CourseConfig, Student, raise_problems, read_csv_rows
-from deepgrade.errors import UsageError
 from deepgrade.results import RecordStatus, SubmissionRecord, read_records, write_atomic
-from deepgrade.spec import LabSpec, autograder_roots, find_lab_folders, load_lab
+from deepgrade.spec import LabSpec, course_roots, find_lab
 
 COURSE_FILE = "course.csv"
 MOODLE_FILE = "moodle.csv"
@@ -162,10 +161,7 @@ def _lab_records(
 
 
 def _lab_spec(config: CourseConfig, lab: str) -> LabSpec:
-    folders = find_lab_folders(autograder_roots([config.file.parent], config.autograder))
-    if lab not in folders:
-        raise UsageError(f"no definition of {lab} found; set autograder in {config.file}")
-    return load_lab(folders[lab])
+    return find_lab(lab, course=course_roots(config.autograder, beside=config.file.parent))
 
 
 def _scaled(earned: float, maximum: float, scale: float) -> float:

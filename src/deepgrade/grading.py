@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from loguru import logger
 
-from deepgrade import _wire
+from deepgrade import _wire, spec
 from deepgrade.checks import (
     CallResult,
     CheckSpec,
@@ -25,7 +25,7 @@ from deepgrade.devices import gpu_lock
 
 # Re-exported: the device is resolved before a batch starts its graders.
 from deepgrade.devices import resolve_device as resolve_device
-from deepgrade.errors import GraderError, UsageError
+from deepgrade.errors import GraderError
 from deepgrade.forbidden import scan, tampering
 from deepgrade.isolation import isolation_level
 from deepgrade.loader import Cell, Submission, load_submission
@@ -47,26 +47,23 @@ from deepgrade.scoring import (
     zero_result,
 )
 from deepgrade.settings import GraderSettings
-from deepgrade.spec import ExerciseSpec, LabSpec, autograder_roots, find_lab_folders, load_lab
+from deepgrade.spec import ExerciseSpec, LabSpec
 
 
 def find_lab(lab: str | None, submission: Submission | None, settings: GraderSettings) -> LabSpec:
-    """The lab named ``lab``, or the one the submission's metadata or file name points to."""
-    # The submission's own folder first: a student release there holds that student's checks.
-    starts = ([submission.path.parent] if submission else []) + [Path.cwd()]
-    folders = find_lab_folders(autograder_roots(starts, settings.autograder_dir))
-    known = ", ".join(sorted(folders)) or "none found"
-    wanted = lab or (submission.lab_hint if submission else None)
-    if wanted is None and submission is not None:
-        # A file named after the lab's folder (lab2_activations.ipynb) or id (lab2.py).
-        stem = submission.path.stem
-        wanted = next((i for i, f in folders.items() if stem in (i, f.name)), None)
-    if wanted is None:
-        raise UsageError(f"cannot tell which lab this is: pass --lab (one of {known})")
-    folder = folders.get(wanted) or next((f for f in folders.values() if f.name == wanted), None)
-    if folder is None:
-        raise UsageError(f"unknown lab {wanted!r} (known labs: {known})")
-    return load_lab(folder, include_hidden=settings.include_hidden)
+    """The lab named ``lab``, or the one the submission's metadata or file name points to.
+
+    Checks come from the course (:func:`course_roots`). Only a student's own check, with no
+    folder of checks configured, also looks next to the submission for its release (data).
+    """
+    own_check = submission is not None and settings.autograder_dir is None
+    return spec.find_lab(
+        lab or (submission.lab_hint if submission else None),
+        course=spec.course_roots(settings.autograder_dir),
+        releases=spec.release_roots(submission.path.parent) if submission and own_check else [],
+        file_stem=submission.path.stem if submission else None,
+        include_hidden=settings.include_hidden,
+    )
 
 
 class Session:

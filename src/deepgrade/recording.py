@@ -40,6 +40,8 @@ from deepgrade.spec import LAB_FILE, RECORDED_FILE, REFERENCES_FILE, LabSpec, lo
 
 _FORMAT = 1
 _LAB_PREFIX = "lab:"
+# What the checks of a student release may name besides its recordings and judges.
+_RELEASE_MODULE = "torch."
 
 
 def resolve_reference(references: ModuleType | None, lab: LabSpec, reference: str) -> Any:
@@ -47,11 +49,19 @@ def resolve_reference(references: ModuleType | None, lab: LabSpec, reference: st
     dotted import path such as ``torch.sigmoid``."""
     if reference.startswith(_LAB_PREFIX):
         name = reference.removeprefix(_LAB_PREFIX)
+        if references is None and lab.release:
+            raise SpecError(
+                f"{reference}: a student release's judges run only where the course's checks "
+                "are (its own code is never run)"
+            )
         if references is None:
             raise SpecError(f"{reference}: lab {lab.id} has no {REFERENCES_FILE}")
         if not hasattr(references, name):
             raise SpecError(f"{reference}: {lab.folder / REFERENCES_FILE} does not define {name}")
         return getattr(references, name)
+    if lab.release and not reference.startswith(_RELEASE_MODULE):
+        # A release may come from the student: it names library functions, never any code.
+        raise SpecError(f"{reference}: a student release may only name {_RELEASE_MODULE}*")
     module_name, _, attribute = reference.rpartition(".")
     return getattr(importlib.import_module(module_name), attribute)
 

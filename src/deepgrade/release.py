@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from deepgrade._nbgrader import course_config
 from deepgrade.errors import GraderError, SpecError, UsageError
-from deepgrade.spec import LabSpec, find_lab_folders, load_lab
+from deepgrade.spec import LabSpec, find_lab
 
 BUNDLED_ROOT = Path(__file__).resolve().parents[2]
 CHECKS_FOLDER = "autograder"
@@ -83,13 +83,8 @@ def release_lab(
 
 
 def _find_lab(lab: str, root: Path) -> LabSpec:
-    folders = find_lab_folders([root / CHECKS_FOLDER])
-    folder = folders.get(lab) or next((f for f in folders.values() if f.name == lab), None)
-    if folder is None:
-        known = ", ".join(sorted(folders)) or f"none in {root / CHECKS_FOLDER}"
-        raise UsageError(f"unknown lab {lab!r} (known labs: {known})")
     # The points are public; hidden checks must not even be read for a release.
-    return load_lab(folder, include_hidden=False)
+    return find_lab(lab, course=[root / CHECKS_FOLDER], include_hidden=False)
 
 
 def source_notebook(spec: LabSpec, root: Path) -> Any:
