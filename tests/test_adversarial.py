@@ -158,8 +158,14 @@ def place(attack: Attack, folder: Path, fill: Fill) -> Path:
     """Write the attack's files into ``folder`` as a Lab 2 submission; the file to grade."""
     folder.mkdir(parents=True, exist_ok=True)
     if attack.folder:
-        for item in (ATTACKS_DIR / attack.folder).iterdir():
-            (folder / item.name).write_bytes(fill.text(item))
+        # Nested folders too: an attack may ship a whole autograder/ folder.
+        source = ATTACKS_DIR / attack.folder
+        for item in sorted(source.rglob("*")):
+            target = folder / item.relative_to(source)
+            if item.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                target.write_bytes(fill.text(item))
         return folder / attack.file
     source = ATTACKS_DIR / attack.file
     target = folder / f"{LAB_FOLDERS[attack.lab]}{source.suffix}"

@@ -142,6 +142,12 @@ def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
     help="Grade in local processes, or on the workers of a Dask cluster.",
 )
 @click.option("--scheduler", help="The Dask scheduler's address (tcp://HOST:8786), with dask.")
+@click.option(
+    "--allow-limits-only",
+    is_flag=True,
+    help="Grade even where workers run with resource limits only (no bubblewrap): one "
+    "student's code can then read, signal or overwrite another's work.",
+)
 def batch(
     submissions: Path,
     lab: str,
@@ -154,9 +160,15 @@ def batch(
     exercises: tuple[str, ...],
     executor: Literal["local", "dask"],
     scheduler: str | None,
+    allow_limits_only: bool,
 ) -> None:
     """Grade a class's submissions: nbgrader's submitted/, student folders or zip archives."""
     from deepgrade.batch import RichProgress, run_batch
+    from deepgrade.settings import GraderSettings
+
+    settings = GraderSettings()
+    if allow_limits_only:
+        settings = settings.model_copy(update={"allow_limits_only": True})
 
     with RichProgress() as progress:
         result = run_batch(
@@ -172,6 +184,7 @@ def batch(
             progress=progress,
             executor=executor,
             scheduler=scheduler,
+            settings=settings,
         )
     mean = f"{result.mean_score:.2f}" if result.mean_score is not None else "-"
     click.echo(

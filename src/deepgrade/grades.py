@@ -8,16 +8,20 @@ grades; each grade is rounded half up to ``decimals`` decimals once, when it is 
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 from deepgrade.course import GRADE_COLUMNS, CourseConfig, Student, raise_problems, read_csv_rows
-from deepgrade.results import RecordStatus, SubmissionRecord, read_records, write_atomic
+from deepgrade.results import (
+    RecordStatus,
+    SubmissionRecord,
+    csv_text,
+    read_records,
+    write_atomic,
+)
 from deepgrade.spec import LabSpec, course_roots, find_lab
 
 COURSE_FILE = "course.csv"
@@ -363,14 +367,8 @@ def write_exports(
         CANVAS_FILE: _canvas_rows(grades, items),
     }
     for name, rows in files.items():
-        write_atomic(out / name, _csv_text(rows))
+        write_atomic(out / name, csv_text(rows))
     return [out / name for name in files]
-
-
-def _csv_text(rows: Iterable[Iterable[str]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
 
 
 def _course_rows(grades: CourseGrades) -> Iterator[list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,8 @@ class Session:
         self._submission_deadline = time.monotonic() + settings.submission_timeout
         self._exercise: ExerciseSpec | None = None
         self._output: list[str] = []
+        # Set once the public checks are done: the worker then runs hidden checks only.
+        self._hidden_phase = False
 
     # -- CheckContext -------------------------------------------------------------------------
     @property
@@ -256,7 +259,12 @@ class Session:
                 code = f" (exit code {died.returncode})" if died.returncode is not None else ""
                 self._skip(cell, f"ended the Python process{code}")
                 return False
-            if not reply.get("ok") and cell.index not in self.cell_errors:
+            # A cell's error is told once, from the public checks' worker.
+            if (
+                not reply.get("ok")
+                and not self._hidden_phase
+                and cell.index not in self.cell_errors
+            ):
                 error = reply.get("error") or {}
                 text = f"{cell.label} raised {error.get('type')}: {error.get('message')}"
                 self.cell_errors[cell.index] = text
@@ -292,7 +300,12 @@ class Session:
     def grade(self, exercises: Sequence[ExerciseSpec]) -> LabResult:
         try:
             self._ensure_worker()
-            results = [self._grade_exercise(exercise) for exercise in exercises]
+            public = [self._grade_exercise(exercise) for exercise in exercises]
+            # Hidden checks run last, in a fresh worker, after every public one: nothing the
+            # submission saw of a hidden input can reach what a public check shows.
+            self.close()
+            self._hidden_phase = True
+            results = [self._finish(graded) for graded in public]
         finally:
             self.close()
         return LabResult(
@@ -303,7 +316,8 @@ class Session:
             isolation=isolation_level(self.settings.isolation),
         )
 
-    def _grade_exercise(self, exercise: ExerciseSpec) -> ExerciseResult:
+    def _grade_exercise(self, exercise: ExerciseSpec) -> ExerciseResult | _Public:
+        """Grade an exercise up to its hidden checks (all of it, when it is stopped early)."""
         missing = [name for name in exercise.requires if name not in self.names]
         if missing:
             return self._missing(exercise, missing)
@@ -327,16 +341,36 @@ class Session:
         self._exercise = exercise
         self._output = []
         self._budget = self._exercise_timeout()
-        checks: list[CheckResult] = []
-        for check in exercise.checks:
-            try:
-                result = self._run_check(check)
-            except StudentForbidden as forbidden:
-                return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, str(forbidden))
-            checks.append(result)
+        try:
+            checks = self._run_checks([c for c in exercise.checks if not c.hidden])
+        except StudentForbidden as forbidden:
+            return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, str(forbidden))
+        return _Public(exercise, checks, self._budget, "".join(self._output))
+
+    def _finish(self, graded: ExerciseResult | _Public) -> ExerciseResult:
+        """Run the hidden checks of an exercise whose public checks ran; score it."""
+        if isinstance(graded, ExerciseResult):
+            return graded
+        exercise = graded.exercise
+        hidden = [c for c in exercise.checks if c.hidden]
+        self._exercise = exercise
+        # What a hidden check printed is never shown: only the public checks' output is kept.
+        self._budget = graded.budget
+        try:
+            checks = graded.checks + self._run_checks(hidden)
+        except StudentForbidden:
+            message = "a hidden check found a call of a function this exercise forbids"
+            return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, message)
+        return score_exercise(exercise.id, exercise.points, checks, graded.output)
+
+    def _run_checks(self, checks: Sequence[CheckSpec]) -> list[CheckResult]:
+        results: list[CheckResult] = []
+        for check in checks:
+            result = self._run_check(check)
+            results.append(_withheld(result) if check.hidden else result)
             if result.status is Status.TIMEOUT:
                 self.close()
-        return score_exercise(exercise.id, exercise.points, checks, "".join(self._output))
+        return results
 
     def _run_check(self, check: CheckSpec) -> CheckResult:
         def result(status: Status, message: str = "") -> CheckResult:
@@ -395,6 +429,35 @@ class Session:
             Status.MISSING,
             f"{names} is not defined in the submission",
         )
+
+
+@dataclass(frozen=True)
+class _Public:
+    """An exercise whose public checks ran: what its hidden checks start from."""
+
+    exercise: ExerciseSpec
+    checks: list[CheckResult]
+    budget: float
+    output: str
+
+
+# What a student is told of a hidden check that did not pass: grader-side facts only, as its
+# message, output and values may carry the hidden inputs the submission saw.
+_HIDDEN_OUTCOMES = {
+    Status.FAILED: "the result was wrong on this hidden check's inputs",
+    Status.ERROR: "the code raised an exception or ended on this hidden check's inputs",
+    Status.TIMEOUT: "the code did not finish in time on this hidden check's inputs",
+    Status.NOT_IMPLEMENTED: "not implemented yet",
+    Status.GRADER_ERROR: "the grader crashed, not your code: the exercise is not counted; "
+    "please tell the course staff",
+}
+
+
+def _withheld(result: CheckResult) -> CheckResult:
+    """A hidden check's result as students may see it: its status, never what it saw."""
+    if result.status is Status.PASSED:
+        return result.model_copy(update={"series": {}})
+    return result.model_copy(update={"message": _HIDDEN_OUTCOMES[result.status], "series": {}})
 
 
 _WRITE_IT_YOURSELF = "that is the function this exercise asks you to write yourself."

@@ -41,6 +41,11 @@ class GraderSettings(BaseSettings):
         description="Worker isolation: bubblewrap where it works (auto), bubblewrap or an "
         "error (bubblewrap), or resource limits alone (limits).",
     )
+    allow_limits_only: bool = Field(
+        False,
+        description="Let grade batch grade a class with limits-only isolation, where one "
+        "student's code can read, signal or overwrite another's work.",
+    )
     tmpfs_size_mb: int = Field(
         256, gt=0, description="Size of each private tmpfs of a worker under bubblewrap, in MiB."
     )
