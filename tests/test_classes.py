@@ -1,0 +1,246 @@
+"""Grading a class: checks come from the course, hidden inputs never reach a student, a batch
+refuses limits-only isolation unless asked, and no CSV cell runs a spreadsheet formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from deepgrade.batch import run_batch, write_grades
+from deepgrade.cli import main
+from deepgrade.errors import SpecError, UsageError
+from deepgrade.grading import find_lab
+from deepgrade.loader import load_submission
+from deepgrade.recording import export_public_checks, resolve_reference
+from deepgrade.results import RecordStatus, SubmissionRecord, csv_text, read_records
+from deepgrade.scoring import ExerciseResult, LabResult, Status
+from deepgrade.spec import RECORDED_FILE, REFERENCES_FILE, load_lab
+
+from .conftest import FAST, LAB2_SOLUTION, LAB2_STUB, ROOT
+from .test_adversarial import ATTACKS, SETTINGS, Fill, place
+
+pytestmark = [pytest.mark.lab2]
+
+LAB2 = ROOT / "autograder" / "lab2_activations"
+HEAVISIDE = "lab2.heaviside"
+# The inputs of Lab 2's hidden heaviside checks (hidden.toml), as the attacks print them:
+# values, and the shape that hidden_inputs_in_shape encodes them in.
+HIDDEN_INPUTS = (
+    "[0.0, -0.0, 1.0, -1.0, 10000.0]",
+    "[-1.0, 0.0, 2.0, -3.0]",
+    "[1, 1, 11, 11, 100001]",
+    "[1, 1, 1, 11, 11, 1]",
+)
+LEAKS = ("hidden_inputs_raised", "hidden_inputs_printed", "hidden_inputs_in_shape")
+
+
+# -- checks come from the course ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Lab 2's public checks exported as a student release, with a hostile references.py."""
+    folder = tmp_path_factory.mktemp("release")
+    lab = folder / "autograder" / LAB2.name
+    export_public_checks(LAB2, lab)
+    (lab / REFERENCES_FILE).write_text("import os\nos._exit(3)\n", encoding="utf-8")
+    (lab / "hidden.toml").write_text("this is not even TOML", encoding="utf-8")
+    return folder
+
+
+def test_a_release_next_to_a_submission_is_data_only(release: Path) -> None:
+    """Its recordings are used; its references.py and hidden.toml are never read."""
+    shutil.copy(LAB2_STUB, release / "lab2_activations.py")
+    lab = find_lab(None, load_submission(release / "lab2_activations.py"), FAST)
+    assert lab.release and lab.folder == release / "autograder" / LAB2.name
+    assert not lab.has_hidden
+    # Its judges (Lab 2 has none) would come from the course's own references.
+    assert lab.references_file == LAB2 / REFERENCES_FILE
+    with pytest.raises(SpecError, match="may only name torch"):
+        resolve_reference(None, lab, "os.system")
+    assert resolve_reference(None, lab, "torch.sigmoid") is not None
+
+
+def test_a_configured_folder_of_checks_ignores_what_lies_next_to_the_submission(
+    release: Path,
+) -> None:
+    shutil.copy(LAB2_STUB, release / "lab2_activations.py")
+    submission = load_submission(release / "lab2_activations.py")
+    lab = find_lab(
+        None, submission, FAST.model_copy(update={"autograder_dir": ROOT / "autograder"})
+    )
+    assert not lab.release and lab.folder == LAB2 and lab.has_hidden
+
+
+def test_a_release_whose_checks_differ_from_the_courses_is_ignored(
+    release: Path, tmp_path: Path
+) -> None:
+    forged = tmp_path / "autograder" / LAB2.name
+    shutil.copytree(release / "autograder" / LAB2.name, forged)
+    text = (forged / "lab.toml").read_text(encoding="utf-8")
+    (forged / "lab.toml").write_text(text.replace("points = 1.0", "points = 9.0"), "utf-8")
+    shutil.copy(LAB2_STUB, tmp_path / "lab2_activations.py")
+    lab = find_lab(None, load_submission(tmp_path / "lab2_activations.py"), FAST)
+    assert lab.folder == LAB2 and not lab.release
+
+
+def test_a_release_of_a_lab_the_course_lacks_runs_no_judge(tmp_path: Path) -> None:
+    """Without the course's references, a release's judges are not run from the release."""
+    folder = tmp_path / "autograder" / "lab9_other"
+    folder.mkdir(parents=True)
+    lab1 = (ROOT / "autograder" / "lab1_linear" / "lab.toml").read_text(encoding="utf-8")
+    (folder / "lab.toml").write_text(lab1.replace('id = "lab1"', 'id = "lab9"', 1), "utf-8")
+    shutil.copy(ROOT / "autograder" / "lab1_linear" / REFERENCES_FILE, folder / REFERENCES_FILE)
+    (folder / RECORDED_FILE).write_bytes(b"")
+    (tmp_path / "lab9.py").write_text("x = 1\n", encoding="utf-8")
+    lab = find_lab(None, load_submission(tmp_path / "lab9.py"), FAST)
+    assert lab.release and lab.references() is None
+    with pytest.raises(SpecError, match="judges run only where the course's checks are"):
+        resolve_reference(lab.references(), lab, "lab:mse_value")
+
+
+def test_batch_uses_the_courses_checks_even_from_inside_a_student_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Students who ship autograder/ folders (in theirs, and above it) get the course's checks,
+    and the Python there never runs, wherever the batch is started from."""
+    submissions = tmp_path / "class"
+    fill = Fill()
+    for name in ("own_checks", "own_checks_parent", "own_release"):
+        place(ATTACKS[name], submissions / name, fill)
+    honest = submissions / "honest" / "lab2_activations.py"
+    honest.parent.mkdir(parents=True)
+    shutil.copy(LAB2_SOLUTION, honest)
+    monkeypatch.chdir(submissions / "own_checks")
+    result = run_batch(
+        submissions,
+        lab="lab2",
+        out=tmp_path / "out",
+        jobs=2,
+        device="cpu",
+        exercises=[HEAVISIDE],
+        settings=SETTINGS.model_copy(update={"allow_limits_only": True}),
+    )
+    records = {r.student: r for r in result.records}
+    assert records["honest"].score == 1.0
+    for name in ("own_checks", "own_checks_parent", "own_release"):
+        record = records[name]
+        assert record.result is not None, record.error
+        ATTACKS[name].check(record.result)
+    assert not (ROOT / "ATTACK_own_checks_ran").exists()
+
+
+# -- hidden checks stay hidden --------------------------------------------------------------------
+def _hidden_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "EXERCISE_TIMEOUT": "3",
+        "CELL_TIMEOUT": "10",
+        "INCLUDE_HIDDEN": "1",
+    }.items():
+        monkeypatch.setenv(f"DEEPGRADE_{key}", value)
+
+
+def _no_hidden_input(text: str) -> None:
+    for secret in HIDDEN_INPUTS:
+        assert secret not in text, secret
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*LEAKS, "hidden_inputs_relayed"])
+def test_a_submission_cannot_show_a_hidden_input_in_grade_check(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attack = ATTACKS[name]
+    path = place(attack, tmp_path / name, Fill())
+    _hidden_env(monkeypatch)
+    args = ["check", str(path), "--lab", "lab2", "--device", "cpu", "--verbose"]
+    for exercise_id in attack.exercises:
+        args += ["--exercise", exercise_id]
+    shown = CliRunner().invoke(main, args)
+    as_json = CliRunner().invoke(main, [*args, "--json"])
+    document = json.loads(as_json.stdout)
+    assert {e["id"]: e["score"] for e in document["exercises"]} == attack.scores
+    for text in (shown.output, as_json.output):
+        assert "hidden" in text
+        _no_hidden_input(text)
+
+
+@pytest.mark.slow
+def test_a_submission_cannot_show_a_hidden_input_on_its_feedback_page(tmp_path: Path) -> None:
+    submissions = tmp_path / "class"
+    fill = Fill()
+    for name in LEAKS:
+        place(ATTACKS[name], submissions / name, fill)
+    out = tmp_path / "out"
+    settings = SETTINGS.model_copy(update={"include_hidden": True})
+    run_batch(
+        submissions,
+        lab="lab2",
+        out=out,
+        jobs=2,
+        device="cpu",
+        exercises=[HEAVISIDE],
+        settings=settings,
+    )
+    for name in LEAKS:
+        page = (out / "feedback" / f"{name}.html").read_text(encoding="utf-8")
+        _no_hidden_input(page)
+        record = json.loads((out / "results" / f"{name}.json").read_text(encoding="utf-8"))
+        _no_hidden_input(json.dumps(record))
+
+
+# -- grading a class ------------------------------------------------------------------------------
+def test_batch_refuses_limits_only_isolation_unless_asked(tmp_path: Path) -> None:
+    (tmp_path / "class" / "alice").mkdir(parents=True)
+    shutil.copy(LAB2_SOLUTION, tmp_path / "class" / "alice" / "lab2_activations.py")
+    refused = FAST.model_copy(update={"isolation": "limits", "allow_limits_only": False})
+    with pytest.raises(UsageError, match="read, signal or overwrite another student's work"):
+        run_batch(tmp_path / "class", lab="lab2", out=tmp_path / "out", settings=refused)
+    assert not (tmp_path / "out").exists()
+    args = ["batch", str(tmp_path / "class"), "--lab", "lab2", "--out", str(tmp_path / "out")]
+    env = {"DEEPGRADE_ISOLATION": "limits"}
+    done = CliRunner().invoke(main, [*args, "--device", "cpu", "--exercise", HEAVISIDE], env=env)
+    assert done.exit_code == 2 and "--allow-limits-only" in done.output
+    allowed = [*args, "--device", "cpu", "--exercise", HEAVISIDE, "--allow-limits-only"]
+    done = CliRunner().invoke(main, [*allowed, "--jobs", "1"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "isolation: limits-only" in done.output
+    assert [r.score for r in read_records(tmp_path / "out")] == [1.0]
+
+
+# -- CSV cells ------------------------------------------------------------------------------------
+FORMULAS = ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://x","y")']
+
+
+@pytest.mark.parametrize("cell", FORMULAS)
+def test_a_cell_that_starts_like_a_formula_is_quoted(cell: str) -> None:
+    (row,) = csv.reader(io.StringIO(csv_text([[cell, "plain"]]), newline=""))
+    assert row == ["'" + cell, "plain"]
+
+
+def test_numbers_stay_numbers() -> None:
+    (row,) = csv.reader(io.StringIO(csv_text([["-1.5", "2", "1e-3", "-", "nan"]])))
+    assert row == ["-1.5", "2", "1e-3", "'-", "nan"]
+
+
+def test_grades_csv_quotes_student_ids_and_teams(tmp_path: Path) -> None:
+    lab = load_lab(LAB2)
+    exercise = ExerciseResult(id=HEAVISIDE, status=Status.PASSED, score=1.0, max_score=1.0)
+    record = SubmissionRecord(
+        student="=cmd|' /C calc'!A0",
+        lab="lab2",
+        source="x",
+        content_hash="h",
+        checks_version="v",
+        status=RecordStatus.GRADED,
+        result=LabResult(lab="lab2", exercises=[exercise]),
+        max_score=1.0,
+    )
+    path = tmp_path / "grades.csv"
+    write_grades(path, lab, [record], team_of=lambda _: "@team")
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    assert rows[1] == ["'=cmd|' /C calc'!A0", "'@team", "1", "1", "1", "graded"]
