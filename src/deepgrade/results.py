@@ -106,7 +106,9 @@ def csv_text(rows: Iterable[Iterable[str]]) -> str:
     OWASP recommends; a cell that is a number (``-1.5``) stays a number.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # RFC 4180's line ends: the writer then quotes a cell holding a lone CR too, which a
+    # spreadsheet would otherwise take for the start of a new row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
     return buffer.getvalue()
 
