@@ -15,15 +15,22 @@ from click.testing import CliRunner
 from deepgrade.batch import run_batch, write_grades
 from deepgrade.cli import main
 from deepgrade.errors import SpecError, UsageError
-from deepgrade.grading import find_lab
+from deepgrade.grading import find_lab, grade_submission
 from deepgrade.loader import load_submission
 from deepgrade.recording import export_public_checks, resolve_reference
 from deepgrade.results import RecordStatus, SubmissionRecord, csv_text, read_records
 from deepgrade.scoring import ExerciseResult, LabResult, Status
 from deepgrade.spec import RECORDED_FILE, REFERENCES_FILE, load_lab
 
-from .conftest import FAST, LAB2_SOLUTION, LAB2_STUB, ROOT
-from .test_adversarial import ATTACKS, SETTINGS, Fill, place
+from .conftest import FAST, LAB2_SOLUTION, LAB2_STUB, ROOT, patched
+from .test_adversarial import (
+    ATTACKS,
+    SETTINGS,
+    STRICT_STEP,
+    Fill,
+    assert_no_leftovers,
+    place,
+)
 
 pytestmark = [pytest.mark.lab2]
 
@@ -210,6 +217,54 @@ def test_batch_refuses_limits_only_isolation_unless_asked(tmp_path: Path) -> Non
     assert done.exit_code == 0, done.output
     assert "isolation: limits-only" in done.output
     assert [r.score for r in read_records(tmp_path / "out")] == [1.0]
+
+
+@pytest.mark.slow
+def test_a_cpu_hog_slows_its_classmates_but_never_makes_them_time_out(tmp_path: Path) -> None:
+    """Exercise limits are charged for a worker's own CPU time: the honest students, graded
+    beside a submission whose spinners compete for every core, keep the grades they get alone,
+    under a limit that the wall-clock time of their checks would pass under contention."""
+    # 0.3 s of CPU is plenty for heaviside's checks, not 0.3 s of a core shared with a hog
+    # (wall_clock_factor 1, the wall-clock limit of old, times them out); the generous
+    # wall-clock backstop keeps a busy test machine from cutting them short.
+    tight = SETTINGS.model_copy(
+        update={"exercise_timeout": 0.3, "wall_clock_factor": 30.0, "allow_limits_only": True}
+    )
+    submissions = tmp_path / "class"
+    honest = {
+        "honest_solution": LAB2_SOLUTION.read_text(encoding="utf-8"),
+        "honest_bug": patched(LAB2_SOLUTION.read_text(encoding="utf-8"), STRICT_STEP),
+    }
+    alone = {}
+    for student, source in honest.items():
+        path = submissions / student / "lab2_activations.py"
+        path.parent.mkdir(parents=True)
+        path.write_text(source, encoding="utf-8")
+        alone[student] = grade_submission(
+            path, lab="lab2", exercises=[HEAVISIDE], device="cpu", settings=tight
+        )
+    fill = Fill()
+    place(ATTACKS["cpu_hog"], submissions / "cpu_hog", fill)
+    result = run_batch(
+        submissions,
+        lab="lab2",
+        out=tmp_path / "out",
+        jobs=3,
+        device="cpu",
+        exercises=[HEAVISIDE],
+        settings=tight,
+    )
+    records = {r.student: r for r in result.records}
+    for student, expected in alone.items():
+        got = records[student].result
+        assert got is not None, records[student].error
+        assert [e.model_dump() for e in got.exercises] == [
+            e.model_dump() for e in expected.exercises
+        ]
+    hog = records["cpu_hog"].result
+    assert hog is not None
+    assert [(e.status, e.score) for e in hog.exercises] == [(Status.TIMEOUT, 0.0)]
+    assert_no_leftovers(fill.marker)
 
 
 # -- CSV cells ------------------------------------------------------------------------------------

@@ -86,9 +86,12 @@ class Session:
         self.names: dict[str, str] = {}
         self.lookup_error: str | None = None
         self._tampered = tampering(submission.sources)
-        # Seconds the current exercise's code may still run: only time spent waiting on the
-        # worker counts, so the grader's own work (inputs, references) never eats into it.
+        # CPU seconds the current exercise's code may still use (its processes' own: a
+        # classmate's hogging the machine costs it nothing), and the wall-clock seconds that
+        # stop code that sleeps. Only time spent waiting on the worker counts, so the grader's
+        # own work (inputs, references) never eats into either.
         self._budget = 0.0
+        self._wall_budget = 0.0
         self._submission_deadline = time.monotonic() + settings.submission_timeout
         self._exercise: ExerciseSpec | None = None
         self._output: list[str] = []
@@ -162,7 +165,8 @@ class Session:
         self, target: str, header: dict[str, Any], tensors: list[torch.Tensor]
     ) -> tuple[dict[str, Any], list[torch.Tensor]]:
         """Send one request about ``target``; a failure of the student's code raises."""
-        remaining = min(self._budget, self._submission_deadline - time.monotonic())
+        wall = min(self._wall_budget, self._submission_deadline - time.monotonic())
+        remaining = min(self._budget, wall)
         if remaining <= 0:
             # Said before a worker is restarted: a hanging exercise costs one restart, not one
             # per remaining check.
@@ -175,7 +179,7 @@ class Session:
         }
         sent = time.monotonic()
         try:
-            reply, out = worker.request(header, tensors, remaining)
+            reply, out = worker.request(header, tensors, remaining, wall)
         except WorkerTimeout:
             limit = self._exercise_timeout()
             raise StudentTimeout(f"{target} did not finish within the {limit:g} s limit") from None
@@ -188,7 +192,8 @@ class Session:
             message = _death_message(target, died) + (f"; it printed: {printed}" if printed else "")
             raise StudentRaised("ProcessExit", message) from None
         finally:
-            self._budget -= time.monotonic() - sent
+            self._budget -= worker.cpu_used
+            self._wall_budget -= time.monotonic() - sent
         if reply.get("output"):
             self._output.append(str(reply["output"]))
         used = reply.get("forbidden_used") or []
@@ -341,11 +346,12 @@ class Session:
         self._exercise = exercise
         self._output = []
         self._budget = self._exercise_timeout()
+        self._wall_budget = self._budget * self.settings.wall_clock_factor
         try:
             checks = self._run_checks([c for c in exercise.checks if not c.hidden])
         except StudentForbidden as forbidden:
             return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, str(forbidden))
-        return _Public(exercise, checks, self._budget, "".join(self._output))
+        return _Public(exercise, checks, self._budget, self._wall_budget, "".join(self._output))
 
     def _finish(self, graded: ExerciseResult | _Public) -> ExerciseResult:
         """Run the hidden checks of an exercise whose public checks ran; score it."""
@@ -355,7 +361,7 @@ class Session:
         hidden = [c for c in exercise.checks if c.hidden]
         self._exercise = exercise
         # What a hidden check printed is never shown: only the public checks' output is kept.
-        self._budget = graded.budget
+        self._budget, self._wall_budget = graded.budget, graded.wall_budget
         try:
             checks = graded.checks + self._run_checks(hidden)
         except StudentForbidden:
@@ -438,6 +444,7 @@ class _Public:
     exercise: ExerciseSpec
     checks: list[CheckResult]
     budget: float
+    wall_budget: float
     output: str
 
 
