@@ -1,4 +1,4 @@
-# Hogs every core: at import, six double-forked spinners per core, each in a session of its own
+# Hogs every core: at import, six double-forked spinners per core (up to 48), each in a session of its own
 # and named @MARKER@ (filled in at test time), then a pause that uses no CPU itself, as long as
 # the spinners take to burn about 6 s of CPU (under the 10 s of a cell: the import must end, on
 # any machine); every call spins too. It should slow its classmates down, never make them time
@@ -21,9 +21,10 @@ def spinner():
 
 
 CORES = len(os.sched_getaffinity(0))
-for _ in range(6 * CORES):
+SPINNERS = min(6 * CORES, 48)  # under the grader's 64 processes
+for _ in range(SPINNERS):
     spinner()
-time.sleep(6 / CORES)
+time.sleep(6 / min(SPINNERS, CORES))
 
 
 class Heaviside(Function):
