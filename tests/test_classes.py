@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from deepgrade import preload
 from deepgrade.batch import run_batch, write_grades
 from deepgrade.cli import main
 from deepgrade.errors import SpecError, UsageError
@@ -19,6 +21,7 @@ from deepgrade.grading import find_lab, grade_submission
 from deepgrade.loader import load_submission
 from deepgrade.recording import export_public_checks, resolve_reference
 from deepgrade.results import RecordStatus, SubmissionRecord, csv_text, read_records
+from deepgrade.sandbox import WorkerProcess
 from deepgrade.scoring import ExerciseResult, LabResult, Status
 from deepgrade.spec import RECORDED_FILE, REFERENCES_FILE, load_lab
 
@@ -265,6 +268,52 @@ def test_a_cpu_hog_slows_its_classmates_but_never_makes_them_time_out(tmp_path: 
     assert hog is not None
     assert [(e.status, e.score) for e in hog.exercises] == [(Status.TIMEOUT, 0.0)]
     assert_no_leftovers(fill.marker)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a grader running as root changes user")
+def test_workers_of_a_root_grader_without_bubblewrap_run_as_a_user_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Here the Python installation may sit in root's home, which that user could not read:
+    # this worker only runs what its template imported.
+    monkeypatch.setattr(preload, "unreadable_python_folders", list)
+    # A template of its own (another preload list), which no other test takes.
+    settings = FAST.model_copy(
+        update={"isolation": "limits", "preload": ("torch", "numpy", "sympy", "json")}
+    )
+    (tmp_path / "private").write_text("root's", encoding="utf-8")
+    probe = f"""
+import json, os
+def attempt(action):
+    try:
+        action()
+    except OSError as exc:
+        return type(exc).__name__
+    return "allowed"
+def write_home():
+    with open(os.path.join(os.environ["HOME"], "mine"), "w") as stream:
+        stream.write("x")
+found = {{
+    "ids": [os.getuid(), os.geteuid(), os.getgid(), os.getgroups()],
+    "signal_grader": attempt(lambda: os.kill({os.getpid()}, 0)),
+    "read_private": attempt(lambda: open({str(tmp_path / "private")!r}).read()),
+    "write_home": attempt(write_home),
+}}
+print(json.dumps(found))
+"""
+    worker = WorkerProcess(settings, "cpu", "__main__")
+    worker.start()
+    try:
+        reply, _ = worker.request({"op": "exec", "source": probe, "filename": "<t>"}, [], 10.0)
+    finally:
+        worker.close()
+    assert reply["ok"], reply
+    found = json.loads(reply["output"].strip().splitlines()[-1])
+    uid = found["ids"][0]
+    assert uid >= 2_000_000_000 and found["ids"] == [uid, uid, uid, []]
+    assert found["signal_grader"] == "PermissionError"
+    assert found["read_private"] == "PermissionError"
+    assert found["write_home"] == "allowed"
 
 
 # -- CSV cells ------------------------------------------------------------------------------------
