@@ -46,8 +46,16 @@ HIDDEN_INPUTS = (
     "[-1.0, 0.0, 2.0, -3.0]",
     "[1, 1, 11, 11, 100001]",
     "[1, 1, 1, 11, 11, 1]",
+    "LEAK_0_0_10_m10_100000",
+    "LEAK_0_0_0_10_m10_0_20_m30",
 )
-LEAKS = ("hidden_inputs_raised", "hidden_inputs_printed", "hidden_inputs_in_shape")
+LEAKS = (
+    "hidden_inputs_raised",
+    "hidden_inputs_printed",
+    "hidden_inputs_in_shape",
+    "hidden_inputs_in_exception_type",
+    "hidden_inputs_exit_code",
+)
 
 
 # -- checks come from the course ------------------------------------------------------------------

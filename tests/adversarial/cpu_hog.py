@@ -1,8 +1,8 @@
-# Hogs every core: at import, six double-forked spinners per core (up to 48), each in a session of its own
-# and named @MARKER@ (filled in at test time), then a pause that uses no CPU itself, as long as
-# the spinners take to burn about 6 s of CPU (under the 10 s of a cell: the import must end, on
-# any machine); every call spins too. It should slow its classmates down, never make them time
-# out, and pay for all it burns.
+# Hogs every core: at import, six double-forked spinners per core (up to 48), each in a session
+# of its own and named @MARKER@ (filled in at test time), then a pause that uses no CPU itself,
+# as long as the spinners take to burn about 6 s of CPU (under the 10 s of a cell: the import
+# must end, on any machine); every call spins too. It should slow its classmates down, never
+# make them time out, and pay for all it burns.
 import ctypes
 import os
 import time
