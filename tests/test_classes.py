@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from deepgrade import preload
+from deepgrade import preload, spec
 from deepgrade.batch import run_batch, write_grades
 from deepgrade.cli import main
 from deepgrade.errors import SpecError, UsageError
-from deepgrade.grading import find_lab, grade_submission
+from deepgrade.grading import find_lab, grade_cells, grade_submission
 from deepgrade.loader import load_submission
 from deepgrade.recording import export_public_checks, resolve_reference
 from deepgrade.results import RecordStatus, SubmissionRecord, csv_text, read_records
 from deepgrade.sandbox import WorkerProcess
 from deepgrade.scoring import ExerciseResult, LabResult, Status
-from deepgrade.spec import RECORDED_FILE, REFERENCES_FILE, load_lab
+from deepgrade.spec import REFERENCES_FILE, LabSpec, load_lab
 
 from .conftest import FAST, LAB2_SOLUTION, LAB2_STUB, ROOT, patched
 from .test_adversarial import (
@@ -106,19 +106,48 @@ def test_a_release_whose_checks_differ_from_the_courses_is_ignored(
     assert lab.folder == LAB2 and not lab.release
 
 
-def test_a_release_of_a_lab_the_course_lacks_runs_no_judge(tmp_path: Path) -> None:
-    """Without the course's references, a release's judges are not run from the release."""
-    folder = tmp_path / "autograder" / "lab9_other"
-    folder.mkdir(parents=True)
-    lab1 = (ROOT / "autograder" / "lab1_linear" / "lab.toml").read_text(encoding="utf-8")
-    (folder / "lab.toml").write_text(lab1.replace('id = "lab1"', 'id = "lab9"', 1), "utf-8")
-    shutil.copy(ROOT / "autograder" / "lab1_linear" / REFERENCES_FILE, folder / REFERENCES_FILE)
-    (folder / RECORDED_FILE).write_bytes(b"")
-    (tmp_path / "lab9.py").write_text("x = 1\n", encoding="utf-8")
-    lab = find_lab(None, load_submission(tmp_path / "lab9.py"), FAST)
+@pytest.fixture(scope="module")
+def lab1_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Lab 1's public checks (they have judges) exported as a student release."""
+    folder = tmp_path_factory.mktemp("lab1_release") / "autograder"
+    export_public_checks(ROOT / "autograder" / "lab1_linear", folder / "lab1_linear")
+    return folder
+
+
+def _lab1_without_the_course(release: Path) -> LabSpec:
+    """Lab 1 as a student's machine finds it: its release, and no course installed."""
+    return spec.find_lab("lab1", course=[], releases=[release])
+
+
+def test_a_releases_judges_run_in_a_worker_where_the_course_is_not_installed(
+    lab1_release: Path, tmp_path: Path
+) -> None:
+    lab = _lab1_without_the_course(lab1_release)
     assert lab.release and lab.references() is None
-    with pytest.raises(SpecError, match="judges run only where the course's checks are"):
-        resolve_reference(lab.references(), lab, "lab:mse_value")
+    path = tmp_path / "lab1_linear.py"
+    shutil.copy(ROOT / "solutions" / "lab1_linear" / "lab1_linear.py", path)
+    result = grade_cells(load_submission(path), lab, ["lab1.mse", "lab1.mse_grad"], "cpu", FAST)
+    assert [(e.status, e.score) for e in result.exercises] == [
+        (Status.PASSED, e.max_score) for e in result.exercises
+    ]
+
+
+def test_a_hostile_judge_of_a_release_runs_in_a_worker(lab1_release: Path, tmp_path: Path) -> None:
+    """Its code never runs in the grader: a judge that exits only ends its own worker."""
+    hostile = tmp_path / "autograder"
+    shutil.copytree(lab1_release, hostile)
+    judges = hostile / "lab1_linear" / REFERENCES_FILE
+    judges.write_text(
+        "import os\n\ndef mse_value(result, args, kwargs, expected):\n    os._exit(3)\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "lab1_linear.py"
+    shutil.copy(ROOT / "solutions" / "lab1_linear" / "lab1_linear.py", path)
+    lab = _lab1_without_the_course(hostile)
+    result = grade_cells(load_submission(path), lab, ["lab1.mse"], "cpu", FAST)
+    (exercise,) = result.exercises
+    assert exercise.status is Status.GRADER_ERROR, exercise.message
+    assert "the judge mse_value failed" in exercise.message
 
 
 def test_batch_uses_the_courses_checks_even_from_inside_a_student_folder(

@@ -31,6 +31,7 @@ from deepgrade.forbidden import scan, tampering
 from deepgrade.isolation import isolation_level
 from deepgrade.loader import Cell, Submission, load_submission
 from deepgrade.recording import Recordings, resolve_reference
+from deepgrade.released_judges import released_judges
 from deepgrade.sandbox import (
     WorkerDied,
     WorkerFailure,
@@ -77,7 +78,8 @@ class Session:
         self.lab = lab
         self.settings = settings
         self._device = device
-        self._references = lab.references()
+        self._judges = released_judges(lab, settings)
+        self._references = lab.references() or self._judges
         self._recordings = Recordings.load(lab.folder)
         self._worker: WorkerProcess | None = None
         self._skipped: set[int] = set()
@@ -313,6 +315,8 @@ class Session:
             results = [self._finish(graded) for graded in public]
         finally:
             self.close()
+            if self._judges is not None:
+                self._judges.close()
         return LabResult(
             lab=self.lab.id,
             exercises=results,

@@ -274,9 +274,10 @@ def _genuine_release(folder: Path, course_folder: Path | None) -> bool:
 def load_release(folder: Path, course_folder: Path | None) -> LabSpec:
     """A student release's lab as data: its ``lab.toml`` and recordings, never its Python.
 
-    A ``hidden.toml`` or ``references.py`` there is ignored: the student may have put it there.
-    The judges its checks name come from the course's own lab (``course_folder``) when this
-    machine has it; otherwise they cannot run, and their checks are left ungraded.
+    A ``hidden.toml`` there is ignored and its ``references.py`` never imported: the student
+    may have put them there. The judges its checks name come from the course's own lab
+    (``course_folder``) when this machine has it; otherwise the release's own judges run in a
+    worker (see :mod:`deepgrade.released_judges`).
     """
     lab = load_lab(folder, include_hidden=False)
     trusted = course_folder / REFERENCES_FILE if course_folder is not None else None
