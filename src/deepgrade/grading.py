@@ -365,6 +365,7 @@ class Session:
         hidden = [c for c in exercise.checks if c.hidden]
         self._exercise = exercise
         # What a hidden check printed is never shown: only the public checks' output is kept.
+        self._output = []
         self._budget, self._wall_budget = graded.budget, graded.wall_budget
         try:
             checks = graded.checks + self._run_checks(hidden)

@@ -198,7 +198,7 @@ def release_roots(near: Path) -> list[Path]:
     """``autograder/`` folders of student releases in ``near`` or one of its parents.
 
     Whatever lies there may come from the student, so :func:`find_lab` loads labs found there
-    as data only (see :func:`load_release`).
+    as data only (see :func:`load_release`): public checks, and recorded references if any.
     """
     start = near.resolve()
     return _existing([folder / "autograder" for folder in [start, *start.parents]])
@@ -257,12 +257,9 @@ def find_lab(
 def _genuine_release(folder: Path, course_folder: Path | None) -> bool:
     """Whether ``folder`` may be a student release of the course's lab in ``course_folder``.
 
-    A release holds public checks and recorded references; where this machine has the
-    course's lab, its ``lab.toml`` is a copy of the course's, so checks that differ are not
-    the course's and are ignored.
+    Where this machine has the course's lab, a release's ``lab.toml`` is a copy of the
+    course's, so checks that differ are not the course's and are ignored.
     """
-    if not (folder / RECORDED_FILE).is_file():
-        return False
     if course_folder is None:
         return True
     same = (folder / LAB_FILE).read_bytes() == (course_folder / LAB_FILE).read_bytes()
