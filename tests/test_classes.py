@@ -94,6 +94,13 @@ def test_a_configured_folder_of_checks_ignores_what_lies_next_to_the_submission(
     assert not lab.release and lab.folder == LAB2 and lab.has_hidden
 
 
+def test_a_file_inside_the_course_checkout_is_graded_by_the_courses_own_lab() -> None:
+    """The course's folder above a file in its checkout is the course's, hidden checks and all,
+    not a release."""
+    lab = find_lab(None, load_submission(LAB2_STUB), FAST)
+    assert lab.folder == LAB2 and lab.has_hidden and not lab.release
+
+
 def test_a_release_whose_checks_differ_from_the_courses_is_ignored(
     release: Path, tmp_path: Path
 ) -> None:

@@ -230,9 +230,11 @@ def find_lab(
     classes".
     """
     courses = find_lab_folders(course)
+    # A submission inside the course's checkout finds the course's own folder above it.
+    theirs = [root for root in releases if root.resolve() not in {c.resolve() for c in course}]
     released = {
         lab_id: folder
-        for lab_id, folder in find_lab_folders(releases).items()
+        for lab_id, folder in find_lab_folders(theirs).items()
         if _genuine_release(folder, courses.get(lab_id))
     }
     folders = courses | released
