@@ -39,20 +39,18 @@ pytestmark = [pytest.mark.lab2]
 
 LAB2 = ROOT / "autograder" / "lab2_activations"
 HEAVISIDE = "lab2.heaviside"
-# The inputs of Lab 2's hidden heaviside checks (hidden.toml), as the attacks print them:
-# values, and the shape that hidden_inputs_in_shape encodes them in.
+# The inputs of Lab 2's hidden heaviside checks (hidden.toml), as the attacks print them.
 HIDDEN_INPUTS = (
     "[0.0, -0.0, 1.0, -1.0, 10000.0]",
     "[-1.0, 0.0, 2.0, -3.0]",
-    "[1, 1, 11, 11, 100001]",
-    "[1, 1, 1, 11, 11, 1]",
     "LEAK_0_0_10_m10_100000",
     "LEAK_0_0_0_10_m10_0_20_m30",
 )
+# Not hidden_inputs_in_shape: a failed check's message states the shape the code returned
+# (docs/security.md, "Trust boundary: classes", says what is not defended).
 LEAKS = (
     "hidden_inputs_raised",
     "hidden_inputs_printed",
-    "hidden_inputs_in_shape",
     "hidden_inputs_in_exception_type",
     "hidden_inputs_exit_code",
 )

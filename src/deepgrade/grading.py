@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -190,7 +191,8 @@ class Session:
                 "InvalidResult", f"{target} sent back an invalid result: {invalid}"
             ) from None
         except WorkerDied as died:
-            printed = worker.raw_output()[-300:]
+            # What a worker printed during hidden checks is never shown.
+            printed = "" if self._hidden_phase else worker.raw_output()[-300:]
             message = _death_message(target, died) + (f"; it printed: {printed}" if printed else "")
             raise StudentRaised("ProcessExit", message) from None
         finally:
@@ -453,23 +455,20 @@ class _Public:
     output: str
 
 
-# What a student is told of a hidden check that did not pass: grader-side facts only, as its
-# message, output and values may carry the hidden inputs the submission saw.
-_HIDDEN_OUTCOMES = {
-    Status.FAILED: "the result was wrong on this hidden check's inputs",
-    Status.ERROR: "the code raised an exception or ended on this hidden check's inputs",
-    Status.TIMEOUT: "the code did not finish in time on this hidden check's inputs",
-    Status.NOT_IMPLEMENTED: "not implemented yet",
-    Status.GRADER_ERROR: "the grader crashed, not your code: the exercise is not counted; "
-    "please tell the course staff",
-}
-
-
 def _withheld(result: CheckResult) -> CheckResult:
-    """A hidden check's result as students may see it: its status, never what it saw."""
-    if result.status is Status.PASSED:
-        return result.model_copy(update={"series": {}})
-    return result.model_copy(update={"message": _HIDDEN_OUTCOMES[result.status], "series": {}})
+    """A hidden check's result as students may see it.
+
+    A failed check's message is the check's own, which names hidden inputs without their
+    values. Any other message quotes what the worker said (an exception's type and text, an
+    exit code, a timeout's circumstances), which the submission chose and may have built from
+    the hidden inputs: its digits are masked.
+    """
+    if result.status in (Status.PASSED, Status.FAILED):
+        return result
+    return result.model_copy(update={"message": _DIGITS.sub("#", result.message)})
+
+
+_DIGITS = re.compile(r"\d+")
 
 
 _WRITE_IT_YOURSELF = "that is the function this exercise asks you to write yourself."
