@@ -167,6 +167,12 @@ def new_lab(lab_id: str, title: str, folder: str | None, course: Path) -> None:
     help="Grade in local processes, or on the workers of a Dask cluster.",
 )
 @click.option("--scheduler", help="The Dask scheduler's address (tcp://HOST:8786), with dask.")
+@click.option(
+    "--allow-limits-only",
+    is_flag=True,
+    help="Grade even where workers run with resource limits only (no bubblewrap): one "
+    "student's code can then read, signal or overwrite another's work.",
+)
 def batch(
     submissions: Path,
     lab: str,
@@ -179,9 +185,15 @@ def batch(
     exercises: tuple[str, ...],
     executor: Literal["local", "dask"],
     scheduler: str | None,
+    allow_limits_only: bool,
 ) -> None:
     """Grade a class's submissions: nbgrader's submitted/, student folders or zip archives."""
+    from deepgrade.settings import GraderSettings
     from deepgrade.staff.batch import RichProgress, run_batch
+
+    settings = GraderSettings()
+    if allow_limits_only:
+        settings = settings.model_copy(update={"allow_limits_only": True})
 
     with RichProgress() as progress:
         result = run_batch(
@@ -197,6 +209,7 @@ def batch(
             progress=progress,
             executor=executor,
             scheduler=scheduler,
+            settings=settings,
         )
     mean = f"{result.mean_score:.2f}" if result.mean_score is not None else "-"
     click.echo(

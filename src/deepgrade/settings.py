@@ -21,8 +21,20 @@ class GraderSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DEEPGRADE_", frozen=True)
 
-    exercise_timeout: float = Field(10.0, gt=0, description="Wall-clock seconds per exercise.")
-    cell_timeout: float = Field(10.0, gt=0, description="Wall-clock seconds per notebook cell.")
+    exercise_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="CPU seconds per exercise, used by all the worker's processes together.",
+    )
+    cell_timeout: float = Field(
+        10.0, gt=0, description="CPU seconds per notebook cell, as for exercises."
+    )
+    wall_clock_factor: float = Field(
+        4.0,
+        ge=1,
+        description="An exercise or cell also stops after this many times its CPU seconds of "
+        "wall-clock time: code that sleeps or waits uses no CPU.",
+    )
     submission_timeout: float = Field(
         300.0, gt=0, description="Wall-clock seconds for a whole submission."
     )
@@ -44,6 +56,11 @@ class GraderSettings(BaseSettings):
         "auto",
         description="Worker isolation: bubblewrap where it works (auto), bubblewrap or an "
         "error (bubblewrap), or resource limits alone (limits).",
+    )
+    allow_limits_only: bool = Field(
+        False,
+        description="Let grade batch grade a class with limits-only isolation, where one "
+        "student's code can read, signal or overwrite another's work.",
     )
     tmpfs_size_mb: int = Field(
         256, gt=0, description="Size of each private tmpfs of a worker under bubblewrap, in MiB."

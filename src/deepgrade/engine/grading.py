@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,9 @@ from deepgrade.engine.forbidden import reported_tampering, scan, tampering
 from deepgrade.engine.gradients import explain_gradient_mismatch
 from deepgrade.engine.loader import Cell, Submission, load_submission
 from deepgrade.engine.recording import Recordings, resolve_reference
-from deepgrade.errors import GraderError, UsageError
+from deepgrade.engine.released_judges import released_judges
+from deepgrade.errors import GraderError
+from deepgrade.model import spec
 from deepgrade.model.results import (
     CheckResult,
     ExerciseResult,
@@ -38,7 +42,7 @@ from deepgrade.model.results import (
     score_exercise,
     zero_result,
 )
-from deepgrade.model.spec import ExerciseSpec, LabSpec, autograder_roots, find_lab_folders, load_lab
+from deepgrade.model.spec import ExerciseSpec, LabSpec
 from deepgrade.sandbox import wire as _wire
 from deepgrade.sandbox.isolation import isolation_level
 from deepgrade.sandbox.process import (
@@ -56,22 +60,19 @@ from deepgrade.settings import GraderSettings
 
 
 def find_lab(lab: str | None, submission: Submission | None, settings: GraderSettings) -> LabSpec:
-    """The lab named ``lab``, or the one the submission's metadata or file name points to."""
-    # The submission's own folder first: a student release there holds that student's checks.
-    starts = ([submission.path.parent] if submission else []) + [Path.cwd()]
-    folders = find_lab_folders(autograder_roots(starts, settings.autograder_dir))
-    known = ", ".join(sorted(folders)) or "none found"
-    wanted = lab or (submission.lab_hint if submission else None)
-    if wanted is None and submission is not None:
-        # A file named after the lab's folder (lab2_activations.ipynb) or id (lab2.py).
-        stem = submission.path.stem
-        wanted = next((i for i, f in folders.items() if stem in (i, f.name)), None)
-    if wanted is None:
-        raise UsageError(f"cannot tell which lab this is: pass --lab (one of {known})")
-    folder = folders.get(wanted) or next((f for f in folders.values() if f.name == wanted), None)
-    if folder is None:
-        raise UsageError(f"unknown lab {wanted!r} (known labs: {known})")
-    return load_lab(folder, include_hidden=settings.include_hidden)
+    """The lab named ``lab``, or the one the submission's metadata or file name points to.
+
+    Checks come from the course (:func:`course_roots`). Only a student's own check, with no
+    folder of checks configured, also looks next to the submission for its release (data).
+    """
+    own_check = submission is not None and settings.autograder_dir is None
+    return spec.find_lab(
+        lab or (submission.lab_hint if submission else None),
+        course=spec.course_roots(settings.autograder_dir),
+        releases=spec.release_roots(submission.path.parent) if submission and own_check else [],
+        file_stem=submission.path.stem if submission else None,
+        include_hidden=settings.include_hidden,
+    )
 
 
 class Session:
@@ -84,7 +85,8 @@ class Session:
         self.lab = lab
         self.settings = settings
         self._device = device
-        self._references = lab.references()
+        self._judges = released_judges(lab, settings)
+        self._references = lab.references() or self._judges
         self._recordings = Recordings.load(lab.folder)
         self._worker: WorkerProcess | None = None
         self._skipped: set[int] = set()
@@ -95,12 +97,17 @@ class Session:
         self._tampered = tampering(submission.sources)
         # Tampering the worker's detector reported: every exercise from then on is forbidden.
         self._tampered_at_run: str | None = None
-        # Seconds the current exercise's code may still run: only time spent waiting on the
-        # worker counts, so the grader's own work (inputs, references) never eats into it.
+        # CPU seconds the current exercise's code may still use (its processes' own: a
+        # classmate's hogging the machine costs it nothing), and the wall-clock seconds that
+        # stop code that sleeps. Only time spent waiting on the worker counts, so the grader's
+        # own work (inputs, references) never eats into either.
         self._budget = 0.0
+        self._wall_budget = 0.0
         self._submission_deadline = time.monotonic() + settings.submission_timeout
         self._exercise: ExerciseSpec | None = None
         self._output: list[str] = []
+        # Set once the public checks are done: the worker then runs hidden checks only.
+        self._hidden_phase = False
 
     # -- CheckContext -------------------------------------------------------------------------
     @property
@@ -173,7 +180,8 @@ class Session:
         self, target: str, header: dict[str, Any], tensors: list[torch.Tensor]
     ) -> tuple[dict[str, Any], list[torch.Tensor]]:
         """Send one request about ``target``; a failure of the student's code raises."""
-        remaining = min(self._budget, self._submission_deadline - time.monotonic())
+        wall = min(self._wall_budget, self._submission_deadline - time.monotonic())
+        remaining = min(self._budget, wall)
         if remaining <= 0:
             # Said before a worker is restarted: a hanging exercise costs one restart, not one
             # per remaining check.
@@ -186,7 +194,7 @@ class Session:
         }
         sent = time.monotonic()
         try:
-            reply, out = worker.request(header, tensors, remaining)
+            reply, out = worker.request(header, tensors, remaining, wall)
         except WorkerTimeout:
             limit = self._exercise_timeout()
             raise StudentTimeout(f"{target} did not finish within the {limit:g} s limit") from None
@@ -195,11 +203,13 @@ class Session:
                 "InvalidResult", f"{target} sent back an invalid result: {invalid}"
             ) from None
         except WorkerDied as died:
-            printed = worker.raw_output()[-300:]
+            # What a worker printed during hidden checks is never shown.
+            printed = "" if self._hidden_phase else worker.raw_output()[-300:]
             message = _death_message(target, died) + (f"; it printed: {printed}" if printed else "")
             raise StudentRaised("ProcessExit", message) from None
         finally:
-            self._budget -= time.monotonic() - sent
+            self._budget -= worker.cpu_used
+            self._wall_budget -= time.monotonic() - sent
         if reply.get("output"):
             self._output.append(str(reply["output"]))
         self._tampered_at_run = self._tampered_at_run or reported_tampering(reply)
@@ -284,7 +294,12 @@ class Session:
                 code = f" (exit code {died.returncode})" if died.returncode is not None else ""
                 self._skip(cell, f"ended the Python process{code}")
                 return False
-            if not reply.get("ok") and cell.index not in self.cell_errors:
+            # A cell's error is told once, from the public checks' worker.
+            if (
+                not reply.get("ok")
+                and not self._hidden_phase
+                and cell.index not in self.cell_errors
+            ):
                 error = reply.get("error") or {}
                 text = f"{cell.label} raised {error.get('type')}: {error.get('message')}"
                 self.cell_errors[cell.index] = text
@@ -320,9 +335,16 @@ class Session:
     def grade(self, exercises: Sequence[ExerciseSpec]) -> LabResult:
         try:
             self._ensure_worker()
-            results = [self._grade_exercise(exercise) for exercise in exercises]
+            public = [self._grade_exercise(exercise) for exercise in exercises]
+            # Hidden checks run last, in a fresh worker, after every public one: nothing the
+            # submission saw of a hidden input can reach what a public check shows.
+            self.close()
+            self._hidden_phase = True
+            results = [self._finish(graded) for graded in public]
         finally:
             self.close()
+            if self._judges is not None:
+                self._judges.close()
         return LabResult(
             lab=self.lab.id,
             exercises=results,
@@ -331,7 +353,8 @@ class Session:
             isolation=isolation_level(self.settings.isolation),
         )
 
-    def _grade_exercise(self, exercise: ExerciseSpec) -> ExerciseResult:
+    def _grade_exercise(self, exercise: ExerciseSpec) -> ExerciseResult | _Public:
+        """Grade an exercise up to its hidden checks (all of it, when it is stopped early)."""
         missing = [name for name in exercise.requires if name not in self.names]
         if missing:
             return self._missing(exercise, missing)
@@ -359,16 +382,38 @@ class Session:
         self._exercise = exercise
         self._output = []
         self._budget = self._exercise_timeout()
-        checks: list[CheckResult] = []
-        for check in runnable(exercise.checks):
-            try:
-                result = self._run_check(check)
-            except StudentForbidden as forbidden:
-                return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, str(forbidden))
-            checks.append(result)
+        self._wall_budget = self._budget * self.settings.wall_clock_factor
+        try:
+            checks = self._run_checks([c for c in runnable(exercise.checks) if not c.hidden])
+        except StudentForbidden as forbidden:
+            return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, str(forbidden))
+        return _Public(exercise, checks, self._budget, self._wall_budget, "".join(self._output))
+
+    def _finish(self, graded: ExerciseResult | _Public) -> ExerciseResult:
+        """Run the hidden checks of an exercise whose public checks ran; score it."""
+        if isinstance(graded, ExerciseResult):
+            return graded
+        exercise = graded.exercise
+        hidden = [c for c in runnable(exercise.checks) if c.hidden]
+        self._exercise = exercise
+        # What a hidden check printed is never shown: only the public checks' output is kept.
+        self._output = []
+        self._budget, self._wall_budget = graded.budget, graded.wall_budget
+        try:
+            checks = graded.checks + self._run_checks(hidden)
+        except StudentForbidden:
+            message = "a hidden check found a call of a function this exercise forbids"
+            return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, message)
+        return score_exercise(exercise.id, exercise.points, checks, graded.output)
+
+    def _run_checks(self, checks: Sequence[CheckSpec]) -> list[CheckResult]:
+        results: list[CheckResult] = []
+        for check in checks:
+            result = self._run_check(check)
+            results.append(_withheld(result) if check.hidden else result)
             if result.status is Status.TIMEOUT:
                 self.close()
-        return score_exercise(exercise.id, exercise.points, checks, "".join(self._output))
+        return results
 
     def _run_check(self, check: CheckSpec) -> CheckResult:
         def result(status: Status, message: str = "") -> CheckResult:
@@ -427,6 +472,33 @@ class Session:
             Status.MISSING,
             f"{names} is not defined in the submission",
         )
+
+
+@dataclass(frozen=True)
+class _Public:
+    """An exercise whose public checks ran: what its hidden checks start from."""
+
+    exercise: ExerciseSpec
+    checks: list[CheckResult]
+    budget: float
+    wall_budget: float
+    output: str
+
+
+def _withheld(result: CheckResult) -> CheckResult:
+    """A hidden check's result as students may see it.
+
+    A failed check's message is the check's own, which names hidden inputs without their
+    values. Any other message quotes what the worker said (an exception's type and text, an
+    exit code, a timeout's circumstances), which the submission chose and may have built from
+    the hidden inputs: its digits are masked.
+    """
+    if result.status in (Status.PASSED, Status.FAILED):
+        return result
+    return result.model_copy(update={"message": _DIGITS.sub("#", result.message)})
+
+
+_DIGITS = re.compile(r"\d+")
 
 
 _WRITE_IT_YOURSELF = "that is the function this exercise asks you to write yourself."

@@ -25,7 +25,6 @@ import symtable
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
@@ -42,9 +41,11 @@ from deepgrade.sandbox.worker.drivers import Driver
 
 _FORMAT = 1
 _LAB_PREFIX = "lab:"
+# What the checks of a student release may name besides its recordings and judges.
+_RELEASE_MODULE = "torch."
 
 
-def resolve_reference(references: ModuleType | None, lab: LabSpec, reference: str) -> Any:
+def resolve_reference(references: object | None, lab: LabSpec, reference: str) -> Any:
     """The live object named ``reference``: ``lab:<name>`` in ``references.py``, else a
     dotted import path such as ``torch.sigmoid``."""
     if reference.startswith(_LAB_PREFIX):
@@ -54,6 +55,9 @@ def resolve_reference(references: ModuleType | None, lab: LabSpec, reference: st
         if not hasattr(references, name):
             raise SpecError(f"{reference}: {lab.folder / REFERENCES_FILE} does not define {name}")
         return getattr(references, name)
+    if lab.release and not reference.startswith(_RELEASE_MODULE):
+        # A release may come from the student: it names library functions, never any code.
+        raise SpecError(f"{reference}: a student release may only name {_RELEASE_MODULE}*")
     module_name, _, attribute = reference.rpartition(".")
     return getattr(importlib.import_module(module_name), attribute)
 

@@ -7,7 +7,9 @@ batch can tell a result that is still valid from one to redo.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -90,6 +92,40 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+# What makes a spreadsheet read a cell as a formula (OWASP's "CSV injection" list).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(rows: Iterable[Iterable[str]]) -> str:
+    """CSV text of ``rows`` that a spreadsheet opens without running any formula.
+
+    Every CSV deepgrade writes goes through here: its cells hold student ids, names, file
+    names and messages. A cell that starts like a formula gets a leading single quote, as
+    OWASP recommends; a cell that is a number (``-1.5``) stays a number.
+    """
+    buffer = io.StringIO()
+    # RFC 4180's line ends: the writer then quotes a cell holding a lone CR too, which a
+    # spreadsheet would otherwise take for the start of a new row.
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerows([spreadsheet_safe(cell) for cell in row] for row in rows)
+    return buffer.getvalue()
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell``, quoted with a leading ``'`` if a spreadsheet would take it for a formula."""
+    if not cell.startswith(_FORMULA_STARTS) or _is_number(cell):
+        return cell
+    return "'" + cell
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def remove_leftovers(folder: Path) -> None:

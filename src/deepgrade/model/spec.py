@@ -13,11 +13,12 @@ import hashlib
 import importlib
 import importlib.util
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+from loguru import logger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -170,6 +171,15 @@ class LabSpec(BaseModel):
     folder: Path = Field(Path(), exclude=True)
     version: str = Field("", description="Digest of the lab's files: changes when checks change.")
     has_hidden: bool = False
+    references_file: Path | None = Field(
+        None,
+        exclude=True,
+        description="The references.py whose code checks may run: the lab folder's own, or "
+        "for a student release the course's (see find_lab).",
+    )
+    release: bool = Field(
+        False, exclude=True, description="A student release, loaded as data (see find_lab)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -202,9 +212,9 @@ class LabSpec(BaseModel):
         return sum(exercise.points for exercise in self.exercises)
 
     def references(self) -> ModuleType | None:
-        """The lab's ``references.py`` as a module, or ``None`` if it has none."""
-        path = self.folder / REFERENCES_FILE
-        if not path.is_file():
+        """The lab's trusted ``references.py`` as a module, or ``None`` if it has none."""
+        path = self.references_file
+        if path is None or not path.is_file():
             return None
         spec = importlib.util.spec_from_file_location(f"_deepgrade_refs_{self.id}", path)
         assert spec is not None and spec.loader is not None
@@ -233,7 +243,13 @@ def load_lab(folder: Path, *, include_hidden: bool = True) -> LabSpec:
         _merge_hidden(data, _read_toml(hidden_path), hidden_path)
     try:
         return LabSpec.model_validate(
-            data | {"folder": folder, "version": digest.hexdigest()[:16], "has_hidden": has_hidden}
+            data
+            | {
+                "folder": folder,
+                "version": digest.hexdigest()[:16],
+                "has_hidden": has_hidden,
+                "references_file": folder / REFERENCES_FILE,
+            }
         )
     except ValidationError as exc:
         raise SpecError(f"invalid lab definition in {folder}:\n{exc}") from None
@@ -264,22 +280,110 @@ def _merge_hidden(data: dict[str, Any], hidden: dict[str, Any], path: Path) -> N
             target.setdefault("checks", []).append(table | {"hidden": True})
 
 
-def autograder_roots(starts: Iterable[Path], configured: Path | None = None) -> Iterator[Path]:
-    """Folders that may hold lab folders, nearest first.
+# The course checkout this package was installed from (an editable install), if any.
+BUNDLED_AUTOGRADER = CHECKOUT_DIR / "autograder"
 
-    The configured folder, then an ``autograder/`` folder in each start folder or one of its
-    parents (a course checkout or a student release), then the one bundled with this checkout.
+
+def course_roots(configured: Path | None = None, beside: Path | None = None) -> list[Path]:
+    """The course's folders of checks, nearest first: the only ones whose Python may run.
+
+    The configured folder, then an ``autograder/`` folder in ``beside`` (a staff file's folder,
+    such as a course configuration's) or one of its parents, then the bundled checkout's.
+    Never a folder found from a submission: see :func:`release_roots`.
     """
     candidates = [configured] if configured is not None else []
-    for start in map(Path.resolve, starts):
-        candidates += [folder / "autograder" for folder in [start, *start.parents]]
-    candidates.append(CHECKOUT_DIR / "autograder")
-    # Each folder once: the working folder and the submission's are often in the same course.
+    if beside is not None:
+        candidates += [folder / "autograder" for folder in [beside, *beside.resolve().parents]]
+    return _existing([*candidates, BUNDLED_AUTOGRADER])
+
+
+def release_roots(near: Path) -> list[Path]:
+    """``autograder/`` folders of student releases in ``near`` or one of its parents.
+
+    Whatever lies there may come from the student, so :func:`find_lab` loads labs found there
+    as data only (see :func:`load_release`): public checks, and recorded references if any.
+    """
+    start = near.resolve()
+    return _existing([folder / "autograder" for folder in [start, *start.parents]])
+
+
+def _existing(candidates: Iterable[Path]) -> list[Path]:
+    # Each folder once: a configured folder is often the checkout's own.
     seen: set[Path] = set()
+    roots = []
     for folder in candidates:
         if folder.is_dir() and folder.resolve() not in seen:
             seen.add(folder.resolve())
-            yield folder
+            roots.append(folder)
+    return roots
+
+
+def find_lab(
+    wanted: str | None,
+    *,
+    course: Sequence[Path],
+    releases: Sequence[Path] = (),
+    file_stem: str | None = None,
+    include_hidden: bool = True,
+) -> LabSpec:
+    """The lab ``wanted`` (an id or folder name), or the one a file named ``file_stem`` is of.
+
+    Labs in ``releases`` (found next to a student's own file) come first, as data only; then
+    the ``course`` roots' labs, with their references. See docs/security.md, "Trust boundary:
+    classes".
+    """
+    courses = find_lab_folders(course)
+    # A submission inside the course's checkout finds the course's own folder above it.
+    theirs = [root for root in releases if root.resolve() not in {c.resolve() for c in course}]
+    released = {
+        lab_id: folder
+        for lab_id, folder in find_lab_folders(theirs).items()
+        if _genuine_release(folder, courses.get(lab_id))
+    }
+    folders = courses | released
+    known = ", ".join(sorted(folders)) or "none found"
+    if wanted is None and file_stem is not None:
+        # A file named after the lab's folder (lab2_activations.ipynb) or id (lab2.py).
+        wanted = next((i for i, f in folders.items() if file_stem in (i, f.name)), None)
+    if wanted is None:
+        raise UsageError(f"cannot tell which lab this is: pass --lab (one of {known})")
+    lab_id = (
+        wanted
+        if wanted in folders
+        else next((i for i, f in folders.items() if f.name == wanted), None)
+    )
+    if lab_id is None:
+        raise UsageError(f"unknown lab {wanted!r} (known labs: {known})")
+    if lab_id in released:
+        return load_release(released[lab_id], courses.get(lab_id))
+    return load_lab(courses[lab_id], include_hidden=include_hidden)
+
+
+def _genuine_release(folder: Path, course_folder: Path | None) -> bool:
+    """Whether ``folder`` may be a student release of the course's lab in ``course_folder``.
+
+    Where this machine has the course's lab, a release's ``lab.toml`` is a copy of the
+    course's, so checks that differ are not the course's and are ignored.
+    """
+    if course_folder is None:
+        return True
+    same = (folder / LAB_FILE).read_bytes() == (course_folder / LAB_FILE).read_bytes()
+    if not same:
+        logger.warning("ignoring the checks in {}: they are not the course's", folder)
+    return same
+
+
+def load_release(folder: Path, course_folder: Path | None) -> LabSpec:
+    """A student release's lab as data: its ``lab.toml`` and recordings, never its Python.
+
+    A ``hidden.toml`` there is ignored and its ``references.py`` never imported: the student
+    may have put them there. The judges its checks name come from the course's own lab
+    (``course_folder``) when this machine has it; otherwise the release's own judges run in a
+    worker (see :mod:`deepgrade.engine.released_judges`).
+    """
+    lab = load_lab(folder, include_hidden=False)
+    trusted = course_folder / REFERENCES_FILE if course_folder is not None else None
+    return lab.model_copy(update={"references_file": trusted, "release": True})
 
 
 def find_lab_folders(roots: Iterable[Path]) -> dict[str, Path]:

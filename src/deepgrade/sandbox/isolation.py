@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -153,6 +154,21 @@ def sandbox_command(*, device: str) -> list[str]:
 def folders_under_home() -> list[str]:
     """The Python folders shown under the workers' home, which workers must bind again."""
     return [str(folder) for folder in _python_folders() if folder.is_relative_to(SANDBOX_HOME)]
+
+
+def unreadable_python_folders() -> list[str]:
+    """The Python folders that a user other than their owner could not read (through a folder
+    above them that others cannot enter, such as root's home), which workers need."""
+    return [str(folder) for folder in _python_folders() if not _readable_by_others(folder)]
+
+
+def _readable_by_others(folder: Path) -> bool:
+    resolved = folder.resolve()
+    try:
+        enter = all(p.stat().st_mode & stat.S_IXOTH for p in [resolved, *resolved.parents])
+        return enter and bool(resolved.stat().st_mode & stat.S_IROTH)
+    except OSError:
+        return False
 
 
 def _python_folders() -> list[Path]:

@@ -25,7 +25,7 @@ from loguru import logger
 
 from deepgrade.model.results import IsolationLevel
 from deepgrade.sandbox.isolation import isolation_level
-from deepgrade.sandbox.proctree import kill_descendants, memory_bytes, running
+from deepgrade.sandbox.proctree import cpu_seconds, kill_descendants, memory_bytes, running
 from deepgrade.sandbox.replies import check_reply
 from deepgrade.sandbox.templates import TEMPLATES, TemplateError, WorkerTemplate
 from deepgrade.sandbox.wire import PREFIX_SIZE, WireError, pack, parse_lengths, unpack
@@ -84,6 +84,28 @@ class _Drain:
     def text(self) -> str:
         text = self.kept.decode(errors="replace")
         return text + (f"\n[... {self.dropped} more bytes not shown]" if self.dropped else "")
+
+
+@dataclass(frozen=True)
+class _Deadline:
+    """When a wait for the worker ends: once its processes used ``cpu`` seconds of CPU in all
+    (``used`` says how many so far), or at the monotonic time ``wall``, a backstop for code
+    that sleeps or blocks. Without a CPU clock (no /proc) the wall clock alone decides."""
+
+    wall: float
+    cpu: float | None = None
+    used: Callable[[], float | None] = lambda: None
+
+    def remaining(self) -> float:
+        """Wall-clock seconds until the backstop."""
+        return self.wall - time.monotonic()
+
+    def cpu_spent(self) -> bool:
+        """Whether the worker's processes used their CPU seconds (reads /proc: not too often)."""
+        if self.cpu is None:
+            return False
+        used = self.used()
+        return used is not None and used >= self.cpu
 
 
 def _limits(settings: GraderSettings, device: str) -> dict[str, tuple[int, int]]:
@@ -163,6 +185,8 @@ class WorkerProcess:
         self._requests = -1
         self._replies = -1
         self._drains: list[_Drain] = []
+        # CPU seconds the worker's processes used during the last request.
+        self.cpu_used = 0.0
 
     @property
     def pid(self) -> int:
@@ -203,7 +227,7 @@ class WorkerProcess:
         for drain in self._drains:
             drain.start()
         try:
-            self._receive(time.monotonic() + settings.worker_start_timeout)
+            self._receive(_Deadline(time.monotonic() + settings.worker_start_timeout))
         except WorkerDied as died:
             # Nothing of the student's ran yet: what it printed tells the grader's problem.
             raise WorkerDied(f"{died}: {self.raw_output()[-500:]}", died.returncode) from None
@@ -229,10 +253,38 @@ class WorkerProcess:
         return "".join(drain.text() for drain in self._drains).strip()
 
     def request(
-        self, header: dict[str, Any], tensors: list[torch.Tensor], timeout: float
+        self,
+        header: dict[str, Any],
+        tensors: list[torch.Tensor],
+        timeout: float,
+        wall_timeout: float | None = None,
     ) -> tuple[dict[str, Any], list[torch.Tensor]]:
-        """Send one request and wait for its reply at most ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        """Send one request and wait for its reply until the worker's processes have used
+        ``timeout`` seconds of CPU, or ``wall_timeout`` seconds have passed (by default the
+        settings' ``wall_clock_factor`` times ``timeout``). :attr:`cpu_used` then says how
+        much CPU the request took.
+
+        Charging CPU time rather than wall time keeps a classmate who hogs the machine from
+        making this submission time out; the wall clock stops code that sleeps.
+        """
+        start, sent = self._cpu(), time.monotonic()
+        wall = timeout * self.settings.wall_clock_factor if wall_timeout is None else wall_timeout
+        if start is None:
+            wall = min(wall, timeout)  # no CPU clock here: the wall clock is the limit
+        deadline = _Deadline(sent + wall, None if start is None else start + timeout, self._cpu)
+        try:
+            return self._exchange(header, tensors, deadline)
+        finally:
+            end = self._cpu() if start is not None else None
+            self.cpu_used = time.monotonic() - sent if start is None or end is None else end - start
+
+    def _cpu(self) -> float | None:
+        template = self._template
+        return None if template is None else cpu_seconds(template.workers(), template.root)
+
+    def _exchange(
+        self, header: dict[str, Any], tensors: list[torch.Tensor], deadline: _Deadline
+    ) -> tuple[dict[str, Any], list[torch.Tensor]]:
         try:
             message = pack(header, tensors)
             view = memoryview(message)
@@ -243,7 +295,7 @@ class WorkerProcess:
             raise self._died(f"the worker stopped accepting requests ({exc})") from None
         return self._receive(deadline)
 
-    def _receive(self, deadline: float) -> tuple[dict[str, Any], list[torch.Tensor]]:
+    def _receive(self, deadline: _Deadline) -> tuple[dict[str, Any], list[torch.Tensor]]:
         limit = self.settings.message_limit_mb * _MIB
         try:
             head_len, blob_len = parse_lengths(self._read(PREFIX_SIZE, deadline), limit)
@@ -253,7 +305,7 @@ class WorkerProcess:
             self.kill()
             raise WorkerProtocolError(str(exc), None) from None
 
-    def _read(self, size: int, deadline: float) -> bytes:
+    def _read(self, size: int, deadline: _Deadline) -> bytes:
         data = bytearray()
         while len(data) < size:
             _wait(
@@ -314,7 +366,7 @@ class WorkerProcess:
 
 def _wait(
     fd: int,
-    deadline: float,
+    deadline: _Deadline,
     *,
     writable: bool,
     on_timeout: Any,
@@ -328,10 +380,12 @@ def _wait(
     """
     readers, writers = ([], [fd]) if writable else ([fd], [])
     while True:
-        remaining = deadline - time.monotonic()
+        remaining = deadline.remaining()
         if remaining <= 0:
             raise on_timeout()
         if any(select.select(readers, writers, [], min(remaining, _EXIT_POLL_S))):
             return
+        if deadline.cpu_spent():
+            raise on_timeout()
         if exited is not None and exited():
             raise on_exit()

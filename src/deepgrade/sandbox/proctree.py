@@ -21,6 +21,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Rounds of stopping newly found children before the tree counts as frozen; a fork bomb
 # cannot outrun this for long because every process found is stopped before the next round.
 _FREEZE_ROUNDS = 200
@@ -109,6 +110,34 @@ def memory_bytes(pids: set[int]) -> int:
         with contextlib.suppress(OSError, ValueError):
             total += _pss(pid)
     return total
+
+
+def cpu_seconds(pids: set[int], reaper: int) -> float | None:
+    """CPU seconds used by the processes ``pids``, their children they reaped, and the children
+    ``reaper`` reaped (the worker's template: the worker and the orphans of its children end
+    there); ``None`` where there is no /proc to read.
+
+    Only grows while the processes run: time they wait for a core held by another process (a
+    classmate's, say) is not counted.
+    """
+    if not _PROC.is_dir():
+        return None
+    total = _ticks(reaper, children_only=True)
+    for pid in pids:
+        total += _ticks(pid, children_only=False)
+    return total / _TICKS_PER_S
+
+
+def _ticks(pid: int, *, children_only: bool) -> int:
+    """utime + stime (unless ``children_only``) + cutime + cstime of ``pid``, in clock ticks."""
+    try:
+        stat = _read(f"/proc/{pid}/stat", 1024)
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        # Fields 14 to 17 of proc(5); the first one after the name is field 3.
+        utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    except (OSError, ValueError):
+        return 0  # it ended while we looked
+    return cutime + cstime + (0 if children_only else utime + stime)
 
 
 def _pss(pid: int) -> int:

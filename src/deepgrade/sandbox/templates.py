@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import json
 import os
 import pickle
@@ -34,6 +35,7 @@ from deepgrade.sandbox.isolation import (
     folders_under_home,
     isolation_level,
     sandbox_command,
+    unreadable_python_folders,
 )
 from deepgrade.sandbox.proctree import (
     adopt_orphans,
@@ -46,6 +48,11 @@ from deepgrade.settings import GraderSettings
 
 _MIB = 1 << 20
 _MESSAGE_BYTES = 65536
+# Ids of the users of workers outside bubblewrap when the grader is root (see worker_user): far
+# above those of people and of the ranges usually delegated to user namespaces (/etc/subuid).
+_WORKER_USERS = 2_000_000_000
+_WORKER_USERS_SPAN = 100_000_000
+_TEMPLATE_COUNT = itertools.count()
 # Set in every worker, so that a submission's own check() calls do not grade recursively.
 WORKER_ENV = "DEEPGRADE_IN_WORKER"
 
@@ -79,6 +86,26 @@ def _environment(home: str, device: str) -> dict[str, str]:
     }
 
 
+def worker_user() -> int | None:
+    """The user id that workers outside bubblewrap run as, or ``None`` for the grader's own.
+
+    A grader running as root gives each template's workers a user of their own, which owns no
+    file and no other process: a worker can then neither signal the grader nor another
+    template's workers, nor read or write root's private files. Its id is derived from the
+    grader's process id, so the templates of one batch's graders differ. Where that user could
+    not read the Python installation (one under root's home), workers stay root, with a warning.
+    """
+    if os.geteuid() != 0:
+        return None
+    hidden = unreadable_python_folders()
+    if hidden:
+        logger.warning(
+            "workers run as root: an unprivileged user could not read {}", ", ".join(hidden)
+        )
+        return None
+    return _WORKER_USERS + (os.getpid() * 64 + next(_TEMPLATE_COUNT)) % _WORKER_USERS_SPAN
+
+
 class WorkerTemplate:
     """One template process, seen from the grader."""
 
@@ -101,12 +128,16 @@ class WorkerTemplate:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sandboxed = self.isolation is IsolationLevel.BUBBLEWRAP
         home = SANDBOX_HOME if sandboxed else self._folder.name
+        user = None if sandboxed else worker_user()
+        if user is not None:
+            # Its workers must reach their homes in this folder, without listing it.
+            Path(self._folder.name).chmod(0o711)
         sandbox = sandbox_command(device=self.device) if sandboxed else []
         fd = theirs.fileno()
         script = (
             f"import os;os.dup2({fd},3);os.close({fd});"
             "from deepgrade.sandbox.worker.template import main;"
-            f"main({list(self.settings.preload)!r},{sandboxed})"
+            f"main({list(self.settings.preload)!r},{sandboxed},{user!r})"
         )
         # -I: no environment variables, no user site, and neither the working folder nor any
         # student's folder on sys.path, so a submission's torch.py cannot shadow torch.

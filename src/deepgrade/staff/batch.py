@@ -14,10 +14,8 @@ leaves complete files or none, and nothing of it can write after a later run has
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
 import importlib
-import io
 import os
 import statistics
 import threading
@@ -36,6 +34,7 @@ from deepgrade.model.records import (
     RecordStatus,
     SubmissionRecord,
     checks_version,
+    csv_text,
     iter_records,
     read_record,
     record_path,
@@ -57,6 +56,12 @@ GRADES_FILE = "grades.csv"
 FEEDBACK_DIR = "feedback"
 SUMMARY_FILE = "summary.html"
 LOCK_FILE = ".batch.lock"
+_LIMITS_ONLY_REFUSED = (
+    "refusing to grade a class with limits-only isolation: without bubblewrap every student's "
+    "code runs as the grading account, so it can read, signal or overwrite another student's "
+    "work and the results; make bubblewrap work here (docs/security.md), or accept that risk "
+    "with --allow-limits-only (DEEPGRADE_ALLOW_LIMITS_ONLY=1)"
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,8 @@ def run_batch(
     team_of = _team_of(options.course)
     # Resolved once: every grader then runs at this level or fails, never silently at another.
     isolation = isolation_level(options.settings.isolation)
+    if isolation is IsolationLevel.LIMITS and not options.settings.allow_limits_only:
+        raise UsageError(_LIMITS_ONLY_REFUSED)
     config = GradingConfig(
         lab_id=spec.id,
         lab_folder=spec.folder,
@@ -329,21 +336,19 @@ def write_grades(
         rows.append((record.student, scores, total, record.max_score, record.status.value))
     # The lab's exercises that some record scores, in the lab's order (all when none does).
     exercise_ids = [e.id for e in lab.exercises if e.id in scored] or [e.id for e in lab.exercises]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "team", *exercise_ids, "total", "max_score", "status"])
-    for student, scores, total, max_score, status in sorted(rows, key=lambda row: row[0]):
-        writer.writerow(
-            [
-                student,
-                (team_of(student) if team_of else None) or "",
-                *(_number(scores[i]) if i in scores else "" for i in exercise_ids),
-                total,
-                _number(max_score),
-                status,
-            ]
-        )
-    write_atomic(path, buffer.getvalue())
+    header = ["student", "team", *exercise_ids, "total", "max_score", "status"]
+    lines = [
+        [
+            student,
+            (team_of(student) if team_of else None) or "",
+            *(_number(scores[i]) if i in scores else "" for i in exercise_ids),
+            total,
+            _number(max_score),
+            status,
+        ]
+        for student, scores, total, max_score, status in sorted(rows, key=lambda row: row[0])
+    ]
+    write_atomic(path, csv_text([header, *lines]))
 
 
 def _number(value: float) -> str:

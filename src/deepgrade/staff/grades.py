@@ -8,17 +8,20 @@ grades; each grade is rounded half up to ``decimals`` decimals once, when it is 
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from deepgrade.errors import UsageError
-from deepgrade.model.records import RecordStatus, SubmissionRecord, read_records, write_atomic
-from deepgrade.model.spec import LabSpec, autograder_roots, find_lab_folders, load_lab
+from deepgrade.model.records import (
+    RecordStatus,
+    SubmissionRecord,
+    csv_text,
+    read_records,
+    write_atomic,
+)
+from deepgrade.model.spec import LabSpec, course_roots, find_lab
 from deepgrade.staff.course import (
     GRADE_COLUMNS,
     CourseConfig,
@@ -168,10 +171,7 @@ def _lab_records(
 
 
 def _lab_spec(config: CourseConfig, lab: str) -> LabSpec:
-    folders = find_lab_folders(autograder_roots([config.file.parent], config.autograder))
-    if lab not in folders:
-        raise UsageError(f"no definition of {lab} found; set autograder in {config.file}")
-    return load_lab(folders[lab])
+    return find_lab(lab, course=course_roots(config.autograder, beside=config.file.parent))
 
 
 def _scaled(earned: float, maximum: float, scale: float) -> float:
@@ -373,14 +373,8 @@ def write_exports(
         CANVAS_FILE: _canvas_rows(grades, items),
     }
     for name, rows in files.items():
-        write_atomic(out / name, _csv_text(rows))
+        write_atomic(out / name, csv_text(rows))
     return [out / name for name in files]
-
-
-def _csv_text(rows: Iterable[Iterable[str]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
 
 
 def _course_rows(grades: CourseGrades) -> Iterator[list[str]]:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from deepgrade.errors import GraderError, SpecError, UsageError
-from deepgrade.model.spec import LabSpec, find_lab_folders, load_lab
+from deepgrade.model.spec import LabSpec, find_lab
 from deepgrade.settings import CHECKOUT_DIR
 from deepgrade.staff.nbgrader import course_config
 
@@ -84,13 +84,8 @@ def release_lab(
 
 
 def _find_lab(lab: str, root: Path) -> LabSpec:
-    folders = find_lab_folders([root / CHECKS_FOLDER])
-    folder = folders.get(lab) or next((f for f in folders.values() if f.name == lab), None)
-    if folder is None:
-        known = ", ".join(sorted(folders)) or f"none in {root / CHECKS_FOLDER}"
-        raise UsageError(f"unknown lab {lab!r} (known labs: {known})")
     # The points are public; hidden checks must not even be read for a release.
-    return load_lab(folder, include_hidden=False)
+    return find_lab(lab, course=[root / CHECKS_FOLDER], include_hidden=False)
 
 
 def source_notebook(spec: LabSpec, root: Path) -> Any:

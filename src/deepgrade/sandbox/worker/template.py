@@ -47,13 +47,15 @@ def _send(control: socket.socket, message: dict[str, Any]) -> None:
 class Template:
     """The template's state: the worker it forked last and where that worker's files live."""
 
-    def __init__(self, control: socket.socket, namespaced: bool) -> None:
+    def __init__(self, control: socket.socket, namespaced: bool, user: int | None) -> None:
         self.control = control
         # Inside bubblewrap (the PID namespace's init) workers get private namespaces; with
         # limits only, a private folder under this process's working directory.
         self.namespaced = namespaced
         self.worker: int | None = None
         self.home: Path | None = None
+        # The user its workers become (see preload.worker_user), or None: the template's own.
+        self.user = user
 
     def serve(self) -> None:
         while True:
@@ -76,6 +78,8 @@ class Template:
     def spawn(self, message: dict[str, Any], fds: list[int]) -> int:
         if not self.namespaced:
             self.home = Path(tempfile.mkdtemp(prefix="worker-", dir=Path.cwd()))
+            if self.user is not None:
+                os.chown(self.home, self.user, self.user)
         pid = os.fork()
         if pid == 0:
             code = 0
@@ -115,6 +119,8 @@ class Template:
         tempfile.tempdir = None
         os.chdir(home)
         _apply_limits(message["limits"])
+        if self.user is not None:
+            _become(self.user)
         worker_main()
 
     def clean(self) -> int | None:
@@ -141,12 +147,23 @@ class Template:
         return status
 
 
+def _become(user: int) -> None:
+    """Drop root for good: no supplementary groups, then the group, then the user."""
+    os.setgroups([])
+    os.setresgid(user, user, user)
+    os.setresuid(user, user, user)
+    # A change of user clears both: the worker must still die with the template, and the
+    # grader read its memory in /proc.
+    die_with_parent()
+    set_dumpable(True)
+
+
 def _apply_limits(limits: dict[str, list[int]]) -> None:
     for name, (soft, hard) in limits.items():
         resource.setrlimit(getattr(resource, name), (soft, hard))
 
 
-def main(preload: list[str], namespaced: bool) -> None:
+def main(preload: list[str], namespaced: bool, user: int | None = None) -> None:
     # Workers may signal the namespace's init only through handlers it installed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Nothing it forked may attach to it and change what the next worker starts from.
@@ -157,4 +174,4 @@ def main(preload: list[str], namespaced: bool) -> None:
     install_detector()
     control = socket.socket(fileno=CONTROL_FD)
     _send(control, {"ready": True, "namespaced": namespaced, "python": sys.version})
-    Template(control, namespaced).serve()
+    Template(control, namespaced, user).serve()
