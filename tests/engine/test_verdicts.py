@@ -232,18 +232,18 @@ class _MeanSquare(torch.autograd.Function):
 
 def test_the_worker_holds_a_backward_to_its_forwards_inputs() -> None:
     from deepgrade.sandbox.worker import main as _worker
+    from deepgrade.sandbox.worker.detector import watching
+    from deepgrade.sandbox.worker.equivalents import expand
 
-    _worker._guard_backward(_MeanSquare)
+    _worker._check_backward(_MeanSquare)
     x = torch.randn(4, 5, requires_grad=True)
     target = torch.tensor([1, 2])
-    _worker._ACTIVE.append(_worker._Tripwire(frozenset()))
-    try:
+    # Gradients are held to their inputs during graded calls, which the detector watches.
+    with watching(expand([]), {}):
         _MeanSquare.apply(x, 3.0, target).backward()
         assert x.grad is not None and x.grad.shape == (4, 5)
         with pytest.raises(_worker.GradientMismatch) as wrong:
             _MeanSquare.apply(x, -3.0, target).backward()
-    finally:
-        _worker._ACTIVE.pop()
     report = json.loads(str(wrong.value))
     assert report["function"] == "_MeanSquare.backward"
     assert report["got"][0] == [5] and report["expected"][0] == [4, 5]
