@@ -189,28 +189,24 @@ def batch(
 ) -> None:
     """Grade a class's submissions: nbgrader's submitted/, student folders or zip archives."""
     from deepgrade.settings import GraderSettings
-    from deepgrade.staff.batch import RichProgress, run_batch
+    from deepgrade.staff.batch import BatchOptions, RichProgress, run_batch
 
     settings = GraderSettings()
     if allow_limits_only:
         settings = settings.model_copy(update={"allow_limits_only": True})
-
+    options = BatchOptions(
+        jobs=jobs,
+        force=force,
+        gradebook=gradebook,
+        course=course,
+        device=device,
+        exercises=exercises,
+        settings=settings,
+        executor=executor,
+        scheduler=scheduler,
+    )
     with RichProgress() as progress:
-        result = run_batch(
-            submissions,
-            lab=lab,
-            out=out,
-            jobs=jobs,
-            force=force,
-            gradebook=gradebook,
-            course=course,
-            device=device,
-            exercises=exercises,
-            progress=progress,
-            executor=executor,
-            scheduler=scheduler,
-            settings=settings,
-        )
+        result = run_batch(submissions, lab=lab, out=out, options=options, progress=progress)
     mean = f"{result.mean_score:.2f}" if result.mean_score is not None else "-"
     click.echo(
         f"{len(result.graded) - len(result.failed)} graded, {len(result.skipped)} up to date, "

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from deepgrade.cli import main
+from deepgrade.errors import UsageError
 from deepgrade.model.records import (
     RecordStatus,
     SubmissionRecord,
@@ -18,7 +19,7 @@ from deepgrade.model.records import (
     record_path,
 )
 from deepgrade.model.spec import load_lab
-from deepgrade.staff.batch import run_batch, write_grades
+from deepgrade.staff.batch import BatchOptions, run_batch, write_grades
 from deepgrade.staff.course import load_course
 from tests.helpers import FAST, LAB2_SOLUTION, MODULE, ONLY, ROOT, make_class
 
@@ -206,3 +207,11 @@ def test_batch_writes_the_gradebook_of_a_released_course(tmp_path: Path) -> None
         grade = book.find_grade("lab7_team", "lab7_report", "lab7_report", "alice")
         assert grade.auto_score == 1.0
     assert (course / "autograded" / "alice" / "lab7_report" / "lab7_report.ipynb").is_file()
+
+
+def test_batch_options_are_one_model(tmp_path: Path) -> None:
+    """The CLI's options and run_batch's keywords are BatchOptions' fields: a wrong one is a
+    usage error before anything is graded."""
+    with pytest.raises(UsageError, match="invalid batch options"):
+        run_batch(tmp_path, lab="lab2", out=tmp_path / "out", jbos=2)
+    assert BatchOptions(exercises=["lab2.relu"]).exercises == ("lab2.relu",)  # type: ignore[arg-type]

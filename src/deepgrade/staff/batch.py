@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loguru import logger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deepgrade.engine.grading import find_lab, resolve_device
 from deepgrade.errors import BusyError, SubmissionError, UsageError
@@ -64,19 +65,25 @@ _LIMITS_ONLY_REFUSED = (
 )
 
 
-@dataclass(frozen=True)
-class BatchOptions:
-    """How a batch runs; :func:`run_batch` takes the same names as keywords."""
+class BatchOptions(BaseModel):
+    """How a batch runs, with its defaults: ``grade batch``'s options and :func:`run_batch`'s
+    keywords are these fields."""
 
-    jobs: int | None = None
-    force: bool = False
-    gradebook: Path | None = None
-    course: Path | None = None
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jobs: int | None = Field(None, description="Submissions graded at once (default: the cores).")
+    force: bool = Field(False, description="Regrade submissions whose results are up to date.")
+    gradebook: Path | None = Field(
+        None, description="nbgrader course folder whose gradebook receives the scores."
+    )
+    course: Path | None = Field(None, description="Course configuration, for the team column.")
     device: str = "auto"
-    exercises: tuple[str, ...] = ()
-    settings: GraderSettings = field(default_factory=GraderSettings)
-    executor: ExecutorName = "local"
-    scheduler: str | None = None
+    exercises: tuple[str, ...] = Field((), description="Only these exercises.")
+    settings: GraderSettings = Field(default_factory=GraderSettings)
+    executor: ExecutorName = Field(
+        "local", description="Grade in local processes, or on the workers of a Dask cluster."
+    )
+    scheduler: str | None = Field(None, description="The Dask scheduler's address, with dask.")
 
     @property
     def workers(self) -> int:
@@ -86,6 +93,17 @@ class BatchOptions:
         if hasattr(os, "sched_getaffinity"):
             return len(os.sched_getaffinity(0))
         return os.cpu_count() or 1
+
+
+def _options(options: BatchOptions | None, fields: dict[str, Any]) -> BatchOptions:
+    if fields.get("settings", 0) is None:
+        del fields["settings"]  # None stands for the default settings, as everywhere else
+    if "exercises" in fields:
+        fields["exercises"] = tuple(fields["exercises"])
+    try:
+        return BatchOptions.model_validate(dict(options or BatchOptions()) | fields)
+    except ValidationError as exc:
+        raise UsageError(f"invalid batch options: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -144,16 +162,9 @@ def run_batch(
     *,
     lab: str,
     out: Path,
-    jobs: int | None = None,
-    force: bool = False,
-    gradebook: Path | None = None,
-    course: Path | None = None,
-    device: str = "auto",
-    exercises: Sequence[str] = (),
-    settings: GraderSettings | None = None,
     progress: BatchProgress | None = None,
-    executor: ExecutorName = "local",
-    scheduler: str | None = None,
+    options: BatchOptions | None = None,
+    **fields: Any,
 ) -> BatchResult:
     """Grade every submission of ``lab`` in ``submissions`` into the folder ``out``.
 
@@ -162,18 +173,11 @@ def run_batch(
     that nbgrader course's gradebook. ``exercises`` limits grading to those exercises.
     ``executor`` is where submissions are graded: ``local`` processes (``jobs`` at once) or
     ``dask``, the workers of the Dask scheduler at ``scheduler`` (``tcp://HOST:8786``).
+
+    How it runs is ``options`` (:class:`BatchOptions`), or its fields given as keywords.
     """
-    options = BatchOptions(
-        jobs=jobs,
-        force=force,
-        gradebook=gradebook,
-        course=course,
-        device=device,
-        exercises=tuple(exercises),
-        settings=settings or GraderSettings(),
-        executor=executor,
-        scheduler=scheduler,
-    )
+    options = _options(options, fields)
+    device = options.device
     if options.workers < 1:
         raise UsageError(f"--jobs must be at least 1, not {options.workers}")
     resolve_device(device)
