@@ -23,7 +23,7 @@ from deepgrade.engine.checks.value_program import (
 )
 from deepgrade.engine.comparison import Tolerance, compare_tree
 from deepgrade.engine.grading import grade_submission
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from deepgrade.sandbox.probes import Probe
 from deepgrade.sandbox.worker.drivers import optimizer_run, run_loop, run_program
 from deepgrade.staff.authoring import ANSWER_PLACEHOLDER, stub_source, to_notebook
@@ -193,12 +193,12 @@ def test_nested_results_are_compared_item_by_item() -> None:
 
 def test_probes_cross_the_wire_by_name() -> None:
     tensors: list[torch.Tensor] = []
-    data = _wire.encode([Probe("quadratic")], tensors)
-    (probe,) = _wire.decode(data, tensors)
+    data = wire.encode([Probe("quadratic")], tensors)
+    (probe,) = wire.decode(data, tensors)
     assert isinstance(probe, Probe)
     assert float(probe(torch.tensor([1.0, 2.0]))) == pytest.approx(4.5)
-    with pytest.raises(_wire.WireError):
-        _wire.decode({"__probe__": "os.system"}, [])
+    with pytest.raises(wire.WireError):
+        wire.decode({"__probe__": "os.system"}, [])
 
 
 # -- manual answers -------------------------------------------------------------------------------
@@ -346,6 +346,6 @@ def test_generators_cross_the_wire_with_their_state() -> None:
     generator = torch.Generator().manual_seed(3)
     torch.randperm(5, generator=generator)
     tensors: list[torch.Tensor] = []
-    copy = _wire.decode(_wire.encode(generator, tensors), tensors)
+    copy = wire.decode(wire.encode(generator, tensors), tensors)
     assert isinstance(copy, torch.Generator)
     assert torch.equal(torch.randperm(9, generator=copy), torch.randperm(9, generator=generator))

@@ -18,7 +18,7 @@ from deepgrade.engine.symbolic import ExpressionError, equivalent, rebuild
 from deepgrade.errors import SpecError
 from deepgrade.model.results import CheckResult, Status, score_exercise
 from deepgrade.model.spec import load_lab
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from tests.helpers import ROOT
 
 TOL = Tolerance(rtol=1e-6, atol=1e-6)
@@ -26,13 +26,13 @@ TOL = Tolerance(rtol=1e-6, atol=1e-6)
 
 def roundtrip(value: object) -> object:
     tensors: list[torch.Tensor] = []
-    data = _wire.encode(value, tensors)
-    message = _wire.pack({"value": data}, tensors)
-    head_len, blob_len = _wire.parse_lengths(message[: _wire.PREFIX_SIZE], 1 << 20)
-    start = _wire.PREFIX_SIZE
-    header, out = _wire.unpack(message[start : start + head_len], message[start + head_len :])
+    data = wire.encode(value, tensors)
+    message = wire.pack({"value": data}, tensors)
+    head_len, blob_len = wire.parse_lengths(message[: wire.PREFIX_SIZE], 1 << 20)
+    start = wire.PREFIX_SIZE
+    header, out = wire.unpack(message[start : start + head_len], message[start + head_len :])
     assert len(message) == start + head_len + blob_len
-    return _wire.decode(header["value"], out)
+    return wire.decode(header["value"], out)
 
 
 def test_wire_roundtrip_of_structures() -> None:
@@ -49,7 +49,7 @@ def test_wire_names_objects_instead_of_sending_them() -> None:
             return True
 
     value = roundtrip(Sneaky())
-    assert isinstance(value, _wire.ForeignObject)
+    assert isinstance(value, wire.ForeignObject)
     assert value.type_name.endswith("Sneaky")
 
 
@@ -57,9 +57,9 @@ def test_wire_refuses_subclasses_and_oversized_messages() -> None:
     class MyTensor(torch.Tensor):
         pass
 
-    assert isinstance(roundtrip(torch.zeros(2).as_subclass(MyTensor)), _wire.ForeignObject)
-    with pytest.raises(_wire.WireError, match="exceeds"):
-        _wire.parse_lengths(_wire.pack({}, [torch.zeros(1000)])[: _wire.PREFIX_SIZE], 100)
+    assert isinstance(roundtrip(torch.zeros(2).as_subclass(MyTensor)), wire.ForeignObject)
+    with pytest.raises(wire.WireError, match="exceeds"):
+        wire.parse_lengths(wire.pack({}, [torch.zeros(1000)])[: wire.PREFIX_SIZE], 100)
 
 
 class Payload:
@@ -69,10 +69,10 @@ class Payload:
 def test_wire_refuses_pickled_objects() -> None:
     buffer = io.BytesIO()
     torch.save([torch.zeros(1), Payload()], buffer)
-    with pytest.raises(_wire.WireError):
-        _wire.unpack(b"{}", buffer.getvalue())
-    with pytest.raises(_wire.WireError):
-        _wire.unpack(b'{"header": {}, "tensors": []}', buffer.getvalue())
+    with pytest.raises(wire.WireError):
+        wire.unpack(b"{}", buffer.getvalue())
+    with pytest.raises(wire.WireError):
+        wire.unpack(b'{"header": {}, "tensors": []}', buffer.getvalue())
 
 
 def test_wire_keeps_every_dtype_shape_and_bit() -> None:
@@ -117,13 +117,13 @@ def test_wire_refuses_tensor_bytes_that_do_not_match_their_layout(
     layout: object, blob: bytes, reason: str
 ) -> None:
     head = json.dumps({"header": {}, "tensors": layout}).encode()
-    with pytest.raises(_wire.WireError, match=reason):
-        _wire.unpack(head, blob)
+    with pytest.raises(wire.WireError, match=reason):
+        wire.unpack(head, blob)
 
 
 def test_wire_names_tensors_of_unusual_dtypes() -> None:
     value = roundtrip(torch.zeros(2, dtype=torch.float8_e4m3fn))
-    assert isinstance(value, _wire.ForeignObject)
+    assert isinstance(value, wire.ForeignObject)
     assert "float8" in value.type_name
 
 

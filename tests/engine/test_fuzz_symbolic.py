@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from deepgrade.engine.checks.symbolic import _verdict
 from deepgrade.engine.symbolic import ExpressionError, _functions, rebuild
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from deepgrade.sandbox.confined import Budget, OverBudget, run_confined
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -44,10 +44,10 @@ trees = st.recursive(
 def _judged(tree: Any) -> dict[str, Any] | None:
     """What the grader makes of ``tree``: None when the wire refuses it, else the verdict."""
     try:
-        value = _wire.decode({"__sympy__": tree}, [])
-    except _wire.WireError:
+        value = wire.decode({"__sympy__": tree}, [])
+    except wire.WireError:
         return None
-    assert isinstance(value, _wire.SympyTree)
+    assert isinstance(value, wire.SympyTree)
     return _verdict(value.tree, TABLE, EXPECTED, {})
 
 
@@ -77,14 +77,14 @@ def test_deep_and_wide_expressions_are_refused() -> None:
 
 
 def test_the_right_answer_is_judged_right_in_a_confined_child() -> None:
-    tree = _wire.decode(_wire.encode(sympy.exp(-X) / (1 + sympy.exp(-X)) ** 2, []), []).tree
+    tree = wire.decode(wire.encode(sympy.exp(-X) / (1 + sympy.exp(-X)) ** 2, []), []).tree
     verdict = run_confined(_verdict, tree, TABLE, EXPECTED, {}, budget=Budget(cpu_seconds=20))
     assert verdict["ok"] is True
 
 
 def test_an_answer_that_explodes_costs_its_budget_only() -> None:
     answer = (X + 1) ** 999 * (X + 3) ** 999 / (X + 2) ** 999
-    tree = _wire.decode(_wire.encode(answer, []), []).tree
+    tree = wire.decode(wire.encode(answer, []), []).tree
     try:
         run_confined(_verdict, tree, TABLE, EXPECTED, {}, budget=Budget(cpu_seconds=1))
     except OverBudget as over:

@@ -24,7 +24,7 @@ from deepgrade.engine.checks import check_kinds
 from deepgrade.engine.comparison import Tolerance, compare, default_tolerance
 from deepgrade.engine.grading import grade_submission
 from deepgrade.errors import UsageError
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from deepgrade.sandbox.worker import main as _worker
 from tests.helpers import FAST, Bug, check_bug, exercise, scores, statuses
 from tests.labs import lab2, lab3
@@ -137,7 +137,7 @@ def test_results_reported_on_another_device_fail_the_checks(
     """The whole path on the CPU: the worker's report of its result's device reaches the
     reference, gradient and property checks through the session, as a CPU result would on
     CUDA. (gradcheck moves what it gets to the device and checks the numbers only.)"""
-    monkeypatch.setattr(_wire, "device_of", lambda data: "cuda:0")
+    monkeypatch.setattr(wire, "device_of", lambda data: "cuda:0")
     result = grade_submission(
         lab2.LAB.solution, settings=FAST, device="cpu", exercises=["lab2.relu", "lab2.softmax"]
     )

@@ -11,7 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from deepgrade.sandbox.replies import check_reply
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -60,7 +60,7 @@ json_values = st.recursive(
     ),
     max_leaves=20,
 )
-dtypes = st.sampled_from([*_wire._DTYPES, "object", "float128", ""])
+dtypes = st.sampled_from([*wire._DTYPES, "object", "float128", ""])
 layouts = st.lists(
     st.tuples(dtypes, st.lists(st.integers(-2, 2**64), max_size=4)).map(list) | json_values,
     max_size=3,
@@ -70,13 +70,13 @@ layouts = st.lists(
 def _accepts_or_refuses(head: bytes, blob: bytes) -> None:
     """What the grader does with one message: unpack, check the reply, decode its values."""
     try:
-        header, tensors = _wire.unpack(head, blob)
+        header, tensors = wire.unpack(head, blob)
         reply = check_reply(header, output_limit=4000)
-        _wire.decode(reply.get("value"), tensors)
+        wire.decode(reply.get("value"), tensors)
         for grad in reply.get("grads", []):
-            _wire.decode(grad, tensors)
-            _wire.device_of(grad)
-    except _wire.WireError:
+            wire.decode(grad, tensors)
+            wire.device_of(grad)
+    except wire.WireError:
         pass
 
 
@@ -107,10 +107,10 @@ def test_any_bytes_are_decoded_or_refused(head: bytes, blob: bytes) -> None:
 def test_damaged_messages_are_decoded_or_refused(data: st.DataObject) -> None:
     """A real reply with one of its header's bytes changed."""
     tensors: list[torch.Tensor] = []
-    value = _wire.encode({"a": [torch.arange(3.0), 1.5, (None, "x")], "b": math.inf}, tensors)
-    message = _wire.pack({"ok": True, "value": value, "grads": [], "output": ""}, tensors)
-    head_len, _ = _wire.parse_lengths(message[: _wire.PREFIX_SIZE], 1 << 20)
-    start = _wire.PREFIX_SIZE
+    value = wire.encode({"a": [torch.arange(3.0), 1.5, (None, "x")], "b": math.inf}, tensors)
+    message = wire.pack({"ok": True, "value": value, "grads": [], "output": ""}, tensors)
+    head_len, _ = wire.parse_lengths(message[: wire.PREFIX_SIZE], 1 << 20)
+    start = wire.PREFIX_SIZE
     head = bytearray(message[start : start + head_len])
     where = data.draw(st.integers(0, len(head) - 1))
     head[where] = data.draw(st.integers(0, 255))
@@ -127,12 +127,12 @@ def test_hostile_headers_are_refused_by_their_bounds() -> None:
         b'{"a": -Infinity}': "-Infinity in a header",
         b'{"a": 9223372036854775808}': "beyond 64 bits",
         b"[" + b"0," * 300_000 + b"0]": "more than 200000 items",
-        b'"' + b"x" * (_wire.MAX_HEAD_BYTES + 1) + b'"': "exceeds",
+        b'"' + b"x" * (wire.MAX_HEAD_BYTES + 1) + b'"': "exceeds",
     }
     for head, reason in cases.items():
         try:
-            _wire.parse_header(head)
-        except _wire.WireError as refused:
+            wire.parse_header(head)
+        except wire.WireError as refused:
             assert reason in str(refused), (reason, str(refused))
         else:
             raise AssertionError(f"accepted a header that should fail with {reason!r}")
@@ -141,7 +141,7 @@ def test_hostile_headers_are_refused_by_their_bounds() -> None:
 def test_brackets_inside_strings_are_not_structure() -> None:
     """A string full of brackets and escaped quotes is text, however deep it looks."""
     text = '\\"[[[' * 1000 + "{" * 1000
-    assert _wire.parse_header(json.dumps({"a": text}).encode()) == {"a": text}
+    assert wire.parse_header(json.dumps({"a": text}).encode()) == {"a": text}
 
 
 def test_the_largest_honest_values_still_cross() -> None:
@@ -151,15 +151,15 @@ def test_the_largest_honest_values_still_cross() -> None:
         nested = [nested]
     for value in (nested, list(range(100_000))):
         tensors: list[torch.Tensor] = []
-        head = json.dumps({"header": {"v": _wire.encode(value, tensors)}, "tensors": []})
-        header, _ = _wire.unpack(head.encode(), b"")
-        assert _wire.decode(header["v"], []) == value
+        head = json.dumps({"header": {"v": wire.encode(value, tensors)}, "tensors": []})
+        header, _ = wire.unpack(head.encode(), b"")
+        assert wire.decode(header["v"], []) == value
 
 
 def test_integers_beyond_64_bits_are_named_not_sent() -> None:
     tensors: list[torch.Tensor] = []
-    sent = _wire.decode(_wire.encode(10**4000, tensors), tensors)
-    assert isinstance(sent, _wire.ForeignObject)
+    sent = wire.decode(wire.encode(10**4000, tensors), tensors)
+    assert isinstance(sent, wire.ForeignObject)
     assert sent.type_name == "int of 13288 bits"
 
 
@@ -167,8 +167,8 @@ def test_shapes_that_overflow_are_refused() -> None:
     for shape in ([0, 2**62, 4], [2**49], [0] + [2**10] * 10):
         head = json.dumps({"header": {}, "tensors": [["float32", shape]]}).encode()
         try:
-            _wire.unpack(head, b"")
-        except _wire.WireError as refused:
+            wire.unpack(head, b"")
+        except wire.WireError as refused:
             assert "shape too large" in str(refused)
         else:
             raise AssertionError(f"accepted the shape {shape}")

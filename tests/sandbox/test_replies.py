@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from deepgrade.engine.grading import grade_submission
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from deepgrade.sandbox.confined import Budget, ConfinedError, OverBudget, run_confined
 from deepgrade.sandbox.replies import check_driven, check_reply
 from deepgrade.sandbox.worker.drivers import (
@@ -61,13 +61,13 @@ def test_every_reply_an_honest_worker_sends_fits_the_schema(reply: dict[str, Any
     ],
 )
 def test_replies_out_of_the_schema_are_refused(reply: dict[str, Any], where: str) -> None:
-    with pytest.raises(_wire.WireError, match=rf"malformed reply \({re.escape(where)}"):
+    with pytest.raises(wire.WireError, match=rf"malformed reply \({re.escape(where)}"):
         check_reply(reply, output_limit=4000)
 
 
 def test_output_is_bounded_by_the_output_limit() -> None:
     check_reply({"ok": True, "output": "x" * 4100}, output_limit=4000)
-    with pytest.raises(_wire.WireError, match="characters of output"):
+    with pytest.raises(wire.WireError, match="characters of output"):
         check_reply({"ok": True, "output": "x" * 5000}, output_limit=4000)
 
 
@@ -111,7 +111,7 @@ def test_honest_driver_results_fit_their_shape(driver: Driver, value: Any) -> No
     ],
 )
 def test_driver_results_out_of_shape_are_refused(driver: Driver, value: Any, where: str) -> None:
-    with pytest.raises(_wire.WireError, match=re.escape(f"malformed {where}")):
+    with pytest.raises(wire.WireError, match=re.escape(f"malformed {where}")):
         check_driven(driver, value)
 
 

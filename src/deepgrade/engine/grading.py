@@ -43,7 +43,7 @@ from deepgrade.model.results import (
     zero_result,
 )
 from deepgrade.model.spec import ExerciseSpec, LabSpec
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from deepgrade.sandbox.isolation import isolation_level
 from deepgrade.sandbox.process import (
     WorkerDied,
@@ -138,26 +138,26 @@ class Session:
         header = {
             "op": "call",
             "target": target,
-            "args": [_wire.encode(a, tensors) for a in args],
-            "kwargs": {k: _wire.encode(v, tensors) for k, v in (kwargs or {}).items()},
+            "args": [wire.encode(a, tensors) for a in args],
+            "kwargs": {k: wire.encode(v, tensors) for k, v in (kwargs or {}).items()},
             "grad_of": list(grad_of),
-            "grad_output": _wire.encode(grad_output, tensors),
+            "grad_output": wire.encode(grad_output, tensors),
             "return_args": return_args,
             "collect": collect,
         }
         reply, out = self._request(target, header, tensors)
         try:
-            value = _wire.decode(reply.get("value"), out)
-            grads = [_wire.decode(g, out) for g in reply.get("grads", [])]
-        except _wire.WireError as exc:
+            value = wire.decode(reply.get("value"), out)
+            grads = [wire.decode(g, out) for g in reply.get("grads", [])]
+        except wire.WireError as exc:
             # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
             self.close()
             raise _unreadable(target, exc) from None
         return CallResult(
             value=value,
             grads=grads,
-            value_device=_wire.device_of(reply.get("value")),
-            grad_devices=[_wire.device_of(g) for g in reply.get("grads", [])],
+            value_device=wire.device_of(reply.get("value")),
+            grad_devices=[wire.device_of(g) for g in reply.get("grads", [])],
         )
 
     def drive(self, driver: Driver, target: str, payload: Mapping[str, Any]) -> Any:
@@ -166,12 +166,12 @@ class Session:
             "op": "drive",
             "driver": driver.__name__,
             "target": target,
-            "payload": _wire.encode(dict(payload), tensors),
+            "payload": wire.encode(dict(payload), tensors),
         }
         reply, out = self._request(target, header, tensors)
         try:
-            return check_driven(driver, _wire.decode(reply.get("value"), out))
-        except _wire.WireError as exc:
+            return check_driven(driver, wire.decode(reply.get("value"), out))
+        except wire.WireError as exc:
             # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
             self.close()
             raise _unreadable(target, exc) from None

@@ -35,7 +35,7 @@ from deepgrade.engine.checks.base import runnable
 from deepgrade.engine.checks.context import Harness
 from deepgrade.errors import SpecError
 from deepgrade.model.spec import LAB_FILE, RECORDED_FILE, REFERENCES_FILE, LabSpec, load_lab
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from deepgrade.sandbox.probes import Probe
 from deepgrade.sandbox.worker.drivers import Driver
 
@@ -142,15 +142,15 @@ class Recordings:
         if "raised" in entry:
             raise RecordedFailure(entry["raised"])
         try:
-            return _wire.decode(json.loads(entry["value"]), [t.clone() for t in entry["tensors"]])
-        except (ValueError, _wire.WireError) as exc:
+            return wire.decode(json.loads(entry["value"]), [t.clone() for t in entry["tensors"]])
+        except (ValueError, wire.WireError) as exc:
             raise SpecError(f"{reference}: {self.path} holds an unreadable result: {exc}") from None
 
     def record(self, key: str, reference: str, result: Any) -> None:
         """Store ``result`` under ``key`` (a :func:`call_key` taken before the call ran: a
         call may consume its generator)."""
         tensors: list[torch.Tensor] = []
-        encoded = _wire.encode(result, tensors)
+        encoded = wire.encode(result, tensors)
         unrecordable = sorted(set(_foreign_types(encoded)))
         if unrecordable:
             raise SpecError(
@@ -199,7 +199,7 @@ class _RecordingContext:
         return torch.device("cpu")
 
     def call(self, target: str, *args: Any, **kwargs: Any) -> CallResult:
-        return CallResult(value=_wire.ForeignObject("blank submission"))
+        return CallResult(value=wire.ForeignObject("blank submission"))
 
     def drive(self, driver: Driver, target: str, payload: Any) -> Any:
         return {}

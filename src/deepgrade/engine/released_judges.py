@@ -18,7 +18,7 @@ from typing import Any
 
 from deepgrade.errors import SpecError
 from deepgrade.model.spec import REFERENCES_FILE, LabSpec
-from deepgrade.sandbox import wire as _wire
+from deepgrade.sandbox import wire
 from deepgrade.sandbox.process import WorkerFailure, WorkerProcess
 from deepgrade.settings import GraderSettings
 
@@ -59,8 +59,8 @@ class ReleasedJudges:
         header = {
             "op": "call",
             "target": name,
-            "args": [_wire.encode(a, tensors) for a in args],
-            "kwargs": {k: _wire.encode(v, tensors) for k, v in kwargs.items()},
+            "args": [wire.encode(a, tensors) for a in args],
+            "kwargs": {k: wire.encode(v, tensors) for k, v in kwargs.items()},
             "device": "cpu",
             "forbidden": [],
         }
@@ -72,8 +72,8 @@ class ReleasedJudges:
                     f"{self._path}: the judge {name} raised {error.get('type')}: "
                     f"{error.get('message')}"
                 )
-            return _wire.decode(reply.get("value"), out)
-        except (WorkerFailure, _wire.WireError) as exc:
+            return wire.decode(reply.get("value"), out)
+        except (WorkerFailure, wire.WireError) as exc:
             self.close()
             raise SpecError(f"{self._path}: the judge {name} failed: {exc}") from None
 

@@ -82,7 +82,7 @@ def rebuild(tree: Any, symbols: Mapping[str, Any]) -> Any:
             if name not in symbols:
                 raise ExpressionError(f"unknown symbol {name!r}; use only {sorted(symbols)}")
             return symbols[name]
-        # Leaves are short texts of their kind: the wire checked them (see _wire.decode).
+        # Leaves are short texts of their kind: the wire checked them (see sandbox.wire.decode).
         if "integer" in node:
             return sympy.Integer(int(node["integer"]))
         if "rational" in node:

@@ -13,7 +13,7 @@ from pathlib import Path
 from deepgrade.model.records import RecordStatus, SubmissionRecord, write_atomic
 from deepgrade.model.results import CheckResult, ExerciseResult, Status
 from deepgrade.model.spec import LabSpec
-from deepgrade.reports import html as _html
+from deepgrade.reports import html
 
 # Characters of printed output kept per exercise: enough to see a traceback or a few prints.
 OUTPUT_LIMIT = 4000
@@ -57,7 +57,7 @@ class _ExerciseView:
 def render_feedback(record: SubmissionRecord, lab: LabSpec) -> str:
     """The feedback page for ``record``, a submission of ``lab``, as HTML text."""
     exercises = [_exercise_view(e, lab) for e in record.result.exercises] if record.result else []
-    return _html.render(
+    return html.render(
         "feedback.html.j2",
         record=record,
         lab=lab,
@@ -92,7 +92,7 @@ def _exercise_view(result: ExerciseResult, lab: LabSpec) -> _ExerciseView:
         hidden_failures=[] if unwritten else [c for c in hidden if c.status is not Status.PASSED],
         hidden_total=len(hidden),
         curves=[_curve(check) for check in public if any(check.series.values())],
-        output="" if hidden else _html.shorten(result.output, OUTPUT_LIMIT),
+        output="" if hidden else html.shorten(result.output, OUTPUT_LIMIT),
         output_withheld=bool(hidden and result.output),
     )
 
@@ -105,7 +105,7 @@ def _curve(check: CheckResult) -> _Curve:
         {n: v for n, v in curves.items() if "acc" in n.lower()},
     ]
     groups = [group for group in groups if group]
-    figure = _html.new_figure(3.4 * len(groups) + 1.0, 3.0)
+    figure = html.new_figure(3.4 * len(groups) + 1.0, 3.0)
     for axes, group in zip(figure.subplots(1, len(groups), squeeze=False)[0], groups, strict=True):
         for values in group.values():
             axes.plot(range(1, len(values) + 1), values, marker="." if len(values) < 30 else "")
@@ -122,4 +122,4 @@ def _curve(check: CheckResult) -> _Curve:
         f"{name}: {len(values)} values from {values[0]:.4g} to {values[-1]:.4g}"
         for name, values in curves.items()
     )
-    return _Curve(_html.figure_uri(figure), f"{check.name}: {summary}")
+    return _Curve(html.figure_uri(figure), f"{check.name}: {summary}")

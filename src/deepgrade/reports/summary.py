@@ -23,7 +23,7 @@ from deepgrade.errors import UsageError
 from deepgrade.model.records import RecordStatus, SubmissionRecord, write_atomic
 from deepgrade.model.results import ExerciseResult, Status
 from deepgrade.model.spec import LabSpec
-from deepgrade.reports import html as _html
+from deepgrade.reports import html
 
 # Failure patterns listed per exercise; the rest are counted.
 TOP_FAILURES = 5
@@ -148,7 +148,7 @@ def render_summary(
     rows, exercises = class_statistics(records, lab)
     graded = [row for row in rows if row.status is RecordStatus.GRADED]
     scores = [row.score for row in graded]
-    return _html.render(
+    return html.render(
         "summary.html.j2",
         lab=lab,
         records=sorted(rows, key=lambda row: row.student),
@@ -159,13 +159,13 @@ def render_summary(
         histogram=_histogram(scores, lab.max_score) if scores else "",
         exercises=exercises,
         pass_rates=_pass_rates(exercises) if graded else "",
-        status_order=_html.STATUS_ORDER,
+        status_order=html.STATUS_ORDER,
         feedback_links={
             row.student: f"{feedback_dir}/{quote(row.student)}.html"
             for row in rows
             if feedback_dir is not None
         },
-        shorten=_html.shorten,
+        shorten=html.shorten,
         RecordStatus=RecordStatus,
     )
 
@@ -193,7 +193,7 @@ def _score_stats(scores: list[float]) -> dict[str, float]:
 
 
 def _histogram(scores: list[float], max_score: float) -> str:
-    figure = _html.new_figure(6.4, 2.8)
+    figure = html.new_figure(6.4, 2.8)
     axes = figure.subplots()
     # One bin a point for short labs, at most 20 bins; the top bin includes the full score.
     bins = max(5, min(20, math.ceil(max_score)))
@@ -202,23 +202,23 @@ def _histogram(scores: list[float], max_score: float) -> str:
     axes.set_ylabel("students")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(axis="y", alpha=0.3)
-    return _html.figure_uri(figure)
+    return html.figure_uri(figure)
 
 
 def _pass_rates(exercises: list[ExerciseStats]) -> str:
     """Stacked horizontal bars: each exercise's share of students by status."""
-    figure = _html.new_figure(6.4, 0.9 + 0.32 * len(exercises))
+    figure = html.new_figure(6.4, 0.9 + 0.32 * len(exercises))
     axes = figure.subplots()
     names = [e.id for e in exercises]
     left = [0.0] * len(exercises)
-    for status in _html.STATUS_ORDER:
+    for status in html.STATUS_ORDER:
         shares = [e.statuses[status] / e.graded if e.graded else 0.0 for e in exercises]
         if any(shares):
             axes.barh(
                 names,
                 shares,
                 left=left,
-                color=_html.STATUS_COLOURS[status],
+                color=html.STATUS_COLOURS[status],
                 label=status.value.replace("_", " "),
             )
             left = [a + b for a, b in zip(left, shares, strict=True)]
@@ -227,4 +227,4 @@ def _pass_rates(exercises: list[ExerciseStats]) -> str:
     axes.xaxis.set_major_formatter("{x:.0%}")
     axes.set_xlabel("share of graded submissions")
     figure.legend(loc="outside lower center", ncol=4, fontsize="small")
-    return _html.figure_uri(figure)
+    return html.figure_uri(figure)

@@ -22,7 +22,7 @@ from deepgrade.sandbox.worker import drivers
 from deepgrade.sandbox.worker.drivers import Driver
 
 # Above what an honest worker sends: it cuts messages at 2000 characters, tracebacks at 4000 and
-# type names at 200 (see _worker._describe_error), and its output at the output limit plus a
+# type names at 200 (see worker.main), and its output at the output limit plus a
 # line that counts the rest.
 _MAX_TYPE = 250
 _MAX_MESSAGE = 2500
@@ -74,7 +74,7 @@ def check_reply(header: dict[str, Any], output_limit: int) -> dict[str, Any]:
     return header
 
 
-# -- what each driver returns (see _drivers.py) ----------------------------------------------------
+# -- what each driver returns (see worker/drivers.py) ---------------------------------------------
 # The fields the checks read as containers; the values in them are compared, not trusted.
 class _Driven(BaseModel):
     model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)

@@ -35,7 +35,7 @@ class _Remote:
     calls the backward twice per output element: a request each would make one check cost
     dozens of round trips. So the first forward fetches the forwards of finite differences,
     and the first backward the backwards of the Jacobian, in one request each (see
-    ``_drivers.evaluate``; large inputs take a few, each made when its calls are reached);
+    ``drivers.evaluate``; large inputs take a few, each made when its calls are reached);
     they are answered from here, recognised by their exact inputs. A call not foreseen still
     goes to the worker on its own. Each phase is fetched only once ``gradcheck`` has reached
     it, so that the worker runs no call that ``gradcheck`` would not make (unless it gives up

@@ -1,6 +1,6 @@
 """Random programs for a scalar autograd engine, checked against torch autograd in float64.
 
-A program is a list of instructions (see ``_drivers.run_program``). The check runs declared
+A program is a list of instructions (see ``drivers.run_program``). The check runs declared
 programs and seeded random ones (reused nodes, every operator, deep chains) through the
 student's class in the worker and through float64 torch scalars here, then compares the last
 node's value and every leaf's gradient. When a program fails, each of its sub-expressions is
