@@ -66,15 +66,16 @@ def check(
     verbose: bool,
 ) -> None:
     """Grade one notebook or module with the checks available here."""
+    from deepgrade.engine.loader import load_submission
     from deepgrade.sandbox.templates import prestart
 
+    # A wrong path or a broken file is said at once, before any worker starts.
+    submission = load_submission(path or _default_submission())
     # The worker template imports PyTorch while this process imports the grader's modules.
     prestart(device=device)
     from deepgrade.engine.grading import grade_submission
 
-    if path is None:
-        path = _default_submission()
-    result = grade_submission(path, lab=lab, exercises=exercises or None, device=device)
+    result = grade_submission(submission, lab=lab, exercises=exercises or None, device=device)
     if as_json:
         click.echo(json.dumps(result.public_dict()))
     else:

@@ -519,16 +519,17 @@ def _death_message(target: str, died: WorkerDied) -> str:
 
 
 def grade_submission(
-    path: Path,
+    path: Path | Submission,
     *,
     lab: str | None = None,
     exercises: Sequence[str] | None = None,
     device: str = "auto",
     settings: GraderSettings | None = None,
 ) -> LabResult:
-    """Grade one notebook or module; the Python API behind ``grade check``."""
+    """Grade one notebook or module (its path, or the submission loaded from it); the Python
+    API behind ``grade check``."""
     settings = settings or GraderSettings()
-    submission = load_submission(path)
+    submission = path if isinstance(path, Submission) else load_submission(path)
     return grade_cells(submission, find_lab(lab, submission, settings), exercises, device, settings)
 
 
