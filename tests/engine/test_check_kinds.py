@@ -27,7 +27,7 @@ from deepgrade.sandbox import wire
 from deepgrade.sandbox.probes import Probe
 from deepgrade.sandbox.worker.drivers import optimizer_run, run_loop, run_program
 from deepgrade.staff.authoring import ANSWER_PLACEHOLDER, stub_source, to_notebook
-from tests.helpers import FAST, exercise
+from tests.helpers import FAST, ToyCourse, exercise
 
 TOL = Tolerance(rtol=1e-6, atol=1e-6)
 
@@ -298,11 +298,9 @@ class Plain:
 
 
 @pytest.fixture
-def toy(tmp_path: Path) -> Path:
-    lab = tmp_path / "autograder" / "toy"
-    lab.mkdir(parents=True)
-    (lab / "lab.toml").write_text(LAB, encoding="utf-8")
-    return tmp_path
+def toy(toy_lab: ToyCourse) -> Path:
+    toy_lab.lab(LAB)
+    return toy_lab.root
 
 
 @pytest.mark.parametrize(

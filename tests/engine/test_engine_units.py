@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import math
-from pathlib import Path
 
 import pytest
 import sympy
@@ -19,7 +18,7 @@ from deepgrade.errors import SpecError
 from deepgrade.model.results import CheckResult, Status, score_exercise
 from deepgrade.model.spec import load_lab
 from deepgrade.sandbox import wire
-from tests.helpers import ROOT
+from tests.helpers import ROOT, ToyCourse
 
 TOL = Tolerance(rtol=1e-6, atol=1e-6)
 
@@ -208,15 +207,14 @@ def test_public_lab_leaves_hidden_checks_out() -> None:
     assert full.max_score == public.max_score == 20.0
 
 
-def test_invalid_lab_file_is_a_spec_error(tmp_path: Path) -> None:
-    (tmp_path / "lab.toml").write_text(
+def test_invalid_lab_file_is_a_spec_error(toy_lab: ToyCourse) -> None:
+    folder = toy_lab.lab(
         'id = "x"\ntitle = "t"\nnotebook = "x.ipynb"\nmodule = "x.py"\n'
         '[[exercises]]\nid = "x.a"\npoints = 1\nrequires = ["a"]\n'
-        '[[exercises.checks]]\nkind = "telepathy"\nname = "n"\n',
-        encoding="utf-8",
+        '[[exercises.checks]]\nkind = "telepathy"\nname = "n"\n'
     )
     with pytest.raises(SpecError, match="unknown check kind 'telepathy'"):
-        load_lab(tmp_path)
+        load_lab(folder)
 
 
 def test_every_public_name_resolves() -> None:

@@ -21,7 +21,7 @@ from deepgrade.model.records import (
 from deepgrade.model.spec import load_lab
 from deepgrade.staff.batch import BatchOptions, run_batch, write_grades
 from deepgrade.staff.course import load_course
-from tests.helpers import FAST, LAB2_SOLUTION, MODULE, ONLY, ROOT, make_class
+from tests.helpers import FAST, LAB2_SOLUTION, MODULE, ONLY, ROOT, ToyCourse, make_class
 
 pytestmark = pytest.mark.lab2
 
@@ -99,11 +99,10 @@ args = [{ gen = "randn", shape = [3] }]
 
 
 def test_a_grader_that_dies_costs_only_its_submission(tmp_path: Path) -> None:
-    lab_folder = tmp_path / "autograder" / "labx_crash"
-    lab_folder.mkdir(parents=True)
-    (lab_folder / "lab.toml").write_text(CRASHING_LAB, encoding="utf-8")
     # The grader imports a lab's references when it grades: here that ends its process.
-    (lab_folder / "references.py").write_text("import os\nos._exit(3)\n", encoding="utf-8")
+    lab_folder = ToyCourse(tmp_path).lab(
+        CRASHING_LAB, references="import os\nos._exit(3)\n", folder="labx_crash"
+    )
     submissions = tmp_path / "class"
     for student in ("erin", "fay"):
         (submissions / student).mkdir(parents=True)
