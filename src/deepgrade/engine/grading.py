@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from loguru import logger
@@ -73,6 +74,9 @@ def find_lab(lab: str | None, submission: Submission | None, settings: GraderSet
         file_stem=submission.path.stem if submission else None,
         include_hidden=settings.include_hidden,
     )
+
+
+_T = TypeVar("_T")
 
 
 class Session:
@@ -146,13 +150,13 @@ class Session:
             "collect": collect,
         }
         reply, out = self._request(target, header, tensors)
-        try:
-            value = wire.decode(reply.get("value"), out)
-            grads = [wire.decode(g, out) for g in reply.get("grads", [])]
-        except wire.WireError as exc:
-            # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
-            self.close()
-            raise _unreadable(target, exc) from None
+        value, grads = self._decoded(
+            target,
+            lambda: (
+                wire.decode(reply.get("value"), out),
+                [wire.decode(g, out) for g in reply.get("grads", [])],
+            ),
+        )
         return CallResult(
             value=value,
             grads=grads,
@@ -169,10 +173,16 @@ class Session:
             "payload": wire.encode(dict(payload), tensors),
         }
         reply, out = self._request(target, header, tensors)
+        return self._decoded(
+            target, lambda: check_driven(driver, wire.decode(reply.get("value"), out))
+        )
+
+    def _decoded(self, target: str, decode: Callable[[], _T]) -> _T:
+        """``decode()`` of a reply about ``target``: one that breaks the protocol ends its
+        worker, as one the sandbox refuses does, and is the student's error."""
         try:
-            return check_driven(driver, wire.decode(reply.get("value"), out))
+            return decode()
         except wire.WireError as exc:
-            # A reply that breaks the protocol ends its worker, as one the sandbox refuses does.
             self.close()
             raise _unreadable(target, exc) from None
 
@@ -190,7 +200,9 @@ class Session:
         worker = self._ensure_worker()
         header |= {
             "device": str(self._device),
-            "forbidden": expand(self._exercise.forbidden if self._exercise else []).to_wire(),
+            "forbidden": _forbidden_on_wire(
+                tuple(self._exercise.forbidden) if self._exercise else ()
+            ),
         }
         sent = time.monotonic()
         try:
@@ -502,6 +514,12 @@ _DIGITS = re.compile(r"\d+")
 
 
 _WRITE_IT_YOURSELF = "that is the function this exercise asks you to write yourself."
+
+
+@functools.lru_cache(maxsize=64)
+def _forbidden_on_wire(forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    # Expanded once per exercise's list, not at every call of its checks.
+    return expand(forbidden).to_wire()
 
 
 def _unreadable(target: str, exc: Exception) -> StudentRaised:
