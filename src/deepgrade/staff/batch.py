@@ -96,7 +96,7 @@ class BatchOptions(BaseModel):
 
 
 def _options(options: BatchOptions | None, fields: dict[str, Any]) -> BatchOptions:
-    if fields.get("settings", 0) is None:
+    if "settings" in fields and fields["settings"] is None:
         del fields["settings"]  # None stands for the default settings, as everywhere else
     if "exercises" in fields:
         fields["exercises"] = tuple(fields["exercises"])
