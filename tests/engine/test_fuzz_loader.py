@@ -8,13 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from deepgrade.engine.loader import load_submission
 from deepgrade.errors import SubmissionError
-
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 # Any JSON value, nested a few levels.
@@ -84,26 +82,22 @@ def _load(name: str, data: bytes) -> None:
     assert submission.lab_hint is None or isinstance(submission.lab_hint, str)
 
 
-@FUZZ
 @given(notebooks | near_notebooks)
 def test_odd_notebooks_are_read_or_refused(notebook: dict[str, Any]) -> None:
     _load("lab.ipynb", json.dumps(notebook).encode())
 
 
-@FUZZ
 @given(json_values)
 def test_any_json_is_read_or_refused(value: Any) -> None:
     _load("lab.ipynb", json.dumps(value).encode())
 
 
-@FUZZ
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_bytes_are_read_or_refused(data: bytes) -> None:
     _load("lab.ipynb", data)
     _load("lab.py", data)
 
 
-@FUZZ
 @given(st.lists(st.text(max_size=30) | st.sampled_from(["# %%", "# %% [markdown]", "%%bash"])))
 def test_percent_scripts_are_read_or_refused(lines: list[str]) -> None:
     _load("lab.py", "\n".join(["# %%", *lines]).encode())

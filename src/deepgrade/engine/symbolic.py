@@ -100,11 +100,16 @@ def rebuild(tree: Any, symbols: Mapping[str, Any]) -> Any:
         return functions[name](*args)
 
     try:
-        return build(tree)
+        answer = build(tree)
     except ExpressionError:
         raise
     except (TypeError, ValueError, RecursionError) as exc:
         raise ExpressionError(f"malformed expression ({type(exc).__name__})") from None
+    # Whitelisted nodes also build truth values, relations and condition pairs (they are the
+    # parts of a Piecewise); only a number-valued expression is an answer.
+    if not isinstance(answer, sympy.Expr):
+        raise ExpressionError(f"the answer is a {type(answer).__name__}, not an expression")
+    return answer
 
 
 def _too_large(base: Any, exponent: Any) -> bool:

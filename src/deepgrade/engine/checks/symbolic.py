@@ -114,10 +114,14 @@ def _verdict(
         return {"refused": str(exc), "ok": False}
     try:
         ok, reason = equivalent(answer, expected, list(table.values()), domain)
-    except (TypeError, ValueError, ArithmeticError) as exc:
-        # sympy's own refusals of what the answer does (complex infinity has no number).
+        shown = str(answer)
+    except RecursionError:
+        return {"refused": "the answer is nested too deeply to evaluate", "ok": False}
+    except Exception as exc:
+        # sympy fails in its own ways on expressions nobody would write (complex infinity has
+        # no number; a function of a truth value has no attribute to evaluate): whatever it
+        # raises here is about the answer the student built, so it is the answer that fails.
         return {"refused": f"the answer cannot be evaluated ({type(exc).__name__})", "ok": False}
-    shown = str(answer)
     if len(shown) > _SHOWN:
         shown = f"{shown[:_SHOWN]}... ({len(shown)} characters)"
     return {"refused": "", "ok": ok, "reason": reason, "answer": shown}
