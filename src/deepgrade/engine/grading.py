@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,8 +36,8 @@ from deepgrade.engine.gradients import explain_gradient_mismatch
 from deepgrade.engine.loader import Cell, Submission, load_submission
 from deepgrade.engine.recording import Recordings, resolve_reference
 from deepgrade.engine.released_judges import released_judges
-from deepgrade.errors import GraderError
-from deepgrade.model import spec
+from deepgrade.errors import GraderError, SpecError, UsageError
+from deepgrade.model import handout, spec
 from deepgrade.model.results import (
     CheckResult,
     ExerciseResult,
@@ -66,14 +69,36 @@ def find_lab(lab: str | None, submission: Submission | None, settings: GraderSet
     Checks come from the course (:func:`course_roots`). Only a student's own check, with no
     folder of checks configured, also looks next to the submission for its release (data).
     """
-    own_check = submission is not None and settings.autograder_dir is None
+    releases: list[Path] = []
+    if submission is not None and settings.autograder_dir is None:
+        # The notebook's own copy of its checks first: a newer release's replaces it in place
+        # (`grade update-checks`), whereas a folder beside it may be left from an older one.
+        if submission.checks_cell is not None:
+            releases.append(handout_root(submission.checks_cell))
+        releases += spec.release_roots(submission.path.parent)
     return spec.find_lab(
         lab or (submission.lab_hint if submission else None),
         course=spec.course_roots(settings.autograder_dir),
-        releases=spec.release_roots(submission.path.parent) if submission and own_check else [],
+        releases=releases,
         file_stem=submission.path.stem if submission else None,
         include_hidden=settings.include_hidden,
     )
+
+
+@functools.cache
+def handout_root(checks_cell: str) -> Path:
+    """The checks a notebook carries, written once per process as a release's ``autograder/``.
+
+    Raises ``UsageError`` when the cell is damaged or edited: the student can fetch it again.
+    """
+    try:
+        unpacked = handout.parse(checks_cell)
+    except SpecError as exc:
+        raise UsageError(f"cannot use the notebook's checks cell: {exc}") from None
+    root = Path(tempfile.mkdtemp(prefix="deepgrade-checks-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    unpacked.write(root)
+    return root
 
 
 _T = TypeVar("_T")

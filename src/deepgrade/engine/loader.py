@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deepgrade.errors import SubmissionError
+from deepgrade.model import handout
 
 SKIP_TAG = "skip-grading"
 _MAGIC = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)
@@ -38,6 +39,8 @@ class Submission:
     cells: list[Cell]
     lab_hint: str | None
     is_notebook: bool
+    # The text of the checks cell a released notebook carries (see model.handout), if any.
+    checks_cell: str | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -118,15 +121,22 @@ def _source(path: Path, index: int, source: Any) -> str:
 
 def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submission:
     cells = []
+    checks_cell = None
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code":
+            continue
+        source = _source(path, index, cell.get("source", ""))
+        if checks_cell is None and (call := handout.find_call(source)) is not None:
+            # Data for the grader, not code of the student's: read, never run.
+            checks_cell = call
             continue
         tags = _mapping(cell.get("metadata")).get("tags", [])
         if (isinstance(tags, list) and SKIP_TAG in tags) or is_test_cell(cell):
             continue
-        source = _source(path, index, cell.get("source", ""))
         if source.lstrip().startswith("%%"):
             continue
         cells.append(Cell(index, _MAGIC.sub(r"\1pass", source)))
     lab = _mapping(_mapping(notebook.get("metadata")).get("deepgrade")).get("lab")
-    return Submission(path, cells, lab if isinstance(lab, str) else None, is_notebook)
+    if not isinstance(lab, str) and checks_cell is not None:
+        lab = handout.lab_of(checks_cell)
+    return Submission(path, cells, lab if isinstance(lab, str) else None, is_notebook, checks_cell)
