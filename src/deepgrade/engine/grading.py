@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import re
 import shutil
@@ -36,7 +37,7 @@ from deepgrade.engine.gradients import explain_gradient_mismatch
 from deepgrade.engine.loader import Cell, Submission, load_submission
 from deepgrade.engine.recording import Recordings, resolve_reference
 from deepgrade.engine.released_judges import released_judges
-from deepgrade.errors import GraderError, SpecError, UsageError
+from deepgrade.errors import GraderError, SpecError, SubmissionError, UsageError
 from deepgrade.model import handout, spec
 from deepgrade.model.results import (
     CheckResult,
@@ -75,6 +76,8 @@ def find_lab(lab: str | None, submission: Submission | None, settings: GraderSet
         # (`grade update-checks`), whereas a folder beside it may be left from an older one.
         if submission.checks_cell is not None:
             releases.append(handout_root(submission.checks_cell))
+        else:
+            releases += _beside(submission.path)
         releases += spec.release_roots(submission.path.parent)
     return spec.find_lab(
         lab or (submission.lab_hint if submission else None),
@@ -83,6 +86,22 @@ def find_lab(lab: str | None, submission: Submission | None, settings: GraderSet
         file_stem=submission.path.stem if submission else None,
         include_hidden=settings.include_hidden,
     )
+
+
+# Notebooks beside a module read for their checks cells, at most: a module handed in next to
+# its lab's released notebook is checked with the notebook's checks.
+_MAX_BESIDE = 16
+
+
+def _beside(path: Path) -> list[Path]:
+    """The checks of the released notebooks in ``path``'s folder (those that are usable)."""
+    roots = []
+    for notebook in sorted(path.parent.glob("*.ipynb"))[:_MAX_BESIDE]:
+        with contextlib.suppress(SubmissionError, UsageError):
+            cell = load_submission(notebook).checks_cell
+            if cell is not None and handout_root(cell) not in roots:
+                roots.append(handout_root(cell))
+    return roots
 
 
 @functools.cache

@@ -49,16 +49,7 @@ class Submission:
 
 def load_submission(path: Path) -> Submission:
     """Read a ``.ipynb`` notebook or a ``.py`` module (plain, or in jupytext percent format)."""
-    if not path.is_file():
-        raise SubmissionError(f"no such file: {path}")
-    if path.stat().st_size > _MAX_SOURCE_BYTES:
-        raise SubmissionError(f"{path} is larger than {_MAX_SOURCE_BYTES >> 20} MiB")
-    raw = path.read_bytes()
-    try:
-        # utf-8-sig: editors on Windows start files with a byte-order mark, which is no code.
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    text = _read_text(path)
     if path.suffix == ".ipynb":
         return _from_notebook(path, _read_notebook(path, text), is_notebook=True)
     if path.suffix == ".py":
@@ -69,6 +60,24 @@ def load_submission(path: Path) -> Submission:
             return _from_notebook(path, notebook, is_notebook=False)
         return Submission(path, [Cell(0, text)], None, is_notebook=False)
     raise SubmissionError(f"{path}: expected a notebook (.ipynb) or a Python module (.py)")
+
+
+def read_notebook(path: Path) -> Any:
+    """A notebook file as JSON data (nbformat 4), read with a submission's bounds."""
+    return _read_notebook(path, _read_text(path))
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise SubmissionError(f"no such file: {path}")
+    if path.stat().st_size > _MAX_SOURCE_BYTES:
+        raise SubmissionError(f"{path} is larger than {_MAX_SOURCE_BYTES >> 20} MiB")
+    raw = path.read_bytes()
+    try:
+        # utf-8-sig: editors on Windows start files with a byte-order mark, which is no code.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{path} is not UTF-8 text (byte {exc.start})") from None
 
 
 def _read_notebook(path: Path, text: str) -> Any:

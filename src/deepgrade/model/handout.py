@@ -117,6 +117,12 @@ def lab_of(call: str) -> str | None:
     return match.group("lab") if match else None
 
 
+def version_of(call: str) -> str | None:
+    """The version a checks cell's call names (unchecked)."""
+    match = _CALL.search(call)
+    return match.group("version") if match else None
+
+
 def parse(text: str) -> Handout:
     """The handout in a checks cell's text (or its call), checked at every step.
 

@@ -64,7 +64,8 @@ def _notebook_checks_cell() -> str | None:
     from IPython import get_ipython
 
     shell: Any = get_ipython()
-    named = [os.environ.get("JPY_SESSION_NAME"), shell.user_ns.get("__vsc_ipynb_file__")]
+    user_ns = shell.user_ns if shell is not None else {}
+    named = [os.environ.get("JPY_SESSION_NAME"), user_ns.get("__vsc_ipynb_file__")]
     for name in (str(n) for n in named if n):
         for path in (Path(name), Path.cwd() / name, Path.cwd() / Path(name).name):
             if path.suffix == ".ipynb" and path.is_file():

@@ -123,12 +123,13 @@ def source_notebook(spec: LabSpec, root: Path, checks: Handout | None = None) ->
         raise SpecError(f"{path}: no check cell for {', '.join(untested)}")
     if checks is not None:
         first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
-        cells.insert(first_code, _checks_cell(checks))
+        cells.insert(first_code, checks_cell(checks))
     notebook.cells = cells
     return notebook
 
 
-def _checks_cell(checks: Handout) -> Any:
+def checks_cell(checks: Handout) -> Any:
+    """The checks cell of a release: ``checks`` as the text of a locked, folded code cell."""
     import nbformat
 
     cell = nbformat.v4.new_code_cell(handout.cell_source(checks))  # type: ignore[no-untyped-call]
