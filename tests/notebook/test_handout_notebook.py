@@ -166,6 +166,21 @@ def test_staff_grading_never_uses_a_notebooks_checks(
     assert grade_submission(path, exercises=["lab2.sigmoid"], settings=FAST).max_score == 2.0
 
 
+def test_a_damaged_checks_cell_is_said_where_nothing_else_has_the_checks(
+    checks: handout.Handout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = solved(checks)
+    first = next(c for c in notebook.cells if handout.find_call(c.source))
+    first.source = first.source.replace(checks.version, "0" * 12)
+    path = write(notebook, tmp_path / "lab2_activations.ipynb")
+    # Where the course is on the machine, its checks grade the notebook.
+    assert grade_submission(path, exercises=["lab2.relu"], settings=FAST).score == 2.0
+    monkeypatch.setattr(spec, "BUNDLED_AUTOGRADER", tmp_path / "no-course")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 2
+    assert "cannot use the notebook's checks cell: the checks cell was edited" in result.output
+
+
 def checks_text(checks: handout.Handout) -> str:
     return handout.cell_source(checks)
 

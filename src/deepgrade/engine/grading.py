@@ -71,21 +71,30 @@ def find_lab(lab: str | None, submission: Submission | None, settings: GraderSet
     folder of checks configured, also looks next to the submission for its release (data).
     """
     releases: list[Path] = []
+    damaged: UsageError | None = None
     if submission is not None and settings.autograder_dir is None:
         # The notebook's own copy of its checks first: a newer release's replaces it in place
         # (`grade update-checks`), whereas a folder beside it may be left from an older one.
         if submission.checks_cell is not None:
-            releases.append(handout_root(submission.checks_cell))
+            try:
+                releases.append(handout_root(submission.checks_cell))
+            except UsageError as exc:
+                damaged = exc  # said only if no other checks of the lab are found
         else:
             releases += _beside(submission.path)
         releases += spec.release_roots(submission.path.parent)
-    return spec.find_lab(
-        lab or (submission.lab_hint if submission else None),
-        course=spec.course_roots(settings.autograder_dir),
-        releases=releases,
-        file_stem=submission.path.stem if submission else None,
-        include_hidden=settings.include_hidden,
-    )
+    try:
+        return spec.find_lab(
+            lab or (submission.lab_hint if submission else None),
+            course=spec.course_roots(settings.autograder_dir),
+            releases=releases,
+            file_stem=submission.path.stem if submission else None,
+            include_hidden=settings.include_hidden,
+        )
+    except UsageError:
+        if damaged is not None:
+            raise damaged from None
+        raise
 
 
 # Notebooks beside a module read for their checks cells, at most: a module handed in next to
