@@ -25,6 +25,9 @@ def grade(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
     )
 
 
+CHECK_KEYS = {"name", "passed", "score", "max_score", "hidden", "message"}
+
+
 def test_json_is_exactly_the_course_object() -> None:
     run = grade("check", str(LAB2_SOLUTION_NB), "--json", "--device", "cpu")
     assert run.returncode == 0, run.stderr
@@ -32,9 +35,18 @@ def test_json_is_exactly_the_course_object() -> None:
     assert set(data) == {"lab", "score", "max_score", "exercises"}
     assert (data["lab"], data["score"], data["max_score"]) == ("lab2", 20.0, 20.0)
     assert all(
-        set(e) == {"id", "status", "score", "max_score", "message"} for e in data["exercises"]
+        set(e) == {"id", "status", "score", "max_score", "message", "checks"}
+        for e in data["exercises"]
     )
     assert [e["id"] for e in data["exercises"]][:2] == ["lab2.sigmoid", "lab2.tanh"]
+    for entry in data["exercises"]:
+        assert entry["checks"], entry["id"]
+        assert all(set(c) == CHECK_KEYS and c["passed"] for c in entry["checks"])
+        # Exact shares: 9 checks of 2 points are 2/9 each, not 0.22.
+        assert sum(c["score"] for c in entry["checks"]) == pytest.approx(entry["score"])
+        assert sum(c["max_score"] for c in entry["checks"]) == pytest.approx(entry["max_score"])
+    checks = [c for e in data["exercises"] for c in e["checks"]]
+    assert any(c["hidden"] for c in checks) and not all(c["hidden"] for c in checks)
 
 
 def test_failures_exit_1_and_one_exercise_can_be_chosen() -> None:
@@ -42,6 +54,8 @@ def test_failures_exit_1_and_one_exercise_can_be_chosen() -> None:
     assert run.returncode == 1
     data = json.loads(run.stdout)
     assert [(e["id"], e["status"]) for e in data["exercises"]] == [("lab2.relu", "not_implemented")]
+    checks = data["exercises"][0]["checks"]
+    assert checks and all(not c["passed"] and c["score"] == 0 for c in checks)
 
 
 def test_table_explains_failures() -> None:

@@ -89,6 +89,8 @@ def test_syntax_error_in_a_plain_module_fails_every_exercise(grade_text: Grader)
     assert set(statuses(result).values()) == {"error"}
     assert "SyntaxError" in result.exercises[0].message
     assert result.score == 0.0
+    # No check ran: COURSE.md's JSON still has every key, with an empty list of checks.
+    assert all(e.public_dict()["checks"] == [] for e in result.exercises)
 
 
 def test_missing_definition(grade_text: Grader) -> None:
@@ -97,6 +99,7 @@ def test_missing_definition(grade_text: Grader) -> None:
     heaviside = exercise(result, "lab2.heaviside")
     assert heaviside.status.value == "missing"
     assert "heaviside is not defined" in heaviside.message
+    assert heaviside.public_dict()["checks"] == []
     assert result.score == 19.0
 
 
