@@ -30,11 +30,11 @@ from deepgrade.engine.devices import gpu_lock
 from deepgrade.engine.devices import resolve_device as resolve_device
 from deepgrade.engine.forbidden import reported_tampering, scan, tampering
 from deepgrade.engine.gradients import explain_gradient_mismatch
-from deepgrade.engine.loader import Cell, Submission, load_submission
+from deepgrade.engine.loader import Cell, Submission
 from deepgrade.engine.recording import Recordings, resolve_reference
 from deepgrade.engine.released_judges import released_judges
+from deepgrade.engine.validation import validate_request
 from deepgrade.errors import GraderError
-from deepgrade.model import spec
 from deepgrade.model.results import (
     CheckResult,
     ExerciseResult,
@@ -58,23 +58,6 @@ from deepgrade.sandbox.replies import check_driven
 from deepgrade.sandbox.worker.drivers import Driver
 from deepgrade.sandbox.worker.equivalents import expand
 from deepgrade.settings import GraderSettings
-
-
-def find_lab(lab: str | None, submission: Submission | None, settings: GraderSettings) -> LabSpec:
-    """The lab named ``lab``, or the one the submission's metadata or file name points to.
-
-    Checks come from the course (:func:`course_roots`). Only a student's own check, with no
-    folder of checks configured, also looks next to the submission for its release (data).
-    """
-    own_check = submission is not None and settings.autograder_dir is None
-    return spec.find_lab(
-        lab or (submission.lab_hint if submission else None),
-        course=spec.course_roots(settings.autograder_dir),
-        releases=spec.release_roots(submission.path.parent) if submission and own_check else [],
-        file_stem=submission.path.stem if submission else None,
-        include_hidden=settings.include_hidden,
-    )
-
 
 _T = TypeVar("_T")
 
@@ -545,10 +528,11 @@ def grade_submission(
     settings: GraderSettings | None = None,
 ) -> LabResult:
     """Grade one notebook or module (its path, or the submission loaded from it); the Python
-    API behind ``grade check``."""
+    API behind ``grade check``. A request that cannot be graded raises :class:`UsageError`
+    (see :func:`~deepgrade.engine.validation.validate_request`) before any worker starts."""
     settings = settings or GraderSettings()
-    submission = path if isinstance(path, Submission) else load_submission(path)
-    return grade_cells(submission, find_lab(lab, submission, settings), exercises, device, settings)
+    request = validate_request(lab, exercises or (), settings=settings, submission=path)
+    return grade_cells(request.graded, request.load_lab(), request.exercises, device, settings)
 
 
 def grade_cells(

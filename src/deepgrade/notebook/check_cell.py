@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepgrade.engine.loader import Cell, Submission, load_submission
+from deepgrade.engine.validation import validate_request
 from deepgrade.sandbox.templates import WORKER_ENV
 
 if TYPE_CHECKING:
@@ -54,13 +55,15 @@ def grade_exercise(
 
     What a notebook's check cells and nbgrader's test cells share.
     """
-    from deepgrade.engine.grading import find_lab, grade_cells
+    from deepgrade.engine.grading import grade_cells
     from deepgrade.reports.terminal import render_result
     from deepgrade.settings import GraderSettings
 
     settings = GraderSettings()
-    lab = find_lab(exercise_id.split(".", 1)[0], submission, settings)
-    result = grade_cells(submission, lab, [exercise_id], device, settings)
+    request = validate_request(
+        exercise_id.split(".", 1)[0], [exercise_id], settings=settings, submission=submission
+    )
+    result = grade_cells(submission, request.load_lab(), request.exercises, device, settings)
     render_result(result, console, verbose=False)
     return result.exercises[0]
 
