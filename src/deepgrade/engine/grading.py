@@ -252,7 +252,11 @@ class Session:
         self.close()
         while True:
             worker = WorkerProcess(
-                self.settings, str(self._device), self._module_name(), self.lab.worker_threads
+                self.settings,
+                str(self._device),
+                self._module_name(),
+                self.lab.worker_threads,
+                module_file=None if self.submission.is_notebook else self.submission.path.name,
             )
             try:
                 worker.start()
