@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from deepgrade.engine.loader import Cell, Submission, load_submission
 from deepgrade.engine.validation import validate_request
+from deepgrade.errors import DeepgradeError
 from deepgrade.sandbox.templates import WORKER_ENV
 
 if TYPE_CHECKING:
@@ -68,17 +69,34 @@ def grade_exercise(
     return result.exercises[0]
 
 
-def check(exercise_id: str, *, device: str = "auto") -> None:
-    """Run the checks available here for one exercise and show the result.
+def error_line(exc: Exception) -> str:
+    """What a check cell prints instead of a traceback when deepgrade itself fails.
 
-    Does nothing when the submission is itself being graded (the call is then in a worker).
+    A traceback into deepgrade tells a student nothing they can act on, and an exception would
+    stop "Run All" at this cell.
+    """
+    if isinstance(exc, DeepgradeError):
+        return f"Error: {exc}"
+    return f"Error: deepgrade failed ({type(exc).__name__}: {exc}); please tell the course staff"
+
+
+def check(exercise_id: str, *, device: str = "auto") -> float:
+    """Run the checks available here for one exercise, show the result and return the points.
+
+    Never raises: when deepgrade itself fails (an unknown exercise, a worker that would not
+    start) it prints a one-line :func:`error_line` and returns 0. Does nothing when the
+    submission is itself being graded (the call is then in a worker).
     """
     if os.environ.get(WORKER_ENV):
-        return
+        return 0.0
     from rich.console import Console
 
-    submission = history_submission(exercise_id.split(".", 1)[0])
-    if submission is None:
-        main = sys.modules.get("__main__")
-        submission = load_submission(Path(str(getattr(main, "__file__", ""))))
-    grade_exercise(exercise_id, submission, device, Console())
+    try:
+        submission = history_submission(exercise_id.split(".", 1)[0])
+        if submission is None:
+            main = sys.modules.get("__main__")
+            submission = load_submission(Path(str(getattr(main, "__file__", ""))))
+        return grade_exercise(exercise_id, submission, device, Console()).score
+    except Exception as exc:
+        sys.stdout.write(error_line(exc) + "\n")
+        return 0.0
