@@ -66,16 +66,22 @@ def check(
     verbose: bool,
 ) -> None:
     """Grade one notebook or module with the checks available here."""
-    from deepgrade.engine.loader import load_submission
+    from deepgrade.engine.validation import validate_request
     from deepgrade.sandbox.templates import prestart
+    from deepgrade.settings import GraderSettings
 
-    # A wrong path or a broken file is said at once, before any worker starts.
-    submission = load_submission(path or _default_submission())
+    settings = GraderSettings()
+    # A wrong path, a broken file, lab or exercise is said at once, before any worker starts.
+    request = validate_request(
+        lab, exercises, settings=settings, submission=path or _default_submission()
+    )
     # The worker template imports PyTorch while this process imports the grader's modules.
-    prestart(device=device)
+    prestart(settings, device=device)
     from deepgrade.engine.grading import grade_submission
 
-    result = grade_submission(submission, lab=lab, exercises=exercises or None, device=device)
+    result = grade_submission(
+        request.graded, lab=lab, exercises=exercises, device=device, settings=settings
+    )
     if as_json:
         click.echo(json.dumps(result.public_dict()))
     else:
@@ -212,12 +218,16 @@ def batch(
     allow_limits_only: bool,
 ) -> None:
     """Grade a class's submissions: nbgrader's submitted/, student folders or zip archives."""
+    from deepgrade.engine.validation import validate_request
     from deepgrade.settings import GraderSettings
-    from deepgrade.staff.batch import BatchOptions, RichProgress, run_batch
 
     settings = GraderSettings()
     if allow_limits_only:
         settings = settings.model_copy(update={"allow_limits_only": True})
+    # Said at once: run_batch validates the same, but only after importing PyTorch.
+    validate_request(lab, exercises, settings=settings, submissions=submissions)
+    from deepgrade.staff.batch import BatchOptions, RichProgress, run_batch
+
     options = BatchOptions(
         jobs=jobs,
         force=force,

@@ -89,6 +89,8 @@ def test_syntax_error_in_a_plain_module_fails_every_exercise(grade_text: Grader)
     assert set(statuses(result).values()) == {"error"}
     assert "SyntaxError" in result.exercises[0].message
     assert result.score == 0.0
+    # No check ran: COURSE.md's JSON still has every key, with an empty list of checks.
+    assert all(e.public_dict()["checks"] == [] for e in result.exercises)
 
 
 def test_missing_definition(grade_text: Grader) -> None:
@@ -97,6 +99,7 @@ def test_missing_definition(grade_text: Grader) -> None:
     heaviside = exercise(result, "lab2.heaviside")
     assert heaviside.status.value == "missing"
     assert "heaviside is not defined" in heaviside.message
+    assert heaviside.public_dict()["checks"] == []
     assert result.score == 19.0
 
 
@@ -156,3 +159,19 @@ def test_forged_reply_on_the_grader_channel_is_refused(grade_text: Grader) -> No
         "relu sent back an invalid result: message of 1000000000000 bytes exceeds" in relu.message
     )
     assert (tanh.status.value, tanh.score) == ("passed", 2.0)
+
+
+@pytest.mark.parametrize("layout", ["plain", "percent"])
+def test_a_module_runs_with_its_file_set(grade_text: Grader, layout: str) -> None:
+    """As any imported module, a .py submission has ``__file__``: students read data next to
+    it. Its folder is the worker's working folder, where relative paths lead too."""
+    prelude = (
+        "from pathlib import Path\n"
+        "DATA = Path(__file__).parent / 'data.csv'\n"
+        "assert Path(__file__).name == 'lab2_activations.py', __file__\n"
+        "assert DATA.parent == Path.cwd(), DATA\n"
+    )
+    source = solution() if layout == "percent" else solution().replace("# %%", "#")
+    result = grade_text(prelude + source, exercises=["lab2.relu"])
+    assert result.notes == []
+    assert statuses(result) == {"lab2.relu": "passed"}

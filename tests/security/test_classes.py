@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from deepgrade.cli import main
-from deepgrade.engine.grading import find_lab, grade_cells, grade_submission
+from deepgrade.engine.grading import grade_cells, grade_submission
 from deepgrade.engine.loader import load_submission
 from deepgrade.engine.recording import export_public_checks, resolve_reference
+from deepgrade.engine.validation import validate_request
 from deepgrade.errors import SpecError, UsageError
 from deepgrade.model import spec
 from deepgrade.model.records import RecordStatus, SubmissionRecord, csv_text, read_records
@@ -72,10 +73,15 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _lab_of(path: Path) -> LabSpec:
+    """The lab that grading the file at ``path`` finds."""
+    return validate_request(None, submission=path, settings=FAST).load_lab()
+
+
 def test_a_release_next_to_a_submission_is_data_only(release: Path) -> None:
     """Its recordings are used; its references.py and hidden.toml are never read."""
     shutil.copy(LAB2_STUB, release / "lab2_activations.py")
-    lab = find_lab(None, load_submission(release / "lab2_activations.py"), FAST)
+    lab = _lab_of(release / "lab2_activations.py")
     assert lab.release and lab.folder == release / "autograder" / LAB2.name
     assert not lab.has_hidden
     # Its judges (Lab 2 has none) would come from the course's own references.
@@ -90,16 +96,15 @@ def test_a_configured_folder_of_checks_ignores_what_lies_next_to_the_submission(
 ) -> None:
     shutil.copy(LAB2_STUB, release / "lab2_activations.py")
     submission = load_submission(release / "lab2_activations.py")
-    lab = find_lab(
-        None, submission, FAST.model_copy(update={"autograder_dir": ROOT / "autograder"})
-    )
+    configured = FAST.model_copy(update={"autograder_dir": ROOT / "autograder"})
+    lab = validate_request(None, submission=submission, settings=configured).load_lab()
     assert not lab.release and lab.folder == LAB2 and lab.has_hidden
 
 
 def test_a_file_inside_the_course_checkout_is_graded_by_the_courses_own_lab() -> None:
     """The course's folder above a file in its checkout is the course's, hidden checks and all,
     not a release."""
-    lab = find_lab(None, load_submission(LAB2_STUB), FAST)
+    lab = _lab_of(LAB2_STUB)
     assert lab.folder == LAB2 and lab.has_hidden and not lab.release
 
 
@@ -111,7 +116,7 @@ def test_a_release_whose_checks_differ_from_the_courses_is_ignored(
     text = (forged / "lab.toml").read_text(encoding="utf-8")
     (forged / "lab.toml").write_text(text.replace("points = 1.0", "points = 9.0"), "utf-8")
     shutil.copy(LAB2_STUB, tmp_path / "lab2_activations.py")
-    lab = find_lab(None, load_submission(tmp_path / "lab2_activations.py"), FAST)
+    lab = _lab_of(tmp_path / "lab2_activations.py")
     assert lab.folder == LAB2 and not lab.release
 
 

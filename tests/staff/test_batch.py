@@ -19,6 +19,7 @@ from deepgrade.model.records import (
     record_path,
 )
 from deepgrade.model.spec import load_lab
+from deepgrade.staff import batch
 from deepgrade.staff.batch import BatchOptions, run_batch, write_grades
 from deepgrade.staff.course import load_course
 from tests.helpers import FAST, LAB2_SOLUTION, MODULE, ONLY, ROOT, ToyCourse, make_class
@@ -142,6 +143,31 @@ def test_usage_errors(tmp_path: Path, arguments: list[str], code: int, message: 
     run = CliRunner().invoke(main, ["batch", *args, "--out", str(tmp_path / "out")])
     assert run.exit_code == code, run.output
     assert message in run.output
+
+
+@pytest.mark.parametrize(
+    ("lab", "exercises", "folder", "message"),
+    [
+        ("lab99", (), "class", "unknown lab 'lab99'"),
+        ("lab2", ("lab2.nope",), "class", "lab lab2 has no exercise 'lab2.nope'"),
+        ("lab2", (), "nope", "no such folder of submissions"),
+    ],
+)
+def test_run_batch_validates_before_any_grader_starts(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lab: str,
+    exercises: tuple[str, ...],
+    folder: str,
+    message: str,
+) -> None:
+    """The Python API validates as grade batch does (deepgrade.engine.validation)."""
+    (tmp_path / "class").mkdir()
+    shutil.copy(LAB2_SOLUTION, tmp_path / "class" / "alice.py")
+    monkeypatch.setattr(batch, "open_executor", lambda *a, **k: pytest.fail("graders started"))
+    with pytest.raises(UsageError, match=message):
+        run_batch(tmp_path / folder, lab=lab, out=tmp_path / "out", exercises=exercises)
+    assert not (tmp_path / "out").exists()
 
 
 COURSE = """

@@ -62,7 +62,10 @@ def test_score_returns_the_partial_credit(
     assert captured.err == ""
 
 
-def test_score_raises_when_nothing_is_earned(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_score_raises_under_nbgrader_when_nothing_is_earned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
     monkeypatch.setattr(notebook, "_history", lambda: _history(LAB2_STUB))
     with pytest.raises(AssertionError, match=r"lab2.relu earned 0 of 2 points \(not_implemented\)"):
         testcell.score("lab2.relu")

@@ -15,8 +15,12 @@ from deepgrade.errors import SubmissionError
 from deepgrade.model import handout
 
 SKIP_TAG = "skip-grading"
+# What a submission may be: a notebook, or a module (plain, or in jupytext percent format).
+SUFFIXES = (".ipynb", ".py")
 _MAGIC = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)
 _MAX_SOURCE_BYTES = 8 << 20
+# A notebook of any nbformat version has one of these (version 1 names no version).
+_NOTEBOOK_KEYS = {"nbformat", "cells", "worksheets"}
 
 
 @dataclass(frozen=True)
@@ -49,17 +53,17 @@ class Submission:
 
 def load_submission(path: Path) -> Submission:
     """Read a ``.ipynb`` notebook or a ``.py`` module (plain, or in jupytext percent format)."""
+    if path.is_file() and path.suffix not in SUFFIXES:
+        raise SubmissionError(f"{path}: expected a notebook (.ipynb) or a Python module (.py)")
     text = _read_text(path)
     if path.suffix == ".ipynb":
         return _from_notebook(path, _read_notebook(path, text), is_notebook=True)
-    if path.suffix == ".py":
-        if "# %%" in text:
-            import jupytext
+    if "# %%" in text:
+        import jupytext
 
-            notebook = jupytext.reads(text, fmt="py:percent")
-            return _from_notebook(path, notebook, is_notebook=False)
-        return Submission(path, [Cell(0, text)], None, is_notebook=False)
-    raise SubmissionError(f"{path}: expected a notebook (.ipynb) or a Python module (.py)")
+        notebook = jupytext.reads(text, fmt="py:percent")
+        return _from_notebook(path, notebook, is_notebook=False)
+    return Submission(path, [Cell(0, text)], None, is_notebook=False)
 
 
 def read_notebook(path: Path) -> Any:
@@ -68,6 +72,8 @@ def read_notebook(path: Path) -> Any:
 
 
 def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise SubmissionError(f"{path} is a folder: give the notebook (.ipynb) or module (.py)")
     if not path.is_file():
         raise SubmissionError(f"no such file: {path}")
     if path.stat().st_size > _MAX_SOURCE_BYTES:
@@ -91,7 +97,10 @@ def _read_notebook(path: Path, text: str) -> Any:
         raise SubmissionError(
             f"{path} is not a valid notebook: it does not appear to be JSON ({exc})"
         ) from None
-    if isinstance(notebook, dict) and notebook.get("nbformat") == 4:
+    if not isinstance(notebook, dict) or not _NOTEBOOK_KEYS & notebook.keys():
+        # Said without importing nbformat: this JSON is no notebook of any format version.
+        raise SubmissionError(f"{path} is not a valid notebook: it is JSON, but not a notebook")
+    if notebook.get("nbformat") == 4:
         # Read as plain JSON: only cells and metadata are used, and importing nbformat costs
         # seconds (its schema validator compiles grammars), longer than grading a small lab.
         cells = notebook.get("cells")

@@ -51,6 +51,9 @@ class CheckResult(BaseModel):
     series: dict[str, list[float]] = Field(
         default_factory=dict, description="Curves the check recorded, such as a loss history."
     )
+    # Set when the exercise is scored (score_exercise), which knows the exercise's points.
+    score: float = Field(0.0, description="Points this check earned of its exercise's.")
+    max_score: float = Field(0.0, description="Points this check is worth in its exercise.")
 
     @property
     def earned(self) -> float:
@@ -61,6 +64,16 @@ class CheckResult(BaseModel):
     @property
     def label(self) -> str:
         return f"[hidden] {self.name}" if self.hidden else self.name
+
+    def public_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.status is Status.PASSED,
+            "score": self.score,
+            "max_score": self.max_score,
+            "hidden": self.hidden,
+            "message": self.message,
+        }
 
 
 class ExerciseResult(BaseModel):
@@ -85,6 +98,7 @@ class ExerciseResult(BaseModel):
             "score": self.score,
             "max_score": self.max_score,
             "message": self.message,
+            "checks": [c.public_dict() for c in self.checks],
         }
 
 
@@ -141,14 +155,25 @@ def score_exercise(
 
     A stub that raises ``NotImplementedError`` in every check is ``not_implemented`` (zero).
     A check that crashed makes the exercise ``grader_error``: no share of it is a grade, so it
-    scores 0 and its message is the first crashed check's.
+    and each of its checks score 0, and its message is the first crashed check's. Each check
+    records its own share of the points (``score`` of ``max_score``).
     """
     total = sum(c.weight for c in checks)
     passed = sum(c.weight * c.earned for c in checks)
     score = round(points * passed / total, 6) if total else 0.0
     statuses = {c.status for c in checks}
+    ungraded = Status.GRADER_ERROR in statuses
+    checks = [
+        c.model_copy(
+            update={
+                "score": 0.0 if ungraded else _points(points, c.weight * c.earned, total),
+                "max_score": _points(points, c.weight, total),
+            }
+        )
+        for c in checks
+    ]
     failures = [c for c in checks if c.status is not Status.PASSED]
-    if Status.GRADER_ERROR in statuses:
+    if ungraded:
         status, score = Status.GRADER_ERROR, 0.0
         # Crashed checks of one exercise mostly share their cause: the first one says it.
         failures = [c for c in failures if c.status is Status.GRADER_ERROR][:1]
@@ -170,6 +195,11 @@ def score_exercise(
         checks=checks,
         output=output,
     )
+
+
+def _points(points: float, weight: float, total: float) -> float:
+    """The share ``weight / total`` of ``points``, exact: COURSE.md's JSON rounds nothing."""
+    return points * weight / total if total else 0.0
 
 
 def zero_result(exercise_id: str, points: float, status: Status, message: str) -> ExerciseResult:

@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -113,7 +114,7 @@ class ExerciseSpec(BaseModel):
 
     @property
     def name(self) -> str:
-        return self.id.split(".", 1)[-1]
+        return _exercise_name(self.id)
 
 
 def _with_defaults(item: Any, defaults: Mapping[str, Any]) -> Any:
@@ -201,11 +202,9 @@ class LabSpec(BaseModel):
         return data
 
     def exercise(self, exercise_id: str) -> ExerciseSpec:
-        for exercise in self.exercises:
-            if exercise.id == exercise_id or exercise.name == exercise_id:
-                return exercise
-        known = ", ".join(e.id for e in self.exercises)
-        raise UsageError(f"lab {self.id} has no exercise {exercise_id!r} (it has {known})")
+        """The exercise named by its id (``lab2.sigmoid``) or its name (``sigmoid``)."""
+        found = _exercise_id(self.id, [e.id for e in self.exercises], exercise_id)
+        return next(exercise for exercise in self.exercises if exercise.id == found)
 
     @property
     def max_score(self) -> float:
@@ -221,6 +220,17 @@ class LabSpec(BaseModel):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
+
+
+def _exercise_name(exercise_id: str) -> str:
+    return exercise_id.split(".", 1)[-1]
+
+
+def _exercise_id(lab_id: str, ids: Sequence[str], wanted: str) -> str:
+    for exercise_id in ids:
+        if wanted in (exercise_id, _exercise_name(exercise_id)):
+            return exercise_id
+    raise UsageError(f"lab {lab_id} has no exercise {wanted!r} (it has {', '.join(ids)})")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -318,6 +328,32 @@ def _existing(candidates: Iterable[Path]) -> list[Path]:
     return roots
 
 
+@dataclass(frozen=True)
+class LabLocation:
+    """Where a lab's files are, found without loading its checks (which imports PyTorch).
+
+    Enough to tell a wrong lab or exercise at once; :meth:`load` reads the whole lab.
+    """
+
+    id: str
+    folder: Path
+    course_folder: Path | None = None
+    release: bool = False
+
+    def exercise_id(self, wanted: str) -> str:
+        """The id of the exercise ``wanted`` (an id or a name), as :meth:`LabSpec.exercise`."""
+        # hidden.toml may only add checks to lab.toml's exercises: lab.toml names them all.
+        exercises = _read_toml(self.folder / LAB_FILE).get("exercises")
+        ids = [e.get("id") for e in exercises if isinstance(e, dict)] if exercises else []
+        return _exercise_id(self.id, [i for i in ids if isinstance(i, str)], wanted)
+
+    def load(self, *, include_hidden: bool = True) -> LabSpec:
+        """The lab itself: a student release's as data only (:func:`load_release`)."""
+        if self.release:
+            return load_release(self.folder, self.course_folder)
+        return load_lab(self.folder, include_hidden=include_hidden)
+
+
 def find_lab(
     wanted: str | None,
     *,
@@ -326,6 +362,18 @@ def find_lab(
     file_stem: str | None = None,
     include_hidden: bool = True,
 ) -> LabSpec:
+    """The lab ``wanted``, loaded: see :func:`locate_lab`."""
+    location = locate_lab(wanted, course=course, releases=releases, file_stem=file_stem)
+    return location.load(include_hidden=include_hidden)
+
+
+def locate_lab(
+    wanted: str | None,
+    *,
+    course: Sequence[Path],
+    releases: Sequence[Path] = (),
+    file_stem: str | None = None,
+) -> LabLocation:
     """The lab ``wanted`` (an id or folder name), or the one a file named ``file_stem`` is of.
 
     Labs in ``releases`` (found next to a student's own file) come first, as data only; then
@@ -355,8 +403,8 @@ def find_lab(
     if lab_id is None:
         raise UsageError(f"unknown lab {wanted!r} (known labs: {known})")
     if lab_id in released:
-        return load_release(released[lab_id], courses.get(lab_id))
-    return load_lab(courses[lab_id], include_hidden=include_hidden)
+        return LabLocation(lab_id, released[lab_id], courses.get(lab_id), release=True)
+    return LabLocation(lab_id, courses[lab_id])
 
 
 def _genuine_release(folder: Path, course_folder: Path | None) -> bool:

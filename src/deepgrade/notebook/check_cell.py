@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepgrade.engine.loader import Cell, Submission, load_submission
-from deepgrade.errors import SpecError, SubmissionError, UsageError
+from deepgrade.engine.validation import validate_request
+from deepgrade.errors import DeepgradeError, SpecError, SubmissionError, UsageError
 from deepgrade.model import handout
 from deepgrade.sandbox.templates import WORKER_ENV
 
@@ -100,13 +101,15 @@ def grade_exercise(
 
     What a notebook's check cells and nbgrader's test cells share.
     """
-    from deepgrade.engine.grading import find_lab, grade_cells
+    from deepgrade.engine.grading import grade_cells
     from deepgrade.reports.terminal import render_result
     from deepgrade.settings import GraderSettings
 
     settings = GraderSettings()
     try:
-        lab = find_lab(exercise_id.split(".", 1)[0], submission, settings)
+        request = validate_request(
+            exercise_id.split(".", 1)[0], [exercise_id], settings=settings, submission=submission
+        )
     except UsageError as exc:
         if submission.checks_cell is not None or not str(exc).startswith("unknown lab"):
             raise
@@ -114,22 +117,39 @@ def grade_exercise(
             f"{exc}. A released notebook carries its checks in its first code cell: "
             "run that cell, then this one again."
         ) from None
-    result = grade_cells(submission, lab, [exercise_id], device, settings)
+    result = grade_cells(submission, request.load_lab(), request.exercises, device, settings)
     render_result(result, console, verbose=False)
     return result.exercises[0]
 
 
-def check(exercise_id: str, *, device: str = "auto") -> None:
-    """Run the checks available here for one exercise and show the result.
+def error_line(exc: Exception) -> str:
+    """What a check cell prints instead of a traceback when deepgrade itself fails.
 
-    Does nothing when the submission is itself being graded (the call is then in a worker).
+    A traceback into deepgrade tells a student nothing they can act on, and an exception would
+    stop "Run All" at this cell.
+    """
+    if isinstance(exc, DeepgradeError):
+        return f"Error: {exc}"
+    return f"Error: deepgrade failed ({type(exc).__name__}: {exc}); please tell the course staff"
+
+
+def check(exercise_id: str, *, device: str = "auto") -> float:
+    """Run the checks available here for one exercise, show the result and return the points.
+
+    Never raises: when deepgrade itself fails (an unknown exercise, a worker that would not
+    start) it prints a one-line :func:`error_line` and returns 0. Does nothing when the
+    submission is itself being graded (the call is then in a worker).
     """
     if os.environ.get(WORKER_ENV):
-        return
+        return 0.0
     from rich.console import Console
 
-    submission = history_submission(exercise_id.split(".", 1)[0])
-    if submission is None:
-        main = sys.modules.get("__main__")
-        submission = load_submission(Path(str(getattr(main, "__file__", ""))))
-    grade_exercise(exercise_id, submission, device, Console())
+    try:
+        submission = history_submission(exercise_id.split(".", 1)[0])
+        if submission is None:
+            main = sys.modules.get("__main__")
+            submission = load_submission(Path(str(getattr(main, "__file__", ""))))
+        return grade_exercise(exercise_id, submission, device, Console()).score
+    except Exception as exc:
+        sys.stdout.write(error_line(exc) + "\n")
+        return 0.0

@@ -172,11 +172,20 @@ class WorkerProcess:
     """One running worker, forked from a template of this process's pool."""
 
     def __init__(
-        self, settings: GraderSettings, device: str, module_name: str, threads: int = 1
+        self,
+        settings: GraderSettings,
+        device: str,
+        module_name: str,
+        threads: int = 1,
+        *,
+        module_file: str | None = None,
     ) -> None:
+        """``module_name`` is the submission's ``__name__``; ``module_file``, the file name of a
+        module submission, becomes its ``__file__`` in the worker's working folder."""
         self.settings = settings
         self.device = device
         self.module_name = module_name
+        self.module_file = module_file
         self.threads = threads
         self._template: WorkerTemplate | None = None
         self._pid = -1
@@ -238,6 +247,7 @@ class WorkerProcess:
                 "result_limit": settings.message_limit_mb * _MIB // 2,
                 "threads": self.threads,
                 "module_name": self.module_name,
+                "module_file": self.module_file,
             },
             [],
             settings.worker_start_timeout,

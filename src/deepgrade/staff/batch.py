@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deepgrade.engine.grading import find_lab, resolve_device
+from deepgrade.engine.grading import resolve_device
+from deepgrade.engine.validation import validate_request
 from deepgrade.errors import BusyError, SubmissionError, UsageError
 from deepgrade.model.records import (
     RESULTS_DIR,
@@ -180,10 +181,13 @@ def run_batch(
     device = options.device
     if options.workers < 1:
         raise UsageError(f"--jobs must be at least 1, not {options.workers}")
+    request = validate_request(
+        lab, options.exercises, settings=options.settings, submissions=submissions
+    )
     resolve_device(device)
-    spec = find_lab(lab, None, options.settings)
-    chosen = [spec.exercise(e) for e in options.exercises] or spec.exercises
-    exercise_ids = tuple(e.id for e in chosen) if options.exercises else ()
+    spec = request.load_lab()
+    exercise_ids = request.exercises
+    chosen = [spec.exercise(e) for e in exercise_ids] or spec.exercises
     team_of = _team_of(options.course)
     # Resolved once: every grader then runs at this level or fails, never silently at another.
     isolation = isolation_level(options.settings.isolation)

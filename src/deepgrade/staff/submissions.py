@@ -24,12 +24,12 @@ from pathlib import Path, PurePosixPath
 
 from loguru import logger
 
+from deepgrade.engine.loader import SUFFIXES
 from deepgrade.errors import SubmissionError, UsageError
 from deepgrade.model.records import digest
 from deepgrade.model.spec import LabSpec
 
 SUBMITTED_DIR = "submitted"
-SUFFIXES = (".ipynb", ".py")
 ARCHIVE_SUFFIX = ".zip"
 MAX_ARCHIVE_FILES = 1000
 MAX_ARCHIVE_BYTES = 100 << 20

@@ -17,6 +17,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -171,6 +172,12 @@ class Worker:
             self.output_limit = int(header["output_limit"])
             self.result_limit = int(header["result_limit"])
             self.namespace["__name__"] = str(header.get("module_name", "__main__"))
+            module_file = header.get("module_file")
+            if module_file:
+                # A module knows its file, as any imported module does: students read data
+                # next to it (Path(__file__).parent / "data.csv"). The worker's working folder
+                # stands for the file's, so that this and a relative path lead to one place.
+                self.namespace["__file__"] = str(Path.cwd() / str(module_file))
             torch.set_num_threads(int(header.get("threads", 1)))
             return {"ok": True}, []
         if op == "exec":
