@@ -14,6 +14,10 @@ from typing import Any
 from deepgrade.errors import SubmissionError
 
 SKIP_TAG = "skip-grading"
+# jupytext's percent format: `# %%`, then optionally a title, `[markdown]` and `key=value` options.
+_PERCENT_MARKER = re.compile(r"^#\s*%%(?![%\w])(?P<options>.*)$", re.MULTILINE)
+_PERCENT_TYPE = re.compile(r"\[(markdown|md|raw)\]")
+_PERCENT_TAGS = re.compile(r"\btags=(\[[^\]]*\])")
 _MAGIC = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)
 _MAX_SOURCE_BYTES = 8 << 20
 
@@ -59,11 +63,8 @@ def load_submission(path: Path) -> Submission:
     if path.suffix == ".ipynb":
         return _from_notebook(path, _read_notebook(path, text), is_notebook=True)
     if path.suffix == ".py":
-        if "# %%" in text:
-            import jupytext
-
-            notebook = jupytext.reads(text, fmt="py:percent")
-            return _from_notebook(path, notebook, is_notebook=False)
+        if _PERCENT_MARKER.search(text):
+            return _from_notebook(path, _read_percent(text), is_notebook=False)
         return Submission(path, [Cell(0, text)], None, is_notebook=False)
     raise SubmissionError(f"{path}: expected a notebook (.ipynb) or a Python module (.py)")
 
@@ -86,14 +87,57 @@ def _read_notebook(path: Path, text: str) -> Any:
         if isinstance(cells, list) and all(isinstance(cell, dict) for cell in cells):
             return notebook
         raise SubmissionError(f"{path} is not a valid notebook: its cells are not a list of cells")
-    import nbformat
-
+    try:
+        # nbformat comes with the staff extra only: the student package reads version 4 itself.
+        import nbformat
+    except ModuleNotFoundError:
+        version = notebook.get("nbformat") if isinstance(notebook, dict) else None
+        raise SubmissionError(
+            f"{path} is not a notebook of format version 4 (it says {version!r}): "
+            "save it again with Jupyter, then check it"
+        ) from None
     try:
         # Older formats are converted to version 4.
         return nbformat.reads(text, as_version=4)
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SubmissionError(f"{path} is not a valid notebook: {reason}") from None
+
+
+def _read_percent(text: str) -> dict[str, Any]:
+    """A percent-format module as the cells of a notebook, the way jupytext reads it.
+
+    Read here rather than with jupytext, which would bring nbformat and Jupyter's packages into
+    the student package: only the cells' kinds, tags and code are used.
+    """
+    markers = list(_PERCENT_MARKER.finditer(text))
+    cells = []
+    head = text[: markers[0].start()]
+    if head.strip():
+        cells.append({"cell_type": "code", "metadata": {}, "source": head.strip("\n")})
+    for marker, following in zip(markers, [*markers[1:], None], strict=True):
+        options = marker.group("options")
+        kind = _PERCENT_TYPE.search(options)
+        tags = _PERCENT_TAGS.search(options)
+        end = following.start() if following is not None else len(text)
+        cells.append(
+            {
+                "cell_type": "code" if kind is None else "markdown",
+                "metadata": {"tags": _tags(tags.group(1))} if tags else {},
+                # The code starts on the line after the marker; trailing blank lines go.
+                "source": text[marker.end() + 1 : end].rstrip("\n"),
+            }
+        )
+    return {"cells": cells, "metadata": {}}
+
+
+def _tags(option: str) -> list[str]:
+    """A ``tags=[...]`` option's tags; none if it is not a JSON list of strings."""
+    try:
+        tags = json.loads(option)
+    except ValueError:
+        return []
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
 
 
 def is_test_cell(cell: Any) -> bool:
