@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from deepgrade.engine.loader import load_submission
 from deepgrade.extras import STAFF_MODULES
 from tests.helpers import (
     LAB2_SOLUTION,
@@ -20,6 +21,7 @@ from tests.helpers import (
     student_venv,
 )
 
+CHECK_CALL = 'from deepgrade.notebook import check\n\ncheck("lab2.sigmoid")\n'
 MISSING_STAFF = 'needs the staff extra: pip install "deepgrade[staff]"'
 
 
@@ -93,8 +95,9 @@ except MissingExtraError as exc:
 @pytest.mark.lab2
 def test_the_student_package_alone_grades_a_released_lab(tmp_path: Path) -> None:
     """A fresh environment with the core requirements only (offline): the notebook package
-    imports, a released Lab 2 filled with the solution gets full marks on its public checks,
-    and ``grade release`` says which extra it needs."""
+    imports, a released Lab 2 filled with the solution gets full marks on its public checks
+    from ``grade check`` and from a check cell's ``check()``, and ``grade release`` says which
+    extra it needs."""
     python = student_venv(tmp_path)
     grade = python.parent / "grade"
     env = {
@@ -156,6 +159,22 @@ def test_the_student_package_alone_grades_a_released_lab(tmp_path: Path) -> None
     result = json.loads(checked.stdout)
     assert (result["lab"], result["score"]) == ("lab2", result["max_score"])
     assert all(exercise["status"] == "passed" for exercise in result["exercises"])
+
+    # A check cell's call, outside a kernel: check() grades the running script.
+    code = [s for s in load_submission(LAB2_SOLUTION).sources if "deepgrade" not in s]
+    script = notebook_path.parent / "work.py"
+    script.write_text("\n\n".join([*code, CHECK_CALL]), encoding="utf-8")
+    checked_cell = subprocess.run(
+        [python, script.name],
+        env=env,
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert checked_cell.returncode == 0, checked_cell.stdout + checked_cell.stderr
+    assert "lab2.sigmoid" in checked_cell.stdout and "passed" in checked_cell.stdout
 
     refused = subprocess.run(
         [grade, "release", "lab2", "--to", str(tmp_path / "again")],

@@ -127,7 +127,7 @@ def _read_percent(text: str) -> dict[str, Any]:
         if line is None or marker:
             if number > 0:
                 cells.append(_percent_cell(options, body))
-            options = marker.group("options") or "" if marker else None
+            options = (marker.group("options") or "") if marker else None
             body = []
             continue
         open_quote = _quote_after(line, open_quote)
