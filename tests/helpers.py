@@ -456,3 +456,95 @@ def assert_no_leftovers(marker: str) -> None:
 
 # A known mistake: heaviside(0) = 0. Forward at 0 fails; random inputs and backward pass.
 STRICT_STEP = [("        return (x >= 0).to(x.dtype)", "        return (x > 0).to(x.dtype)")]
+
+
+# -- the student package -------------------------------------------------------------------------
+# Modules that the staff extra brings, made unimportable by STAFF_BLOCKER (and jupytext's and
+# nbgrader's own dependencies that only Jupyter needs). jinja2 is not among them: PyTorch requires
+# it, so every installation has it.
+STAFF_ONLY = ("nbgrader", "nbformat", "jupytext", "dask", "distributed", "matplotlib", "traitlets")
+# Python code that makes STAFF_ONLY unimportable, run before anything else in a subprocess.
+STAFF_BLOCKER = f"""
+import sys
+class _Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {STAFF_ONLY!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+sys.meta_path.insert(0, _Blocker())
+"""
+
+
+def core_distributions() -> list[str]:
+    """The distributions that ``pip install deepgrade`` installs: its requirements without
+    extras, and theirs, recursively, as this environment resolved them (deepgrade excluded)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found: dict[str, str] = {}
+    seen: set[tuple[str, frozenset[str]]] = set()
+    pending = [("deepgrade", frozenset[str]())]
+    while pending:
+        name, extras = pending.pop()
+        if (canonicalize_name(name), extras) in seen:
+            continue
+        seen.add((canonicalize_name(name), extras))
+        for text in distribution(name).requires or []:
+            requirement = Requirement(text)
+            wanted = {"extra": ""}, *({"extra": extra} for extra in extras)
+            if requirement.marker and not any(requirement.marker.evaluate(e) for e in wanted):
+                continue
+            key = canonicalize_name(requirement.name)
+            try:
+                distribution(requirement.name)
+            except PackageNotFoundError:
+                continue  # a requirement of another platform or Python (and its marker said so)
+            found[key] = requirement.name
+            pending.append((requirement.name, frozenset(requirement.extras)))
+    found.pop("deepgrade", None)
+    return sorted(found.values())
+
+
+def student_venv(tmp_path: Path) -> Path:
+    """A virtual environment that holds the student package and nothing else: its python.
+
+    Offline: the core distributions of this environment are shown to it through a folder of
+    symbolic links named in a ``.pth`` file, and deepgrade is a copy of its package folder (not
+    the repository, as an editable install would be), with its metadata and a ``grade`` script.
+    The links lead out of the environment, so workers must run with ``DEEPGRADE_ISOLATION=limits``
+    (bubblewrap shows them the environment's own folders only).
+    """
+    import sys
+    import venv
+    from importlib.metadata import distribution
+
+    import deepgrade
+
+    root = tmp_path / "student-venv"
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
+    python = root / "bin" / "python"
+    site = (
+        root / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    )
+    assert site.is_dir(), site
+    linked = root / "core-distributions"
+    linked.mkdir()
+    for name in core_distributions():
+        dist = distribution(name)
+        tops = {Path(file).parts[0] for file in dist.files or []}
+        for top in sorted(tops - {"..", "__pycache__"}):
+            link = linked / top
+            if not link.exists():
+                link.symlink_to(Path(str(dist.locate_file(top))).resolve())
+    (site / "core-distributions.pth").write_text(f"{linked}\n", encoding="utf-8")
+    package = Path(deepgrade.__file__).parent
+    shutil.copytree(package, site / "deepgrade", ignore=shutil.ignore_patterns("__pycache__"))
+    metadata = site / f"deepgrade-{deepgrade.__version__}.dist-info"
+    metadata.mkdir()
+    (metadata / "METADATA").write_text(distribution("deepgrade").read_text("METADATA") or "")
+    grade = root / "bin" / "grade"
+    grade.write_text(f"#!{python}\nfrom deepgrade.cli import main\n\nmain()\n", encoding="utf-8")
+    grade.chmod(0o755)
+    return python

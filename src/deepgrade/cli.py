@@ -9,11 +9,15 @@ from typing import Any, Literal
 
 import click
 
-from deepgrade.errors import DeepgradeError
+from deepgrade.errors import DeepgradeError, MissingExtraError
 
 
 class _Group(click.Group):
-    """Turns deepgrade's errors into ``Error: ...`` and an exit code, without a traceback."""
+    """Turns deepgrade's errors into ``Error: ...`` and an exit code, without a traceback.
+
+    Every command but ``check`` imports ``deepgrade.staff``, which raises
+    :class:`MissingExtraError` in the student package: that is said with the command's name.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -21,7 +25,11 @@ class _Group(click.Group):
         except DeepgradeError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"Error: {exc}", err=True)
+            message = str(exc)
+            if isinstance(exc, MissingExtraError):
+                command = f"{ctx.command_path} {ctx.invoked_subcommand}"
+                message = f"{command} needs the {exc.extra} extra: {exc.install}"
+            click.echo(f"Error: {message}", err=True)
             sys.exit(exc.exit_code)
 
 

@@ -3,6 +3,9 @@
 Every error that is the user's to fix derives from :class:`DeepgradeError`; the command line
 turns it into ``Error: ...`` and its ``exit_code``, and shows a traceback only with ``--debug``.
 Mistakes in a student's code are never exceptions of this kind: they become graded statuses.
+
+Exit codes: 1 for an error, 2 for a usage error or a command that needs an extra this
+installation lacks (the student package running a staff command, :class:`MissingExtraError`).
 """
 
 from __future__ import annotations
@@ -38,3 +41,14 @@ class CourseError(DeepgradeError):
 
 class BusyError(DeepgradeError):
     """Another run holds what this one needs: a batch is already writing to that output folder."""
+
+
+class MissingExtraError(DeepgradeError):
+    """Something needs an optional part of the installation (an extra) that is not installed."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, extra: str, install: str) -> None:
+        super().__init__(message)
+        self.extra = extra
+        self.install = install

@@ -8,10 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepgrade.engine.loader import load_submission
+from deepgrade.engine.loader import Submission, load_submission
 from deepgrade.errors import SubmissionError
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
@@ -101,6 +102,44 @@ def test_any_bytes_are_read_or_refused(data: bytes) -> None:
 @given(st.lists(st.text(max_size=30) | st.sampled_from(["# %%", "# %% [markdown]", "%%bash"])))
 def test_percent_scripts_are_read_or_refused(lines: list[str]) -> None:
     _load("lab.py", "\n".join(["# %%", *lines]).encode())
+
+
+# Lines that make jupytext's percent format hard to read: markers of each kind, indented or in
+# a string, magics, a YAML header, a shebang and an encoding line, code and blank lines.
+PERCENT_LINES = [
+    *["# %%", "#%%", "    # %%", "# %% title", "# %%% x", "# In[3]:", "# <codecell>"],
+    *["# %% [markdown]", "# %% [raw]", '# %% tags=["skip-grading"]', '# %% [md] tags=["a"]'],
+    *["x = 1", "", "  ", "# comment", "def f():", "    return 1", "%time x", "# %matplotlib"],
+    *["'''", '"""', "s = '''a", "b'''", "x = \"'''\"", "# ---", "# jupyter:", "# title: t"],
+    *["#!/usr/bin/env python", "# -*- coding: utf-8 -*-"],
+]
+
+
+@given(st.lists(st.sampled_from(PERCENT_LINES), max_size=14))
+def test_percent_scripts_are_read_as_jupytext_reads_them(lines: list[str]) -> None:
+    """The same cells, numbered alike, with the same code on the same lines (jupytext turns a
+    commented magic into one that the loader then turns into `pass`: both are no code)."""
+    import jupytext
+
+    text = "\n".join([*lines, "# %%"])
+    notebook = jupytext.reads(text, fmt="py:percent")
+    with tempfile.TemporaryDirectory() as folder:
+        path, reference = Path(folder) / "lab.py", Path(folder) / "reference.ipynb"
+        path.write_text(text, encoding="utf-8")
+        nbformat.write(notebook, reference)
+        assert _code(load_submission(path)) == _code(load_submission(reference))
+
+
+def _code(submission: Submission) -> list[tuple[int, str]]:
+    """Each cell's number and code lines, comments and `pass` blanked, trailing blanks cut."""
+    cells = []
+    for cell in submission.cells:
+        code = [
+            "" if line.strip() == "pass" or line.lstrip().startswith("#") else line
+            for line in cell.source.split("\n")
+        ]
+        cells.append((cell.index, "\n".join(code).rstrip()))
+    return cells
 
 
 def test_deeply_nested_or_huge_notebooks_are_refused() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -111,6 +112,51 @@ def test_percent_module_keeps_only_graded_cells() -> None:
     assert "class Sigmoid(Function)" in joined
     assert "plot_activation(" not in joined
     assert "deepgrade" not in joined
+
+
+COURSE_MODULES = sorted([*ROOT.glob("solutions/*/*.py"), *ROOT.glob("exercises/*/*.py")])
+PERCENT_CASES = {
+    "code before the first marker": "import torch\n\nx = 1\n\n# %%\ny = 2\n\n\n# %% [markdown]\n",
+    "titles, blank lines, markers": "# %% Setup\na = 1\n#%%\n\n\nb = 2\n\n# %% [md]\n# m\n# %%",
+    "tags and other options": '# %% [raw]\nraw\n# %% tags=["skip-grading", "x"] key="v"\nc = 3\n',
+    "a comment before the first marker": "# only a comment\n\n# %%\nx = 1\n",
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *PERCENT_CASES.values(),
+        *(path.read_text(encoding="utf-8") for path in COURSE_MODULES),
+    ],
+    ids=[
+        *PERCENT_CASES,
+        *(path.stem + path.parts[-3][0] for path in COURSE_MODULES),
+    ],
+)
+def test_percent_modules_are_read_as_jupytext_reads_them(tmp_path: Path, text: str) -> None:
+    """The loader reads the percent format itself (no jupytext in the student package): the same
+    cells, with the same numbers and code, as through jupytext."""
+    import jupytext
+
+    path = tmp_path / "work.py"
+    path.write_text(text, encoding="utf-8")
+    reference = tmp_path / "reference.ipynb"
+    nbformat.write(jupytext.reads(text, fmt="py:percent"), reference)
+    assert load_submission(path).cells == load_submission(reference).cells
+
+
+def test_old_notebook_format_without_nbformat_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.ipynb"
+    path.write_text('{"nbformat": 3, "worksheets": []}', encoding="utf-8")
+    # The student package has no nbformat: a None entry makes its import fail.
+    monkeypatch.setitem(sys.modules, "nbformat", None)
+    with pytest.raises(
+        SubmissionError, match=r"not a notebook of format version 4 \(it says 3\): save it"
+    ):
+        load_submission(path)
 
 
 def test_generated_files_are_up_to_date() -> None:

@@ -7,6 +7,8 @@ import io
 import json
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
 import zipfile
 from collections.abc import Iterator
@@ -227,6 +229,27 @@ def test_release_to_a_folder_from_the_command_line(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "already exists" in again.output
     forced = CliRunner().invoke(main, ["release", "lab2", "--to", str(tmp_path), "--force"])
     assert forced.exit_code == 0, forced.output
+
+
+@pytest.mark.slow
+def test_release_by_the_scripts_full_path_without_an_activated_environment(
+    tmp_path: Path,
+) -> None:
+    """As pipx or a system script runs it: nbgrader still finds the alembic installed beside it
+    (its gradebook's migrations), which is not on this PATH."""
+    grade = Path(sys.executable).parent / "grade"
+    assert shutil.which("alembic", path="/usr/bin:/bin") is None
+    run = subprocess.run(
+        [grade, "release", "lab2", "--to", str(tmp_path / "handout")],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "handout" / "lab2_activations" / "lab2_activations.ipynb").is_file()
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,14 @@ from deepgrade.model import handout
 SKIP_TAG = "skip-grading"
 # What a submission may be: a notebook, or a module (plain, or in jupytext percent format).
 SUFFIXES = (".ipynb", ".py")
+# jupytext's percent format: `# %%`, then optionally a title, `[markdown]` and `key=value` options
+# (or `# In[ ]:`, `# <codecell>`), indented or not.
+_PERCENT_MARKER = re.compile(
+    r"^\s*#\s*(?:%%%*\s(?P<options>.*)|(?:%%|<codecell>|In\[[0-9 ]*\]:?)\s*)$"
+)
+_ENCODING = re.compile(r"^[ \t\f]*#.*?coding[:=][ \t]*([-_.a-zA-Z0-9]+)")
+_PERCENT_TYPE = re.compile(r"\[(markdown|md|raw)\]")
+_PERCENT_TAGS = re.compile(r"\btags=(\[[^\]]*\])")
 _MAGIC = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)
 _MAX_SOURCE_BYTES = 8 << 20
 # A notebook of any nbformat version has one of these (version 1 names no version).
@@ -58,11 +66,8 @@ def load_submission(path: Path) -> Submission:
     text = _read_text(path)
     if path.suffix == ".ipynb":
         return _from_notebook(path, _read_notebook(path, text), is_notebook=True)
-    if "# %%" in text:
-        import jupytext
-
-        notebook = jupytext.reads(text, fmt="py:percent")
-        return _from_notebook(path, notebook, is_notebook=False)
+    if any(_PERCENT_MARKER.match(line) for line in text.splitlines()):
+        return _from_notebook(path, _read_percent(text), is_notebook=False)
     return Submission(path, [Cell(0, text)], None, is_notebook=False)
 
 
@@ -107,14 +112,131 @@ def _read_notebook(path: Path, text: str) -> Any:
         if isinstance(cells, list) and all(isinstance(cell, dict) for cell in cells):
             return notebook
         raise SubmissionError(f"{path} is not a valid notebook: its cells are not a list of cells")
-    import nbformat
-
+    try:
+        # nbformat comes with the staff extra only: the student package reads version 4 itself.
+        import nbformat
+    except ModuleNotFoundError:
+        version = notebook.get("nbformat") if isinstance(notebook, dict) else None
+        raise SubmissionError(
+            f"{path} is not a notebook of format version 4 (it says {version!r}): "
+            "save it again with Jupyter, then check it"
+        ) from None
     try:
         # Older formats are converted to version 4.
         return nbformat.reads(text, as_version=4)
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SubmissionError(f"{path} is not a valid notebook: {reason}") from None
+
+
+def _read_percent(text: str) -> dict[str, Any]:
+    """A percent-format module as the cells of a notebook, the way jupytext reads it.
+
+    Read here rather than with jupytext, which would bring nbformat and Jupyter's packages into
+    the student package. Only what grading uses is kept (the cells' numbers, kinds, tags and
+    code), and the rules that decide it are jupytext's: its YAML header, markers outside string
+    literals, a cell for any text before the first marker.
+    """
+    lines = text.splitlines()
+    start, header_cell = _percent_header(lines)
+    cells: list[dict[str, Any]] = [header_cell] if header_cell else []
+    body: list[str] = []
+    open_quote: str | None = None
+    options: str | None = None
+    for number, line in enumerate([*lines[start:], None]):
+        marker = _PERCENT_MARKER.match(line) if line is not None and open_quote is None else None
+        if line is None or marker:
+            if number > 0:
+                cells.append(_percent_cell(options, body))
+            options = (marker.group("options") or "") if marker else None
+            body = []
+            continue
+        open_quote = _quote_after(line, open_quote)
+        body.append(line)
+    return {"cells": cells, "metadata": {}}
+
+
+def _percent_cell(options: str | None, body: list[str]) -> dict[str, Any]:
+    """A cell from its marker's options (None: the text before the first marker) and lines."""
+    kind = _PERCENT_TYPE.search(options or "")
+    tags = _PERCENT_TAGS.search(options or "")
+    return {
+        "cell_type": "code" if kind is None else "markdown",
+        "metadata": {"tags": _tags(tags.group(1))} if tags else {},
+        # Blank lines before the next marker separate cells; they are no code.
+        "source": "\n".join(body).rstrip("\n"),
+    }
+
+
+def _percent_header(lines: list[str]) -> tuple[int, dict[str, Any] | None]:
+    """Where the cells start after jupytext's header (a shebang, an encoding, a commented YAML
+    block and one blank line after it), and the cell that its non-Jupyter YAML becomes."""
+    start = 0
+    yaml: list[str] = []
+    started = in_jupyter = False
+    for number, line in enumerate(lines):
+        if number == 0 and line.startswith("#!"):
+            start = 1
+            continue
+        if (number == 0 or (number == 1 and not _ENCODING.match(lines[0]))) and _ENCODING.match(
+            line
+        ):
+            start = number + 1
+            continue
+        if not line.startswith("#"):
+            break
+        content = re.sub(r"^# ?", "", line)
+        if re.match(r"---\s*$", content):
+            if not started:
+                started = True
+                continue
+            following = lines[number + 1] if number + 1 < len(lines) else None
+            blank = following is not None and not re.sub(r"^# ?", "", following).strip()
+            cell = {"cell_type": "raw", "metadata": {}, "source": ""} if yaml else None
+            return number + (2 if blank else 1), cell
+        if not started and content.strip():
+            break
+        if re.match(r"jupyter\s*:\s*$", content):
+            in_jupyter = True
+        elif content and not content[0].isspace():
+            in_jupyter = False
+        if not in_jupyter:
+            yaml.append(content)
+    return start, None
+
+
+def _quote_after(line: str, triple: str | None) -> str | None:
+    """The triple quote left open after ``line``, given the one open before it: jupytext's
+    StringParser, for Python, so that a marker inside a string does not start a cell."""
+    if triple is None and line.lstrip().startswith("#"):
+        return None
+    single: str | None = None
+    last_triple = -1
+    for i, char in enumerate(line):
+        if single is None and triple is None and char == "#":
+            break
+        if char not in "\"'" or line[i - 1 : i] == "\\":
+            continue
+        if single == char:
+            single = None
+        elif single is None:
+            if line[i - 2 : i + 1] == 3 * char and i >= last_triple + 3:
+                if triple == char:
+                    triple, last_triple = None, i
+                elif triple is None:
+                    triple, last_triple = char, i
+            elif triple is None:
+                single = char
+    return triple
+
+
+def _tags(option: str) -> list[str]:
+    """A ``tags=[...]`` option's tags; none if it is not a JSON list of strings."""
+    try:
+        tags = json.loads(option)
+    except ValueError:
+        return []
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
 
 
 def is_test_cell(cell: Any) -> bool:
