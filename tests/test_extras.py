@@ -144,6 +144,9 @@ def test_the_student_package_alone_grades_a_released_lab(tmp_path: Path) -> None
             cell["source"] = answers[nbgrader["grade_id"]]
             filled += 1
     assert filled == len(answers) > 0
+    # The notebook alone, renamed as a browser names a second download: it carries its checks.
+    notebook_path = tmp_path / "alone" / "lab2_activations (1).ipynb"
+    notebook_path.parent.mkdir()
     notebook_path.write_text(json.dumps(notebook), encoding="utf-8")
 
     checked = subprocess.run(
@@ -160,7 +163,8 @@ def test_the_student_package_alone_grades_a_released_lab(tmp_path: Path) -> None
     assert (result["lab"], result["score"]) == ("lab2", result["max_score"])
     assert all(exercise["status"] == "passed" for exercise in result["exercises"])
 
-    # A check cell's call, outside a kernel: check() grades the running script.
+    # A check cell's call, outside a kernel: check() grades the running script, with the checks
+    # of the released notebook beside it.
     code = [s for s in load_submission(LAB2_SOLUTION).sources if "deepgrade" not in s]
     script = notebook_path.parent / "work.py"
     script.write_text("\n\n".join([*code, CHECK_CALL]), encoding="utf-8")

@@ -226,6 +226,7 @@ def batch(
     allow_limits_only: bool,
 ) -> None:
     """Grade a class's submissions: nbgrader's submitted/, student folders or zip archives."""
+    import deepgrade.staff  # noqa: F401  (a student install says what to install, first)
     from deepgrade.engine.validation import validate_request
     from deepgrade.settings import GraderSettings
 
