@@ -182,7 +182,8 @@ def test_scan_finds_forbidden_calls_in_graded_scopes_only() -> None:
     ]
     findings = scan(cells, ["Sigmoid", "sigmoid"], ["sigmoid"])
     assert [(f.scope, f.line, f.cell) for f in findings] == [("Sigmoid", 3, 1)]
-    assert "sigmoid called in Sigmoid (cell 2, line 3)" in str(findings[0])
+    # The call as written, where the student finds it: the cell and its line's text.
+    assert str(findings[0]) == "x.sigmoid called in Sigmoid (cell 2, line 3: return x.sigmoid())"
 
 
 def test_partial_credit_and_statuses() -> None:

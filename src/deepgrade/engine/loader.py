@@ -20,14 +20,25 @@ _MAX_SOURCE_BYTES = 8 << 20
 
 @dataclass(frozen=True)
 class Cell:
-    """One code cell to run, with its position in the original file for messages."""
+    """One code cell to run, with its position in the original file for messages.
+
+    ``index`` counts every cell of the notebook, markdown included, so that "cell 7" is the
+    seventh cell the student scrolls past. ``name`` replaces that label where the student
+    sees another: the file's name for a plain module, ``In [5]`` for a kernel's history.
+    """
 
     index: int
     source: str
+    name: str = ""
 
     @property
     def label(self) -> str:
-        return f"cell {self.index + 1}"
+        return self.name or f"cell {self.index + 1}"
+
+    @property
+    def filename(self) -> str:
+        """The file name its code is compiled under, which tracebacks show (see ``where``)."""
+        return f"<{self.label}>"
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,7 @@ def load_submission(path: Path) -> Submission:
 
             notebook = jupytext.reads(text, fmt="py:percent")
             return _from_notebook(path, notebook, is_notebook=False)
-        return Submission(path, [Cell(0, text)], None, is_notebook=False)
+        return Submission(path, [Cell(0, text, path.name)], None, is_notebook=False)
     raise SubmissionError(f"{path}: expected a notebook (.ipynb) or a Python module (.py)")
 
 

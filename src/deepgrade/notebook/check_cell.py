@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from deepgrade.model.results import ExerciseResult
 
 
+# Whether this process has said how workers are isolated: it is the same for every check cell
+# of a kernel, so it is said under the first one only.
+_isolation_told = False
+
+
 def _history() -> list[str] | None:
     try:
         from IPython import get_ipython
@@ -43,7 +48,12 @@ def history_submission(lab_id: str) -> Submission | None:
     history = _history()
     if history is None:
         return None
-    cells = [Cell(index, source) for index, source in enumerate(history) if _runnable(source)]
+    # Jupyter shows each cell it ran as In [n], n its place in the history.
+    cells = [
+        Cell(index, source, f"In [{index}]")
+        for index, source in enumerate(history)
+        if _runnable(source)
+    ]
     return Submission(Path.cwd() / f"{lab_id}.ipynb", cells, lab_id, is_notebook=True)
 
 
@@ -61,7 +71,9 @@ def grade_exercise(
     settings = GraderSettings()
     lab = find_lab(exercise_id.split(".", 1)[0], submission, settings)
     result = grade_cells(submission, lab, [exercise_id], device, settings)
-    render_result(result, console, verbose=False)
+    global _isolation_told
+    render_result(result, console, verbose=False, show_isolation=not _isolation_told)
+    _isolation_told = _isolation_told or result.isolation is not None
     return result.exercises[0]
 
 

@@ -17,6 +17,7 @@ import os
 import sys
 
 from deepgrade.errors import UsageError
+from deepgrade.model.results import format_points
 from deepgrade.notebook.check_cell import grade_exercise, history_submission
 from deepgrade.sandbox.templates import WORKER_ENV
 
@@ -41,7 +42,7 @@ def score(exercise_id: str) -> float:
         exercise = grade_exercise(exercise_id, submission, "auto", console)
     if exercise.score <= 0:
         raise AssertionError(
-            f"{exercise.id} earned 0 of {exercise.max_score:g} points ({exercise.status.value}): "
-            f"{exercise.message}"
+            f"{exercise.id} earned 0 of {format_points(exercise.max_score)} points "
+            f"({exercise.status.value}): {exercise.message}"
         )
     return exercise.score

@@ -50,9 +50,16 @@ class CheckSpec(CheckDeclaration, ABC):
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """Run the check against the student's code reachable through ``ctx``."""
 
-    def failed(self, message: str, hint: str | None = None) -> CheckOutcome:
-        """An outcome that adds a hint (the given one, else this check's) to ``message``."""
-        hint = hint or self.hint
+    def failed(self, message: str, hint: str | None = None, *, on_values: bool) -> CheckOutcome:
+        """An outcome that adds a hint (the given one, else this check's) to ``message``.
+
+        Hints explain wrong values, so one is added only when the check failed ``on_values``:
+        the code ran and returned a result of the right kind, shape, dtype and device whose
+        values are wrong. Any other failure (a crash the check caught, a result of the wrong
+        type or shape, a modified input) names its own cause, which a hint about the
+        computation (a derivative, a constant factor) would only hide.
+        """
+        hint = (hint or self.hint) if on_values else None
         return CheckOutcome(False, message + (f" Hint: {hint}" if hint else ""))
 
 

@@ -101,6 +101,7 @@ class PropertyCheck(ArgumentsMixin, CheckSpec):
             if not verdict.ok:
                 return self.failed(
                     f"{statement} does not hold for {self.describe_call([x], self.hidden)}: "
-                    f"{verdict.message}"
+                    f"{verdict.message}",
+                    on_values=verdict.on_values,
                 )
         return CheckOutcome(True)

@@ -40,9 +40,13 @@ class RaisesCheck(ArgumentsMixin, CheckSpec):
             except StudentRaised as raised:
                 if raised.type_name == self.exception:
                     continue
-                return self.failed(f"{where} raised {raised}, expected a {self.exception}.")
+                # Raising, and which exception, is what this check grades: its hint is about it.
+                return self.failed(
+                    f"{where} raised {raised}, expected a {self.exception}.", on_values=True
+                )
             return self.failed(
                 f"{where} returned {describe_value(result.value)}, expected it to raise "
-                f"a {self.exception}."
+                f"a {self.exception}.",
+                on_values=True,
             )
         return CheckOutcome(True)
