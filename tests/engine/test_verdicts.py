@@ -385,3 +385,26 @@ def test_fit_is_not_charged_for_train_epoch_and_evaluate(tmp_path: Path) -> None
     assert exercise(result, "lab6.fit").score == 3.0
     assert exercise(result, "lab6.train_epoch").status.value == "failed"
     assert exercise(result, "lab6.evaluate").status.value == "failed"
+
+
+def test_a_modified_input_is_the_cause_not_a_constant_factor(tmp_path: Path) -> None:
+    # Updates the caller's parameters, then returns twice them: a factor of 2 that the
+    # modified input, not the arithmetic, explains in the check that requires it untouched.
+    source = patched(
+        (ROOT / "solutions" / "lab1_linear" / "lab1_linear.py").read_text(encoding="utf-8"),
+        [
+            (
+                "    return [p - lr * g for p, g in zip(params, grads, strict=True)]",
+                "    for p, g in zip(params, grads, strict=True):\n"
+                "        p.sub_(lr * g)\n"
+                "    return [2 * p for p in params]",
+            )
+        ],
+    )
+    path = tmp_path / "lab1_linear.py"
+    path.write_text(source, encoding="utf-8")
+    result = grade_submission(path, exercises=["lab1.gd_step"], settings=FAST, device="cpu")
+    untouched = next(c for c in exercise(result, "lab1.gd_step").checks if "untouched" in c.name)
+    assert "modified its arguments in place" in untouched.message
+    assert "constant factor" not in untouched.message
+    assert "Hint: p - lr * g builds a new tensor" in untouched.message

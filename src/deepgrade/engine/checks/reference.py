@@ -84,6 +84,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
             )
             # A modified input comes first: it is what made the output wrong, if it is wrong,
             # and a hint about the values (a constant factor, a known mistake) would hide it.
+            # The check's own hint stays: a check that declares ``untouched`` gives it for this.
             changed = (
                 compare_tree(_detached(args), result.grads, EXACT, what="argument")
                 if self.untouched
@@ -93,7 +94,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 return self.failed(
                     f"{where} modified its arguments in place ({_without_hint(changed.message)}) "
                     "Build new tensors instead of updating the inputs.",
-                    on_values=False,
+                    on_values=True,
                 )
             if not verdict.ok:
                 # A known mistake is recognised by its values: a crash or a result of the wrong
