@@ -10,11 +10,6 @@ from rich.text import Text
 
 from deepgrade.model.results import ExerciseResult, LabResult, Status, format_points
 
-NOT_IMPLEMENTED_LINE = (
-    "not implemented yet: the function still raises NotImplementedError "
-    "(replace the raise line with your code)"
-)
-
 _STYLES = {
     Status.PASSED: "green",
     Status.FAILED: "yellow",
@@ -86,8 +81,10 @@ def render_result(
 def _explanation(exercise: ExerciseResult, *, verbose: bool) -> list[Text]:
     """The lines that explain an exercise: each check that did not pass (all, when verbose)."""
     if exercise.status is Status.NOT_IMPLEMENTED:
-        # A stub fails every check the same way: one line says it, not one per check.
-        return [Text(NOT_IMPLEMENTED_LINE)]
+        # A stub fails every check the same way: one line says it (with what the stub says to
+        # implement), not one per check.
+        said = next((c.message for c in exercise.checks if c.message), exercise.message)
+        return [Text(said or "not implemented yet")]
     lines: list[Text] = []
     for check in exercise.checks:
         if check.status is Status.PASSED and not verbose:
