@@ -13,7 +13,7 @@ import pytest
 import sympy
 import torch
 
-from deepgrade.engine.checks.base import CheckOutcome, CheckSpec
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, does_not_run
 from deepgrade.engine.comparison import Tolerance, compare
 from deepgrade.engine.forbidden import scan
 from deepgrade.engine.loader import Cell, Submission, load_submission
@@ -338,17 +338,24 @@ class _Hinted(CheckSpec):
         raise NotImplementedError
 
 
-@pytest.mark.parametrize(("on_values", "hinted"), [(True, True), (False, False)])
-def test_a_hint_is_given_only_for_wrong_values(on_values: bool, hinted: bool) -> None:
+@pytest.mark.parametrize(("explained", "hinted"), [(True, True), (False, False)])
+def test_a_hint_is_given_only_where_it_can_be_the_cause(explained: bool, hinted: bool) -> None:
     check = _Hinted(hint="the derivative of tanh is 1 - tanh**2")
-    outcome = check.failed("wrong", "a known mistake", on_values=on_values)
+    outcome = check.failed("wrong", "a known mistake", explained=explained)
     assert ("Hint: a known mistake" in outcome.message) is hinted
-    assert ("Hint:" in check.failed("wrong", on_values=on_values).message) is hinted
+    assert ("Hint:" in check.failed("wrong", explained=explained).message) is hinted
 
 
-def test_only_a_comparison_of_values_is_on_values() -> None:
-    tolerance = Tolerance(rtol=1e-6, atol=1e-6)
-    assert compare(torch.ones(3), 2 * torch.ones(3), tolerance).on_values
-    assert not compare(torch.ones(3), torch.ones(4), tolerance).on_values
-    assert not compare(torch.ones(3), torch.ones(3, dtype=torch.float64), tolerance).on_values
-    assert not compare(torch.ones(3), "text", tolerance).on_values
+@pytest.mark.parametrize(
+    ("error", "runs"),
+    [
+        ("NameError: name 'e' is not defined", False),
+        ("it raised TypeError: unsupported operand", False),
+        ("building it raised ModuleNotFoundError: no numpy", False),
+        ("building it raised OverflowError: math range error", True),
+        ("AttributeError: 'float' object has no attribute 'data'", True),
+        ("the value should be 1, got 2", True),
+    ],
+)
+def test_code_that_does_not_run_as_written_earns_no_hint(error: str, runs: bool) -> None:
+    assert does_not_run(error) is not runs

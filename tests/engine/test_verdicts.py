@@ -294,10 +294,11 @@ def test_a_recursive_engine_handles_a_chain_of_thousands_of_nodes() -> None:
     assert _problem(program, result) is None
 
 
-# Code that raised gets no derivative hint, whatever it raised; a wrong derivative does.
+# Code that does not run as written gets no derivative hint; an overflow (an arithmetic
+# mistake) and a wrong derivative do.
 @pytest.mark.parametrize(
     ("error", "hinted"),
-    [("NameError", False), ("TypeError", False), ("OverflowError", False), (None, True)],
+    [("NameError", False), ("TypeError", False), ("OverflowError", True), (None, True)],
 )
 def test_no_derivative_hint_when_the_code_raised(error: str | None, hinted: bool) -> None:
     class Context:

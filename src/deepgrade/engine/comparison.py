@@ -116,9 +116,6 @@ class Comparison:
     ok: bool
     message: str = ""
     worst_index: tuple[int, ...] | None = None
-    # Whether the result had the right type, device, shape and dtype and only its values
-    # differ: the one failure that hints about the computation can explain.
-    on_values: bool = False
 
 
 def describe_value(value: Any) -> str:
@@ -250,7 +247,7 @@ def compare_values(
         f"expected {e:.8g}, got {g:.8g} (|diff| {abs(g - e):.3g}; tolerance {tolerance})."
     )
     hint = _value_hint(exp, act, derived)
-    return Comparison(False, message + (f" {hint}" if hint else ""), index, on_values=True)
+    return Comparison(False, message + (f" {hint}" if hint else ""), index)
 
 
 def _value_hint(exp: torch.Tensor, act: torch.Tensor, derived: bool) -> str:

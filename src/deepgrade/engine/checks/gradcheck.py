@@ -252,7 +252,7 @@ class GradcheckCheck(ArgumentsMixin, CheckSpec):
                 remote.function.apply, args, eps=_EPS, check_undefined_grad=False
             )
         except _NotATensor as exc:
-            return self.failed(f"{where} returned {exc}, not a tensor.", on_values=False)
+            return self.failed(f"{where} returned {exc}, not a tensor.")
         except Exception as exc:
             if remote.failure is not None:
                 raise remote.failure from None
@@ -260,7 +260,6 @@ class GradcheckCheck(ArgumentsMixin, CheckSpec):
             detail = str(exc).strip().split("\n")[0].rstrip(",")[:_MESSAGE_LIMIT]
             return self.failed(
                 f"gradcheck in float64 of {where} failed: your backward does not match "
-                f"finite differences of your forward ({detail}).",
-                on_values=True,
+                f"finite differences of your forward ({detail})."
             )
         return CheckOutcome(True)

@@ -91,9 +91,7 @@ class ModuleCheck(_Constructed):
             got = ctx.drive(module_probe, self.call, self.payload(dtype_name, **extra))
             problem = self._compare(got, side, self.tolerance(DTYPES[dtype_name], ctx.device))
             if problem:
-                return self.failed(
-                    f"{self.constructor()} in {dtype_name}: {problem}", on_values=True
-                )
+                return self.failed(f"{self.constructor()} in {dtype_name}: {problem}")
         return CheckOutcome(True)
 
     def _compare(self, got: Any, side: dict[str, Any], tolerance: Tolerance) -> str | None:
@@ -181,18 +179,14 @@ class InitDistributionCheck(_Constructed):
     def run(self, ctx: CheckContext) -> CheckOutcome:
         got = ctx.drive(module_probe, self.call, self.payload("float64", return_parameters=True))
         if not isinstance(got, dict):
-            return self.failed(f"{self.constructor()} could not be probed.", on_values=False)
+            return self.failed(f"{self.constructor()} could not be probed.", explained=False)
         values = dict(zip(got.get("names", []), got.get("parameters", []), strict=False))
         for name, bound in self.bounds.items():
             if name not in values:
-                return self.failed(
-                    f"{self.constructor()} has no parameter named {name!r}.", on_values=False
-                )
+                return self.failed(f"{self.constructor()} has no parameter named {name!r}.")
             problem = self._uniform_problem(values[name], bound)
             if problem:
-                return self.failed(
-                    f"{self.constructor()}.{name} at initialisation: {problem}", on_values=True
-                )
+                return self.failed(f"{self.constructor()}.{name} at initialisation: {problem}")
         return CheckOutcome(True)
 
     def _uniform_problem(self, tensor: Any, bound: float) -> str | None:

@@ -59,10 +59,10 @@ class OutcomeCheck(CheckSpec):
         payload = {"train": list(data["train"]), "test_inputs": data["test_inputs"]}
         got = ctx.drive(outcome_driver, self.call, payload)
         if not isinstance(got, dict):
-            return self.failed(f"{self.call} could not be run.", on_values=False)
+            return self.failed(f"{self.call} could not be run.", explained=False)
         score, problem = self._score(got.get("predictions"), data["test_targets"])
         if problem:
-            return self.failed(f"{self.call}: {problem}", on_values=False)
+            return self.failed(f"{self.call}: {problem}")
         name = _NAMES[self.metric]
         series, history_problem = self._history(got.get("history"))
         # The history and the metric earn separate shares: a good curve counts even when the
@@ -74,9 +74,7 @@ class OutcomeCheck(CheckSpec):
         credit = (1 - self.history_share) * tier + (0 if history_problem else self.history_share)
         if history_problem:
             message += f" {history_problem}"
-        return CheckOutcome(
-            False, self.failed(message, on_values=True).message, credit=credit, series=series
-        )
+        return CheckOutcome(False, self.failed(message).message, credit=credit, series=series)
 
     def _score(self, predictions: Any, targets: torch.Tensor) -> tuple[float, str | None]:
         if not isinstance(predictions, torch.Tensor) or not predictions.is_floating_point():

@@ -101,7 +101,6 @@ class PropertyCheck(ArgumentsMixin, CheckSpec):
             if not verdict.ok:
                 return self.failed(
                     f"{statement} does not hold for {self.describe_call([x], self.hidden)}: "
-                    f"{verdict.message}",
-                    on_values=verdict.on_values,
+                    f"{verdict.message}"
                 )
         return CheckOutcome(True)

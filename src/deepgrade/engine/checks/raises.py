@@ -41,12 +41,9 @@ class RaisesCheck(ArgumentsMixin, CheckSpec):
                 if raised.type_name == self.exception:
                     continue
                 # Raising, and which exception, is what this check grades: its hint is about it.
-                return self.failed(
-                    f"{where} raised {raised}, expected a {self.exception}.", on_values=True
-                )
+                return self.failed(f"{where} raised {raised}, expected a {self.exception}.")
             return self.failed(
                 f"{where} returned {describe_value(result.value)}, expected it to raise "
-                f"a {self.exception}.",
-                on_values=True,
+                f"a {self.exception}."
             )
         return CheckOutcome(True)

@@ -93,21 +93,13 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
             if changed is not None and not changed.ok:
                 return self.failed(
                     f"{where} modified its arguments in place ({_without_hint(changed.message)}) "
-                    "Build new tensors instead of updating the inputs.",
-                    on_values=True,
+                    "Build new tensors instead of updating the inputs."
                 )
             if not verdict.ok:
-                # A known mistake is recognised by its values: a crash or a result of the wrong
-                # kind, shape, dtype or device is no such mistake.
-                hint = (
-                    self._recognise(ctx, args, kwargs, result.value, tolerance)
-                    if verdict.on_values
-                    else None
-                )
+                hint = self._recognise(ctx, args, kwargs, result.value, tolerance)
                 return self.failed(
                     f"{where}: {verdict.message}{self._at(args, expected, verdict.worst_index)}",
                     hint,
-                    on_values=verdict.on_values,
                 )
             for position, wanted, got, device in zip(
                 grad_of, wanted_grads, result.grads, result.grad_devices, strict=False
@@ -123,8 +115,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 if not verdict.ok:
                     return self.failed(
                         f"{where} with {self.grad_output_text(self.hidden)}: "
-                        f"{verdict.message}{self._at(args, expected, verdict.worst_index)}",
-                        on_values=verdict.on_values,
+                        f"{verdict.message}{self._at(args, expected, verdict.worst_index)}"
                     )
         return CheckOutcome(True)
 

@@ -57,8 +57,7 @@ class SymbolicCheck(CheckSpec):
         if not isinstance(value, list | tuple) or len(value) != len(self.variables):
             return self.failed(
                 f"{where} should return a list of {len(self.variables)} sympy expressions "
-                f"(one per variable), but it returned {describe_value(value)}.",
-                on_values=False,
+                f"(one per variable), but it returned {describe_value(value)}."
             )
         for index, (item, variable) in enumerate(zip(value, self.variables, strict=True)):
             outcome = self._judge(item, expression, variable, table, f"{where}[{index}]")
@@ -80,8 +79,7 @@ class SymbolicCheck(CheckSpec):
         if not isinstance(value, SympyTree):
             return self.failed(
                 f"{where} should return a sympy expression, but it returned "
-                f"{describe_value(value)}.",
-                on_values=False,
+                f"{describe_value(value)}."
             )
         try:
             # Rebuilding, comparing and printing the answer cost what the student makes them.
@@ -89,17 +87,14 @@ class SymbolicCheck(CheckSpec):
                 _verdict, value.tree, table, expected, self.domain, budget=ANSWER_BUDGET
             )
         except OverBudget as over:
-            return self.failed(
-                f"{where}: the answer is too costly to check: {over}.", on_values=False
-            )
+            return self.failed(f"{where}: the answer is too costly to check: {over}.")
         if verdict["refused"]:
-            return self.failed(f"{where}: {verdict['refused']}.", on_values=False)
+            return self.failed(f"{where}: {verdict['refused']}.")
         if verdict["ok"]:
             return CheckOutcome(True)
         wanted = f"d/d{variable} of {self.formula}"
         return self.failed(
-            f"{where} returned {verdict['answer']}, which is not {wanted}: {verdict['reason']}.",
-            on_values=True,
+            f"{where} returned {verdict['answer']}, which is not {wanted}: {verdict['reason']}."
         )
 
 

@@ -79,11 +79,11 @@ class _HarnessCheck(CheckSpec):
             expected = ctx.run_reference(self.reference, self._harness, payload)
             got = ctx.drive(type(self).driver, self.call, self._for_student(ctx, payload))
             if not isinstance(got, dict):
-                return self.failed(f"{self.call} could not be run.", on_values=False)
+                return self.failed(f"{self.call} could not be run.", explained=False)
             problem = self._problem(ctx, payload, expected, got, dtype_name)
             if problem:
                 message, hint = problem
-                return self.failed(message, hint, on_values=True)
+                return self.failed(message, hint)
         return CheckOutcome(True)
 
     def _payload(self, dtype: torch.dtype) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, does_not_run, register_check
 from deepgrade.engine.checks.context import CheckContext
 from deepgrade.sandbox.worker.drivers import (
     BINARY,
@@ -60,15 +60,14 @@ class ValueProgramCheck(CheckSpec):
             programs.append(_chain(self.chain))
         results = ctx.drive(value_graph, self.call, {"programs": programs})
         if not isinstance(results, list) or len(results) != len(programs):
-            return self.failed("the driver received an unreadable reply.", on_values=False)
+            return self.failed("the driver received an unreadable reply.", explained=False)
         for program, got in zip(programs, results, strict=True):
             if _problem(program, got) is None:
                 continue
             smallest, problem = self._smallest_failure(ctx, program)
             message = f"{self._describe(smallest)}: {problem}"
-            # The check's hint is about derivatives: no help when the code raised or sent back
-            # no number at all.
-            return self.failed(message, on_values=problem.startswith(_WRONG_VALUE))
+            # The check's hint is about the computation: no help for code that does not run.
+            return self.failed(message, explained=not does_not_run(problem))
         return CheckOutcome(True)
 
     def _describe(self, program: Program) -> str:
@@ -129,10 +128,6 @@ def _reference(program: Program) -> tuple[float, list[float]]:
     nodes[-1].backward()
     leaves = [n for n, i in zip(nodes, program, strict=True) if i[0] == "leaf"]
     return float(nodes[-1].detach()), [float(n.grad) if n.grad is not None else 0.0 for n in leaves]
-
-
-# How ``_problem`` begins the problems of a result that came back with wrong numbers.
-_WRONG_VALUE = ("the value should be", "d/d")
 
 
 def _problem(program: Program, got: Any) -> str | None:
