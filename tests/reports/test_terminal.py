@@ -54,3 +54,17 @@ def test_points_have_at_most_two_decimals() -> None:
     assert "lab2: 0.67 / 1" in printed
     assert "0.67 / 1" in printed.split("lab2: ")[1]
     assert "0.666667" not in printed
+
+
+def test_checks_that_failed_the_same_way_are_explained_once() -> None:
+    error = "NameError: name 'e_neg' is not defined\n  at cell 5, line 9, in forward: y = e_neg"
+    checks = [
+        CheckResult(name=name, status=Status.ERROR, weight=1.0, message=error)
+        for name in ("forward", "backward", "gradcheck")
+    ]
+    checks.append(CheckResult(name="other", status=Status.FAILED, weight=1.0, message="off by 1"))
+    exercise = score_exercise("lab2.sigmoid", 2.0, checks)
+    printed = _printed(LabResult(lab="lab2", exercises=[exercise]))
+    assert printed.count("NameError") == 1
+    assert "forward, backward, gradcheck: NameError" in printed
+    assert "other: off by 1" in printed

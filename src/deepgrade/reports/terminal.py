@@ -8,7 +8,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from deepgrade.model.results import ExerciseResult, LabResult, Status, format_points
+from deepgrade.model.results import (
+    CheckResult,
+    ExerciseResult,
+    LabResult,
+    Status,
+    format_points,
+)
 
 _STYLES = {
     Status.PASSED: "green",
@@ -85,10 +91,16 @@ def _explanation(exercise: ExerciseResult, *, verbose: bool) -> list[Text]:
         # implement), not one per check.
         said = next((c.message for c in exercise.checks if c.message), exercise.message)
         return [Text(said or "not implemented yet")]
+    shown = [c for c in exercise.checks if verbose or c.status is not Status.PASSED]
+    # Checks that failed the same way (an error raised in every call) share one explanation;
+    # a check with curves, or with no message, stands alone.
+    groups: dict[str, list[CheckResult]] = {}
+    for check in shown:
+        alone = check.series or not check.message
+        groups.setdefault(f"{id(check)}" if alone else f"message:{check.message}", []).append(check)
     lines: list[Text] = []
-    for check in exercise.checks:
-        if check.status is Status.PASSED and not verbose:
-            continue
-        lines.append(Text(f"{check.label}: {check.message}" if check.message else check.label))
-        lines += [_curve(name, values) for name, values in check.series.items() if values]
+    for group in groups.values():
+        names, first = ", ".join(c.label for c in group), group[0]
+        lines.append(Text(f"{names}: {first.message}" if first.message else names))
+        lines += [_curve(name, values) for name, values in first.series.items() if values]
     return lines or [Text(exercise.message)]
