@@ -61,4 +61,4 @@ def test_errors_and_forbidden_calls_name_the_cell_the_student_sees(tmp_path: Pat
     assert tanh.message.startswith(
         f"np.tanh (numpy.tanh) called in Tanh (cell {where['tanh']}, line "
     )
-    assert "write it with" in tanh.message
+    assert "build it from elementary tensor operations instead" in tanh.message

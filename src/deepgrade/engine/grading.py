@@ -513,8 +513,8 @@ _DIGITS = re.compile(r"\d+")
 
 
 _WRITE_IT_YOURSELF = (
-    "that is the function this exercise asks you to write yourself: write it with tensor "
-    "arithmetic and elementary functions (torch.exp, torch.log, torch.where, torch.clamp) instead."
+    "that is the function this exercise asks you to write yourself: build it from elementary "
+    "tensor operations instead (arithmetic, @, torch.exp, torch.log, torch.where, torch.clamp)."
 )
 
 
