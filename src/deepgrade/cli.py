@@ -111,6 +111,29 @@ def build(labs: tuple[str, ...], root: Path, check_only: bool) -> None:
         sys.exit(1)
 
 
+@main.command("update-checks")
+@click.argument("notebook", type=click.Path(path_type=Path))
+@click.option(
+    "--from",
+    "release",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The lab's newly released notebook, whose checks cell replaces the notebook's.",
+)
+def update_checks(notebook: Path, release: Path) -> None:
+    """Give NOTEBOOK the checks of a newer release of its lab, keeping everything else."""
+    from deepgrade.notebook.update import update_checks as update
+
+    done = update(notebook, release)
+    if done.before == done.after:
+        click.echo(f"{notebook}: the checks of {done.lab} were already version {done.after}")
+    else:
+        click.echo(
+            f"{notebook}: the checks of {done.lab} are now version {done.after} "
+            f"(released {done.released}; were {done.before or 'none'})"
+        )
+
+
 @main.command("new-lab")
 @click.argument("lab_id", metavar="LAB")
 @click.option("--title", required=True, help='The lab\'s title, as "Convolutional networks".')

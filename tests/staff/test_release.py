@@ -3,6 +3,7 @@ students must not see ships with it (solution code, hidden checks, hidden seeds)
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ from nbgrader.api import Gradebook
 from deepgrade.cli import main
 from deepgrade.engine.grading import grade_submission
 from deepgrade.errors import SpecError, UsageError
+from deepgrade.model import handout
 from deepgrade.model.spec import load_lab
 from deepgrade.staff.release import release_lab, source_notebook
 from tests.helpers import FAST, LAB2_SOLUTION, ROOT
@@ -42,16 +44,27 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _texts(folder: Path) -> Iterator[tuple[str, str]]:
-    """(name, text) of every released file; archives (recorded data) member by member."""
+    """(name, text) of every released file; archives (recorded data) member by member, and
+    the files packed in a notebook's checks cell as files of their own."""
     for path in sorted(folder.rglob("*")):
         if not path.is_file():
             continue
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                for member in archive.namelist():
-                    yield f"{path.name}:{member}", archive.read(member).decode("latin-1")
-        else:
-            yield path.name, path.read_bytes().decode("utf-8", errors="replace")
+        yield from _members(path.name, path.read_bytes())
+        if path.suffix == ".ipynb":
+            for cell in json.loads(path.read_text())["cells"]:
+                call = handout.find_call("".join(cell["source"]))
+                if call is not None:
+                    for name, data in handout.parse(call).files.items():
+                        yield from _members(f"{path.name}/{name}", data)
+
+
+def _members(name: str, data: bytes) -> Iterator[tuple[str, str]]:
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.namelist():
+                yield f"{name}:{member}", archive.read(member).decode("latin-1")
+    else:
+        yield name, data.decode("utf-8", errors="replace")
 
 
 def _hints(value: Any) -> Iterator[str]:
@@ -128,11 +141,18 @@ def test_every_lab_is_released_with_one_test_cell_per_exercise(course: Path) -> 
             }
             manual = {part.id.replace(".", "_"): part.points for part in lab.manual}
             assert cells == {g: e.points for g, e in expected.items()} | manual
+            # The notebook alone: its checks cell carries the public checks.
             shipped = {
                 p.relative_to(released).as_posix() for p in released.rglob("*") if p.is_file()
             }
-            assert f"{folder}.ipynb" in shipped
-            assert f"autograder/{folder}/lab.toml" in shipped
+            assert shipped == {f"{folder}.ipynb"}
+            carried = [c for c in notebook.cells if handout.find_call(c.source)]
+            assert len(carried) == 1 and carried[0].metadata.nbgrader.locked
+            checks = handout.parse(carried[0].source)
+            assert (checks.lab, checks.folder) == (lab.id, folder)
+            assert (
+                checks.files["lab.toml"] == (ROOT / "autograder" / folder / "lab.toml").read_bytes()
+            )
             assert (course / "source" / folder / f"{folder}.ipynb").is_file()
 
 
@@ -170,7 +190,8 @@ def test_no_hidden_check_or_seed_is_released(course: Path, folder: str) -> None:
     found = []
     for name, text in _texts(released):
         if name.endswith(".ipynb"):
-            # The notebook holds prose and code, no checks: a check name there is a phrase.
+            # The notebook's prose and code (its checks cell's files come as files of their
+            # own): a check name there is a phrase.
             continue
         found += [f"{name}: check {n!r}" for n in names if _mentions(name, text, n)]
         found += [f"{name}: seed {s}" for s in seeds if _seed_in(text, s)]
@@ -193,10 +214,9 @@ def test_release_to_a_folder_from_the_command_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["release", "lab2", "--to", str(tmp_path)])
     assert result.exit_code == 0, result.output
     released = tmp_path / "lab2_activations"
-    assert (released / "lab2_activations.ipynb").is_file()
-    assert (released / "autograder" / "lab2_activations" / "lab.toml").is_file()
+    assert sorted(p.name for p in released.iterdir()) == ["lab2_activations.ipynb"]
     assert "released lab2" in result.output
-    # Students grade themselves there with the shipped public checks only.
+    # A module handed in beside the notebook is graded with the notebook's public checks only.
     shutil.copy(LAB2_SOLUTION, released / "lab2_activations.py")
     graded = grade_submission(
         released / "lab2_activations.py", exercises=["lab2.sigmoid"], settings=FAST, device="cpu"

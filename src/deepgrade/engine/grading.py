@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,8 +38,8 @@ from deepgrade.engine.loader import Cell, Submission, load_submission
 from deepgrade.engine.locations import located, reported, unlocated
 from deepgrade.engine.recording import Recordings, resolve_reference
 from deepgrade.engine.released_judges import released_judges
-from deepgrade.errors import GraderError
-from deepgrade.model import spec
+from deepgrade.errors import GraderError, SpecError, SubmissionError, UsageError
+from deepgrade.model import handout, spec
 from deepgrade.model.results import (
     CheckResult,
     ExerciseResult,
@@ -67,14 +71,63 @@ def find_lab(lab: str | None, submission: Submission | None, settings: GraderSet
     Checks come from the course (:func:`course_roots`). Only a student's own check, with no
     folder of checks configured, also looks next to the submission for its release (data).
     """
-    own_check = submission is not None and settings.autograder_dir is None
-    return spec.find_lab(
-        lab or (submission.lab_hint if submission else None),
-        course=spec.course_roots(settings.autograder_dir),
-        releases=spec.release_roots(submission.path.parent) if submission and own_check else [],
-        file_stem=submission.path.stem if submission else None,
-        include_hidden=settings.include_hidden,
-    )
+    releases: list[Path] = []
+    damaged: UsageError | None = None
+    if submission is not None and settings.autograder_dir is None:
+        # The notebook's own copy of its checks first: a newer release's replaces it in place
+        # (`grade update-checks`), whereas a folder beside it may be left from an older one.
+        if submission.checks_cell is not None:
+            try:
+                releases.append(handout_root(submission.checks_cell))
+            except UsageError as exc:
+                damaged = exc  # said only if no other checks of the lab are found
+        else:
+            releases += _beside(submission.path)
+        releases += spec.release_roots(submission.path.parent)
+    try:
+        return spec.find_lab(
+            lab or (submission.lab_hint if submission else None),
+            course=spec.course_roots(settings.autograder_dir),
+            releases=releases,
+            file_stem=submission.path.stem if submission else None,
+            include_hidden=settings.include_hidden,
+        )
+    except UsageError:
+        if damaged is not None:
+            raise damaged from None
+        raise
+
+
+# Notebooks beside a module read for their checks cells, at most: a module handed in next to
+# its lab's released notebook is checked with the notebook's checks.
+_MAX_BESIDE = 16
+
+
+def _beside(path: Path) -> list[Path]:
+    """The checks of the released notebooks in ``path``'s folder (those that are usable)."""
+    roots = []
+    for notebook in sorted(path.parent.glob("*.ipynb"))[:_MAX_BESIDE]:
+        with contextlib.suppress(SubmissionError, UsageError):
+            cell = load_submission(notebook).checks_cell
+            if cell is not None and handout_root(cell) not in roots:
+                roots.append(handout_root(cell))
+    return roots
+
+
+@functools.cache
+def handout_root(checks_cell: str) -> Path:
+    """The checks a notebook carries, written once per process as a release's ``autograder/``.
+
+    Raises ``UsageError`` when the cell is damaged or edited: the student can fetch it again.
+    """
+    try:
+        unpacked = handout.parse(checks_cell)
+    except SpecError as exc:
+        raise UsageError(f"cannot use the notebook's checks cell: {exc}") from None
+    root = Path(tempfile.mkdtemp(prefix="deepgrade-checks-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    unpacked.write(root)
+    return root
 
 
 _T = TypeVar("_T")

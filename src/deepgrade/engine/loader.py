@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deepgrade.errors import SubmissionError
+from deepgrade.model import handout
 
 SKIP_TAG = "skip-grading"
 _MAGIC = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)
@@ -49,6 +50,8 @@ class Submission:
     cells: list[Cell]
     lab_hint: str | None
     is_notebook: bool
+    # The text of the checks cell a released notebook carries (see model.handout), if any.
+    checks_cell: str | None = None
 
     @property
     def sources(self) -> list[str]:
@@ -57,16 +60,7 @@ class Submission:
 
 def load_submission(path: Path) -> Submission:
     """Read a ``.ipynb`` notebook or a ``.py`` module (plain, or in jupytext percent format)."""
-    if not path.is_file():
-        raise SubmissionError(f"no such file: {path}")
-    if path.stat().st_size > _MAX_SOURCE_BYTES:
-        raise SubmissionError(f"{path} is larger than {_MAX_SOURCE_BYTES >> 20} MiB")
-    raw = path.read_bytes()
-    try:
-        # utf-8-sig: editors on Windows start files with a byte-order mark, which is no code.
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SubmissionError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    text = _read_text(path)
     if path.suffix == ".ipynb":
         return _from_notebook(path, _read_notebook(path, text), is_notebook=True)
     if path.suffix == ".py":
@@ -77,6 +71,24 @@ def load_submission(path: Path) -> Submission:
             return _from_notebook(path, notebook, is_notebook=False)
         return Submission(path, [Cell(0, text, path.name)], None, is_notebook=False)
     raise SubmissionError(f"{path}: expected a notebook (.ipynb) or a Python module (.py)")
+
+
+def read_notebook(path: Path) -> Any:
+    """A notebook file as JSON data (nbformat 4), read with a submission's bounds."""
+    return _read_notebook(path, _read_text(path))
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise SubmissionError(f"no such file: {path}")
+    if path.stat().st_size > _MAX_SOURCE_BYTES:
+        raise SubmissionError(f"{path} is larger than {_MAX_SOURCE_BYTES >> 20} MiB")
+    raw = path.read_bytes()
+    try:
+        # utf-8-sig: editors on Windows start files with a byte-order mark, which is no code.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(f"{path} is not UTF-8 text (byte {exc.start})") from None
 
 
 def _read_notebook(path: Path, text: str) -> Any:
@@ -129,15 +141,22 @@ def _source(path: Path, index: int, source: Any) -> str:
 
 def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submission:
     cells = []
+    checks_cell = None
     for index, cell in enumerate(notebook.get("cells", [])):
         if cell.get("cell_type") != "code":
+            continue
+        source = _source(path, index, cell.get("source", ""))
+        if checks_cell is None and (call := handout.find_call(source)) is not None:
+            # Data for the grader, not code of the student's: read, never run.
+            checks_cell = call
             continue
         tags = _mapping(cell.get("metadata")).get("tags", [])
         if (isinstance(tags, list) and SKIP_TAG in tags) or is_test_cell(cell):
             continue
-        source = _source(path, index, cell.get("source", ""))
         if source.lstrip().startswith("%%"):
             continue
         cells.append(Cell(index, _MAGIC.sub(r"\1pass", source)))
     lab = _mapping(_mapping(notebook.get("metadata")).get("deepgrade")).get("lab")
-    return Submission(path, cells, lab if isinstance(lab, str) else None, is_notebook)
+    if not isinstance(lab, str) and checks_cell is not None:
+        lab = handout.lab_of(checks_cell)
+    return Submission(path, cells, lab if isinstance(lab, str) else None, is_notebook, checks_cell)

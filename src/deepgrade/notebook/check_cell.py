@@ -7,12 +7,15 @@ file. Either way the code runs in a separate worker process, like ``grade check`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepgrade.engine.loader import Cell, Submission, load_submission
+from deepgrade.errors import SpecError, SubmissionError, UsageError
+from deepgrade.model import handout
 from deepgrade.sandbox.templates import WORKER_ENV
 
 if TYPE_CHECKING:
@@ -54,7 +57,50 @@ def history_submission(lab_id: str) -> Submission | None:
         for index, source in enumerate(history)
         if _runnable(source)
     ]
-    return Submission(Path.cwd() / f"{lab_id}.ipynb", cells, lab_id, is_notebook=True)
+    # The latest checks cell run: a newer release's, where the student pasted one in.
+    ran = (handout.find_call(source) for source in reversed(history))
+    checks = next((call for call in ran if call is not None), None) or _notebook_checks_cell()
+    path = Path.cwd() / f"{lab_id}.ipynb"
+    return Submission(path, cells, lab_id, is_notebook=True, checks_cell=checks)
+
+
+def _notebook_checks_cell() -> str | None:
+    """The checks cell of this kernel's notebook file, where the student has not run it.
+
+    Jupyter's server tells the kernel its notebook (``JPY_SESSION_NAME``), as VS Code does
+    (``__vsc_ipynb_file__``); Colab keeps the notebook away from the kernel, so there the
+    student runs the cell (the check cells say so).
+    """
+    from IPython import get_ipython
+
+    shell: Any = get_ipython()
+    user_ns = shell.user_ns if shell is not None else {}
+    named = [os.environ.get("JPY_SESSION_NAME"), user_ns.get("__vsc_ipynb_file__")]
+    for name in (str(n) for n in named if n):
+        for path in (Path(name), Path.cwd() / name, Path.cwd() / Path(name).name):
+            if path.suffix == ".ipynb" and path.is_file():
+                with contextlib.suppress(SubmissionError):
+                    return load_submission(path).checks_cell
+    return None
+
+
+def use_checks(lab: str, version: str, data: str) -> None:
+    """What a released notebook's checks cell runs: say whether its checks are usable.
+
+    The check cells read the checks from the cell's text (see ``model.handout``); running it
+    lets them find it, and tells the student at once when the cell was damaged.
+    """
+    if os.environ.get(WORKER_ENV):
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    try:
+        checks = handout.unpack(lab, version, data)
+    except SpecError as exc:
+        console.print(f"Error: {exc}: copy the first cell of the released notebook again.")
+        return
+    console.print(f"The checks of {checks.lab} are ready (released {checks.released}).")
 
 
 def grade_exercise(
@@ -69,7 +115,15 @@ def grade_exercise(
     from deepgrade.settings import GraderSettings
 
     settings = GraderSettings()
-    lab = find_lab(exercise_id.split(".", 1)[0], submission, settings)
+    try:
+        lab = find_lab(exercise_id.split(".", 1)[0], submission, settings)
+    except UsageError as exc:
+        if submission.checks_cell is not None or not str(exc).startswith("unknown lab"):
+            raise
+        raise UsageError(
+            f"{exc}. A released notebook carries its checks in its first code cell: "
+            "run that cell, then this one again."
+        ) from None
     result = grade_cells(submission, lab, [exercise_id], device, settings)
     global _isolation_told
     render_result(result, console, verbose=False, show_isolation=not _isolation_told)

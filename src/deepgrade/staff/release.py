@@ -3,7 +3,8 @@
 The nbgrader source notebook is the lab's solution notebook, in which every ``check(...)``
 cell becomes an autograder test cell worth the exercise's points; nbgrader then strips the
 solutions, locks the test cells and records them in the course's gradebook. The lab's public
-checks travel with the released notebook so that students can grade themselves.
+checks travel inside the released notebook, in its checks cell (see ``model.handout``), so that
+students can grade themselves wherever the notebook goes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from deepgrade.errors import GraderError, SpecError, UsageError
+from deepgrade.model import handout
+from deepgrade.model.handout import Handout
 from deepgrade.model.spec import LabSpec, find_lab
 from deepgrade.settings import CHECKOUT_DIR
 from deepgrade.staff.nbgrader import course_config
@@ -88,8 +91,9 @@ def _find_lab(lab: str, root: Path) -> LabSpec:
     return find_lab(lab, course=[root / CHECKS_FOLDER], include_hidden=False)
 
 
-def source_notebook(spec: LabSpec, root: Path) -> Any:
-    """The nbgrader source notebook: the solution notebook with test cells for its checks."""
+def source_notebook(spec: LabSpec, root: Path, checks: Handout | None = None) -> Any:
+    """The nbgrader source notebook: the solution notebook with test cells for its checks,
+    and the public ``checks`` in a cell before its first code cell."""
     import nbformat
 
     folder = spec.folder.name
@@ -117,8 +121,34 @@ def source_notebook(spec: LabSpec, root: Path) -> Any:
     untested = [e.id for e in spec.exercises if e.id not in tested]
     if untested:
         raise SpecError(f"{path}: no check cell for {', '.join(untested)}")
+    if checks is not None:
+        first_code = next((i for i, c in enumerate(cells) if c.cell_type == "code"), len(cells))
+        cells.insert(first_code, checks_cell(checks))
     notebook.cells = cells
     return notebook
+
+
+def checks_cell(checks: Handout) -> Any:
+    """The checks cell of a release: ``checks`` as the text of a locked, folded code cell."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(handout.cell_source(checks))  # type: ignore[no-untyped-call]
+    cell.id = "deepgrade-checks"
+    cell.metadata = {
+        # Read-only in nbgrader (autograde restores it), folded in Jupyter and in Colab.
+        "nbgrader": {
+            "grade": False,
+            "grade_id": "deepgrade_checks",
+            "locked": True,
+            "schema_version": 3,
+            "solution": False,
+            "task": False,
+        },
+        "jupyter": {"source_hidden": True},
+        "cellView": "form",
+        "tags": [handout.CHECKS_TAG],
+    }
+    return cell
 
 
 def _checked_exercises(cell: Any, spec: LabSpec) -> list[str]:
@@ -169,13 +199,15 @@ def _release_into_course(spec: LabSpec, root: Path, course_dir: Path) -> Release
     from deepgrade.engine.recording import export_public_checks
 
     folder = spec.folder.name
-    notebook = source_notebook(spec, root)
+    with tempfile.TemporaryDirectory(prefix="deepgrade-checks-") as scratch:
+        export_public_checks(spec.folder, Path(scratch) / folder)
+        checks = handout.pack(spec.id, Path(scratch) / folder)
+    notebook = source_notebook(spec, root, checks)
     source = course_dir / "source" / folder
     source.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, source / f"{folder}.ipynb")  # type: ignore[no-untyped-call]
-    # Checks shipped by an earlier release may include files this one no longer ships.
+    # Releases before the checks cell shipped the checks as a folder beside the notebook.
     shutil.rmtree(source / CHECKS_FOLDER, ignore_errors=True)
-    export_public_checks(spec.folder, source / CHECKS_FOLDER / folder)
     _generate_assignment(course_dir, folder)
     release = course_dir / "release" / folder
     files = sorted(path for path in release.rglob("*") if path.is_file())

@@ -1,0 +1,95 @@
+"""``grade update-checks``: give a student's notebook the checks cell of a newer release.
+
+When staff fix a check, they release the lab again; a student keeps their own notebook (their
+answers) and takes only the new release's checks cell into it. Nothing else changes, and the
+notebook is replaced in one step, so an interrupted update leaves the old file whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from deepgrade.engine.loader import read_notebook
+from deepgrade.errors import SpecError, UsageError
+from deepgrade.model import handout
+
+
+class ChecksUpdate(BaseModel):
+    """What ``update_checks`` did: the lab, and the versions of its checks before and after."""
+
+    lab: str
+    before: str | None
+    after: str
+    released: str
+
+
+def update_checks(notebook: Path, release: Path) -> ChecksUpdate:
+    """Put the checks cell of the released notebook ``release`` into ``notebook``.
+
+    The cell replaces the notebook's own checks cell, or goes before its first code cell when
+    it has none. Refused when the two notebooks are of different labs.
+    """
+    new_cell = _checks_cell(release, required=True)
+    assert new_cell is not None
+    try:
+        checks = handout.parse(_text(new_cell))
+    except SpecError as exc:
+        raise UsageError(f"{release}: {exc}") from None
+    data = read_notebook(notebook)
+    old_cell = _checks_cell(notebook, data=data)
+    old = handout.lab_of(_text(old_cell)) if old_cell is not None else None
+    lab = old or _metadata_lab(data)
+    if lab is not None and lab != checks.lab:
+        raise UsageError(f"{release} holds the checks of {checks.lab}, but {notebook} is {lab}'s")
+    cells: list[Any] = data["cells"]
+    if old_cell is not None:
+        cells[cells.index(old_cell)] = new_cell
+    else:
+        first_code = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code"), 0)
+        cells.insert(first_code, new_cell)
+    _replace(notebook, data)
+    before = handout.version_of(_text(old_cell)) if old_cell is not None else None
+    return ChecksUpdate(
+        lab=checks.lab, before=before, after=checks.version, released=checks.released
+    )
+
+
+def _checks_cell(path: Path, *, data: Any = None, required: bool = False) -> Any:
+    data = read_notebook(path) if data is None else data
+    for cell in data["cells"]:
+        if cell.get("cell_type") == "code" and handout.find_call(_text(cell)) is not None:
+            return cell
+    if required:
+        raise UsageError(f"{path} has no checks cell: give the lab's released notebook")
+    return None
+
+
+def _text(cell: Any) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def _metadata_lab(data: Any) -> str | None:
+    meta = data.get("metadata")
+    ours = meta.get("deepgrade") if isinstance(meta, dict) else None
+    lab = ours.get("lab") if isinstance(ours, dict) else None
+    return lab if isinstance(lab, str) else None
+
+
+def _replace(path: Path, data: Any) -> None:
+    # Written beside the notebook and renamed over it: never half a notebook.
+    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(data, file, indent=1, ensure_ascii=False)
+            file.write("\n")
+        Path(scratch).replace(path)
+    except BaseException:
+        Path(scratch).unlink(missing_ok=True)
+        raise
