@@ -73,6 +73,15 @@ def test_table_explains_failures() -> None:
     assert "Lab 2: implement Sigmoid.forward" in run.stdout
 
 
+def test_an_untouched_lab_says_so_once_per_exercise_and_isolation_once() -> None:
+    run = grade("check", str(LAB2_STUB_NB), "--device", "cpu")
+    assert run.returncode == 1
+    exercises = run.stdout.count("│ lab2.")  # the table's rows
+    assert exercises >= 10
+    assert run.stdout.count("not implemented yet") == exercises
+    assert run.stdout.count("isolation:") == 1
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

@@ -6,16 +6,27 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sympy
 import torch
 
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, does_not_run
 from deepgrade.engine.comparison import Tolerance, compare
 from deepgrade.engine.forbidden import scan
+from deepgrade.engine.loader import Cell, Submission, load_submission
+from deepgrade.engine.locations import located, reported, student_frames, unlocated
 from deepgrade.engine.symbolic import ExpressionError, equivalent, rebuild
 from deepgrade.errors import SpecError
-from deepgrade.model.results import CheckResult, Status, score_exercise
+from deepgrade.model.results import (
+    CheckResult,
+    ExerciseResult,
+    Status,
+    format_points,
+    score_exercise,
+)
 from deepgrade.model.spec import load_lab
 from deepgrade.sandbox import wire
 from tests.helpers import ROOT, ToyCourse
@@ -182,7 +193,8 @@ def test_scan_finds_forbidden_calls_in_graded_scopes_only() -> None:
     ]
     findings = scan(cells, ["Sigmoid", "sigmoid"], ["sigmoid"])
     assert [(f.scope, f.line, f.cell) for f in findings] == [("Sigmoid", 3, 1)]
-    assert "sigmoid called in Sigmoid (cell 2, line 3)" in str(findings[0])
+    # The call as written, where the student finds it: the cell and its line's text.
+    assert str(findings[0]) == "x.sigmoid called in Sigmoid (cell 2, line 3: return x.sigmoid())"
 
 
 def test_partial_credit_and_statuses() -> None:
@@ -229,3 +241,121 @@ def test_tampering_is_seen_in_dotted_module_names_too() -> None:
 
     source = 'import sys\nworker = sys.modules["deepgrade.sandbox.worker.main"]\n_ACTIVE = True\n'
     assert [finding.name for finding in tampering([source])] == ["deepgrade.sandbox.worker.main"]
+
+
+# -- where in the student's code ------------------------------------------------------------------
+def _notebook_like() -> Submission:
+    """Code cells at positions 2 and 6 of a notebook whose other cells are markdown."""
+    cells = [
+        Cell(1, "import torch\n"),
+        Cell(
+            5,
+            "def sigmoid(x):\n    y = helper(x)\n    return y\n\n"
+            "def helper(x):\n    return x + None\n",
+        ),
+    ]
+    return Submission(Path("lab2_activations.ipynb"), cells, "lab2", is_notebook=True)
+
+
+_TRACEBACK = """Traceback (most recent call last):
+  File "/usr/lib/python3/site-packages/deepgrade/sandbox/worker/drivers.py", line 40, in call
+    return target(*args)
+  File "<cell 6>", line 2, in sigmoid
+  File "<cell 6>", line 6, in helper
+  File "<cell 99>", line 1, in forged
+  File "<cell 6>", line 4000, in forged
+  File "/usr/lib/python3/site-packages/torch/_tensor.py", line 12, in __add__
+TypeError: unsupported operand type(s) for +: 'Tensor' and 'NoneType'
+"""
+
+
+def test_an_error_shows_the_students_frames_only_with_their_lines() -> None:
+    submission = _notebook_like()
+    assert student_frames(submission, _TRACEBACK) == [
+        "cell 6, line 2, in sigmoid: y = helper(x)",
+        "cell 6, line 6, in helper: return x + None",
+    ]
+    # The worker's and PyTorch's frames, and frames naming no line of the submission, are gone.
+    text = located(submission, _TRACEBACK)
+    assert "drivers.py" not in text and "_tensor.py" not in text and "forged" not in text
+    assert unlocated("TypeError: boom" + text) == "TypeError: boom"
+
+
+def test_a_detector_report_names_the_cell_as_the_student_counts_it() -> None:
+    said = reported(
+        _notebook_like(), "sigmoid (torch.sigmoid, PyTorch) in helper (<cell 6>, line 6)"
+    )
+    assert said == "sigmoid (torch.sigmoid, PyTorch) in helper (cell 6, line 6: return x + None)"
+    # A name that is none of the submission's cells is left as the report had it.
+    assert reported(_notebook_like(), "in f (<string>, line 5)") == "in f (<string>, line 5)"
+
+
+def test_scan_names_the_cell_counting_every_cell_and_the_call_as_written() -> None:
+    cells = [
+        Cell(2, "import numpy as np\nimport torch.nn.functional as F\n"),
+        Cell(6, "def tanh(x):\n    return np.tanh(x)\n\ndef relu(x):\n    return F.relu(x)\n"),
+    ]
+    (tanh,) = scan(cells, ["tanh"], ["tanh"])
+    assert str(tanh) == "np.tanh (numpy.tanh) called in tanh (cell 7, line 2: return np.tanh(x))"
+    (relu,) = scan(cells, ["relu"], ["relu"])
+    assert str(relu).startswith("F.relu (torch.nn.functional.relu) called in relu (cell 7, line 5")
+
+
+def test_a_module_and_a_kernel_history_name_their_cells_as_the_student_sees_them(
+    tmp_path: Path,
+) -> None:
+    module = tmp_path / "lab2_activations.py"
+    module.write_text("x = 1\n", encoding="utf-8")
+    assert [c.label for c in load_submission(module).cells] == ["lab2_activations.py"]
+    assert Cell(6, "", "In [6]").filename == "<In [6]>"
+    assert Cell(6, "").label == "cell 7"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (2.0, "2"),
+        (1.5, "1.5"),
+        (2 / 3, "0.67"),
+        (0.333333, "0.33"),
+        (19.999999, "20"),
+        (-1e-9, "0"),
+    ],
+)
+def test_points_are_shown_with_at_most_two_decimals(value: float, shown: str) -> None:
+    assert format_points(value) == shown
+    result = ExerciseResult(id="e", status=Status.FAILED, score=value, max_score=2 / 3)
+    assert result.points_label == f"{shown} / 0.67"
+    # JSON keeps the exact value.
+    assert result.public_dict()["score"] == value
+
+
+class _Hinted(CheckSpec):
+    kind: str = "hinted"
+    name: str = "c"
+
+    def run(self, ctx: Any) -> CheckOutcome:
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize(("explained", "hinted"), [(True, True), (False, False)])
+def test_a_hint_is_given_only_where_it_can_be_the_cause(explained: bool, hinted: bool) -> None:
+    check = _Hinted(hint="the derivative of tanh is 1 - tanh**2")
+    outcome = check.failed("wrong", "a known mistake", explained=explained)
+    assert ("Hint: a known mistake" in outcome.message) is hinted
+    assert ("Hint:" in check.failed("wrong", explained=explained).message) is hinted
+
+
+@pytest.mark.parametrize(
+    ("error", "runs"),
+    [
+        ("NameError: name 'e' is not defined", False),
+        ("it raised TypeError: unsupported operand", False),
+        ("building it raised ModuleNotFoundError: no numpy", False),
+        ("building it raised OverflowError: math range error", True),
+        ("AttributeError: 'float' object has no attribute 'data'", True),
+        ("the value should be 1, got 2", True),
+    ],
+)
+def test_code_that_does_not_run_as_written_earns_no_hint(error: str, runs: bool) -> None:
+    assert does_not_run(error) is not runs

@@ -294,12 +294,19 @@ def test_a_recursive_engine_handles_a_chain_of_thousands_of_nodes() -> None:
     assert _problem(program, result) is None
 
 
-@pytest.mark.parametrize(("error", "hinted"), [("NameError", False), ("OverflowError", True)])
-def test_no_derivative_hint_on_a_name_error(error: str, hinted: bool) -> None:
+# Code that does not run as written gets no derivative hint; an overflow (an arithmetic
+# mistake) and a wrong derivative do.
+@pytest.mark.parametrize(
+    ("error", "hinted"),
+    [("NameError", False), ("TypeError", False), ("OverflowError", True), (None, True)],
+)
+def test_no_derivative_hint_when_the_code_raised(error: str | None, hinted: bool) -> None:
     class Context:
         device = torch.device("cpu")
 
         def drive(self, driver: str, target: str, payload: dict[str, Any]) -> Any:
+            if error is None:
+                return [{"data": math.tanh(0.4), "grads": [0.0]} for _ in payload["programs"]]
             return [{"error": f"{error}: boom"} for _ in payload["programs"]]
 
     check = ValueProgramCheck(
@@ -307,7 +314,7 @@ def test_no_derivative_hint_on_a_name_error(error: str, hinted: bool) -> None:
     )
     outcome = check.run(Context())  # type: ignore[arg-type]
     assert not outcome.passed
-    assert f"raised {error}: boom" in outcome.message
+    assert error is None or f"raised {error}: boom" in outcome.message
     assert ("Hint: tanh'" in outcome.message) is hinted
 
 
@@ -379,3 +386,26 @@ def test_fit_is_not_charged_for_train_epoch_and_evaluate(tmp_path: Path) -> None
     assert exercise(result, "lab6.fit").score == 3.0
     assert exercise(result, "lab6.train_epoch").status.value == "failed"
     assert exercise(result, "lab6.evaluate").status.value == "failed"
+
+
+def test_a_modified_input_is_the_cause_not_a_constant_factor(tmp_path: Path) -> None:
+    # Updates the caller's parameters, then returns twice them: a factor of 2 that the
+    # modified input, not the arithmetic, explains in the check that requires it untouched.
+    source = patched(
+        (ROOT / "solutions" / "lab1_linear" / "lab1_linear.py").read_text(encoding="utf-8"),
+        [
+            (
+                "    return [p - lr * g for p, g in zip(params, grads, strict=True)]",
+                "    for p, g in zip(params, grads, strict=True):\n"
+                "        p.sub_(lr * g)\n"
+                "    return [2 * p for p in params]",
+            )
+        ],
+    )
+    path = tmp_path / "lab1_linear.py"
+    path.write_text(source, encoding="utf-8")
+    result = grade_submission(path, exercises=["lab1.gd_step"], settings=FAST, device="cpu")
+    untouched = next(c for c in exercise(result, "lab1.gd_step").checks if "untouched" in c.name)
+    assert "modified its arguments in place" in untouched.message
+    assert "constant factor" not in untouched.message
+    assert "Hint: p - lr * g builds a new tensor" in untouched.message

@@ -131,7 +131,10 @@ TRAINING_BUGS = {
         ],
         {"lab7.train_digits": 0.0},
         {"lab7.train_digits": "forbidden"},
-        ["load_digits called in train_digits", "must not load the digits itself"],
+        [
+            "load_digits (sklearn.datasets.load_digits) called in train_digits",
+            "must not load the digits itself",
+        ],
     ),
     "a scikit-learn model": Bug(
         [
@@ -146,7 +149,10 @@ TRAINING_BUGS = {
         ],
         {"lab7.train_digits": 0.0},
         {"lab7.train_digits": "forbidden"},
-        ["MLPClassifier called in train_digits", "nor use a scikit-learn model"],
+        [
+            "MLPClassifier (sklearn.neural_network.MLPClassifier) called in train_digits",
+            "nor use a scikit-learn model",
+        ],
     ),
 }
 

@@ -138,3 +138,26 @@ def test_under_nbgrader_a_failing_deepgrade_raises(monkeypatch: pytest.MonkeyPat
     _kernel(monkeypatch, nbgrader=True)
     with pytest.raises(AssertionError, match=r"lab99.relu earned 0 points: Error: unknown lab"):
         score_cell.score("lab99.relu")
+
+
+def test_check_cells_point_at_the_kernels_cells_and_say_isolation_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cells = load_submission(LAB2_SOLUTION).sources
+    broken = [
+        c.replace("return torch.where(x < 0, 0.0, x)", "return torch.clamp(x, mn=0)") for c in cells
+    ]
+    assert broken != cells
+    history = ["", *broken, 'check("lab2.relu")']
+    monkeypatch.setattr(notebook, "_history", lambda: history)
+    monkeypatch.setattr(notebook, "_isolation_told", False)
+    notebook.check("lab2.relu", device="cpu")
+    first = capsys.readouterr().out
+    # The frame is the kernel's cell as Jupyter shows it, with the line the student wrote.
+    n = next(i for i, c in enumerate(history) if "mn=0" in c)
+    assert f"In [{n}], line" in first and "torch.clamp(x, mn=0)" in first
+    assert "drivers.py" not in first and "worker" not in first
+    notebook.check("lab2.relu", device="cpu")
+    second = capsys.readouterr().out
+    assert first.count("isolation:") == 1
+    assert "isolation:" not in second

@@ -371,3 +371,18 @@ def test_summary_page_shows_its_figures_in_chromium(tmp_path: Path, lab2: LabSpe
 def test_pages_refuse_to_run_scripts_in_chromium(tmp_path: Path, lab2: LabSpec) -> None:
     html = render_feedback(record("mal", [sigmoid_with(check("forward"))]), lab2)
     assert _probe(tmp_path, html, keep_policy=True) == {}
+
+
+def test_pages_show_points_with_at_most_two_decimals(lab2: LabSpec) -> None:
+    def passing(count: int) -> ExerciseResult:
+        statuses = [Status.PASSED] * count + [Status.FAILED] * (3 - count)
+        return sigmoid_with(*(check(f"c{i}", status) for i, status in enumerate(statuses)))
+
+    assert passing(1).score == 0.666667  # exact enough, for JSON and CSV
+    page = render_feedback(record("ana", [passing(1)]), lab2)
+    assert "0.67" in page and "0.666667" not in page
+    records = [record(s, [passing(n)]) for s, n in [("ana", 1), ("ben", 2), ("cy", 3)]]
+    summary = render_summary(records, lab2)
+    assert "1.33" in summary  # the mean and the median
+    text = re.sub(r"data:image/png;base64,[^\"]+", "", summary)
+    assert not re.search(r"\d\.\d{3}", text)

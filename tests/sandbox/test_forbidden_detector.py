@@ -48,10 +48,14 @@ def test_scan_knows_aliases_and_names_the_library() -> None:
     ]
     tanh = scan(cells, ["Tanh"], ["tanh"])
     assert [(f.name, f.scope, f.cell) for f in tanh] == [("tanh", "Tanh", 1)]
-    assert str(tanh[0]) == "numpy.tanh called in Tanh (cell 2, line 3)"
+    # As written, then with its library, and the line the student wrote.
+    assert str(tanh[0]) == "np.tanh (numpy.tanh) called in Tanh (cell 2, line 3: return np.tanh(x))"
     sigmoid = scan(cells, ["Sigmoid"], ["torch.sigmoid"])
     assert [(f.name, str(f)) for f in sigmoid] == [
-        ("expit", "scipy.special.expit called in Sigmoid (cell 3, line 3)")
+        (
+            "expit",
+            "squash (scipy.special.expit) called in Sigmoid (cell 3, line 3: return squash(x))",
+        )
     ]
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from deepgrade.engine.loader import Cell
+from deepgrade.engine.locations import in_cell
 from deepgrade.sandbox.worker.equivalents import expand
 
 
@@ -19,17 +21,29 @@ class Finding:
     name: str
     scope: str
     line: int
+    # The cell's position in the cells scanned, and where the student finds it.
     cell: int
-    # The call as written, its module spelled out where an import says which it is
-    # (``numpy.tanh`` for ``np.tanh``).
+    where: str
+    # The call as written (``np.tanh``), and with its module spelled out where an import says
+    # which it is (``numpy.tanh``).
+    written: str = ""
     spelled: str = ""
 
     def __str__(self) -> str:
-        where = f"{self.scope} (cell {self.cell + 1}, line {self.line})"
-        return f"{self.spelled or self.name} called in {where}"
+        call = self.written or self.name
+        if self.spelled and self.spelled != call:
+            call += f" ({self.spelled})"
+        return f"{call} called in {self.scope} ({self.where})"
 
 
-def scan(cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]) -> list[Finding]:
+def _cells(cells: Iterable[Cell | str]) -> list[Cell]:
+    """Cells as given, or sources numbered by their position (``cell 1`` first)."""
+    return [c if isinstance(c, Cell) else Cell(i, c) for i, c in enumerate(cells)]
+
+
+def scan(
+    cells: Iterable[Cell | str], scopes: Iterable[str], forbidden: Iterable[str]
+) -> list[Finding]:
     """Calls of ``forbidden`` names inside the top-level definitions named in ``scopes``.
 
     ``obj.name(...)`` counts whatever ``obj`` is (``torch.sigmoid``, ``F.softplus``,
@@ -44,18 +58,18 @@ def scan(cells: Iterable[str], scopes: Iterable[str], forbidden: Iterable[str]) 
         return []
     trees = []
     imported: dict[str, str] = {}
-    for index, source in enumerate(cells):
-        tree = _parsed(source)
+    for index, cell in enumerate(_cells(cells)):
+        tree = _parsed(cell.source)
         if tree is None:
             continue
-        trees.append((index, tree))
-        imported |= _imported_names(source)
+        trees.append((index, cell, tree))
+        imported |= _imported_names(cell.source)
     bare = {bound for bound, full in imported.items() if full.rpartition(".")[2] in wanted}
     findings = []
-    for index, tree in trees:
+    for index, cell, tree in trees:
         for top in tree.body:
             if isinstance(top, ast.FunctionDef | ast.ClassDef) and top.name in inside:
-                findings += _calls_in(top, wanted, bare, imported, index)
+                findings += _calls_in(top, wanted, bare, imported, index, cell)
     return findings
 
 
@@ -91,7 +105,12 @@ def _parsed(source: str) -> ast.Module | None:
 
 
 def _calls_in(
-    scope: ast.AST, wanted: set[str], bare: set[str], imported: dict[str, str], cell: int
+    scope: ast.AST,
+    wanted: set[str],
+    bare: set[str],
+    imported: dict[str, str],
+    index: int,
+    cell: Cell,
 ) -> list[Finding]:
     found = []
     scope_name = getattr(scope, "name", "?")
@@ -102,15 +121,17 @@ def _calls_in(
         elif isinstance(node, ast.Name) and node.id in bare:
             name = imported[node.id].rpartition(".")[2]
         if name is not None:
-            spelled = _spelled(node, imported)
-            found.append(Finding(name, scope_name, getattr(node, "lineno", 0), cell, spelled))
+            line = getattr(node, "lineno", 0)
+            written = ast.unparse(node)[:120]
+            spelled = _spelled(written, imported)
+            where = in_cell(cell, line)
+            found.append(Finding(name, scope_name, line, index, where, written, spelled))
     return found
 
 
-def _spelled(node: ast.AST, imported: dict[str, str]) -> str:
-    """``node`` as written, its first name replaced by what an import bound it to."""
-    text = ast.unparse(node)
-    head, dot, rest = text.partition(".")
+def _spelled(written: str, imported: dict[str, str]) -> str:
+    """A call as ``written``, its first name replaced by what an import bound it to."""
+    head, dot, rest = written.partition(".")
     return (imported.get(head, head) + dot + rest)[:120]
 
 
@@ -161,18 +182,19 @@ def _tampers(name: str) -> bool:
     return name in _TAMPERING or name == _WORKER_PACKAGE or name.startswith(_WORKER_PACKAGE + ".")
 
 
-def tampering(cells: Iterable[str]) -> list[Finding]:
+def tampering(cells: Iterable[Cell | str]) -> list[Finding]:
     """Uses of the grader's machinery anywhere in the submission, by name or in a string."""
     findings = []
-    for index, source in enumerate(cells):
-        tree = _parsed(source)
+    for index, cell in enumerate(_cells(cells)):
+        tree = _parsed(cell.source)
         if tree is None:
             continue
         for node in ast.walk(tree):
             for name in _names(node):
                 if _tampers(name):
+                    line = getattr(node, "lineno", 0)
                     findings.append(
-                        Finding(name, "the submission", getattr(node, "lineno", 0), index)
+                        Finding(name, "the submission", line, index, in_cell(cell, line))
                     )
     return findings
 

@@ -31,6 +31,7 @@ from deepgrade.engine.devices import resolve_device as resolve_device
 from deepgrade.engine.forbidden import reported_tampering, scan, tampering
 from deepgrade.engine.gradients import explain_gradient_mismatch
 from deepgrade.engine.loader import Cell, Submission
+from deepgrade.engine.locations import located, reported, unlocated
 from deepgrade.engine.recording import Recordings, resolve_reference
 from deepgrade.engine.released_judges import released_judges
 from deepgrade.engine.validation import validate_request
@@ -81,7 +82,7 @@ class Session:
         self.notes: list[str] = []
         self.names: dict[str, str] = {}
         self.lookup_error: str | None = None
-        self._tampered = tampering(submission.sources)
+        self._tampered = tampering(submission.cells)
         # Tampering the worker's detector reported: every exercise from then on is forbidden.
         self._tampered_at_run: str | None = None
         # CPU seconds the current exercise's code may still use (its processes' own: a
@@ -212,26 +213,21 @@ class Session:
             raise StudentForbidden(self._tampering_message())
         used = reply.get("forbidden_used") or []
         if used:
-            names = ", ".join(str(name)[:300] for name in used[:3])
+            names = ", ".join(reported(self.submission, str(name)[:300]) for name in used[:3])
             reason = self._exercise.forbidden_reason if self._exercise else None
-            raise StudentForbidden(
-                f"{target} called {names}: {reason}"
-                if reason
-                else f"{target} called {names}, which this exercise asks you to write yourself"
-            )
+            raise StudentForbidden(f"{target} called {names}: {reason or _WRITE_IT_YOURSELF}")
         if not reply.get("ok"):
             error = reply.get("error") or {}
             if error.get("type") == "GradientMismatch":
                 raise StudentWrongGradient(explain_gradient_mismatch(str(error.get("message"))))
-            kind = (
-                StudentNotImplemented
-                if error.get("type") == "NotImplementedError"
-                else StudentRaised
-            )
-            raise kind(
+            traceback = str(error.get("traceback", ""))
+            if error.get("type") == "NotImplementedError":
+                # The stub's own raise: where it is says nothing the student does not know.
+                raise StudentNotImplemented("NotImplementedError", str(error.get("message", "")))
+            raise StudentRaised(
                 str(error.get("type", "Error")),
-                str(error.get("message", "")),
-                str(error.get("traceback", "")),
+                str(error.get("message", "")) + located(self.submission, traceback),
+                traceback,
             )
         return reply, out
 
@@ -277,7 +273,7 @@ class Session:
         for cell in self.submission.cells:
             if cell.index in self._skipped:
                 continue
-            request = {"op": "exec", "source": cell.source, "filename": f"<{cell.label}>"}
+            request = {"op": "exec", "source": cell.source, "filename": cell.filename}
             try:
                 reply, _ = worker.request(request, [], self.settings.cell_timeout)
             except WorkerTimeout:
@@ -300,7 +296,8 @@ class Session:
                 and cell.index not in self.cell_errors
             ):
                 error = reply.get("error") or {}
-                text = f"{cell.label} raised {error.get('type')}: {error.get('message')}"
+                where = located(self.submission, str(error.get("traceback", "")))
+                text = f"{cell.label} raised {error.get('type')}: {error.get('message')}{where}"
                 self.cell_errors[cell.index] = text
                 self.notes.append(text)
         return True
@@ -364,13 +361,13 @@ class Session:
                 exercise.points,
                 Status.FORBIDDEN,
                 f"the submission tampers with the grading: it uses {first.name} "
-                f"(cell {first.cell + 1}, line {first.line}); no exercise is graded",
+                f"({first.where}); no exercise is graded",
             )
         if self._tampered_at_run:
             return zero_result(
                 exercise.id, exercise.points, Status.FORBIDDEN, self._tampering_message()
             )
-        findings = scan(self.submission.sources, exercise.requires, exercise.forbidden)
+        findings = scan(self.submission.cells, exercise.requires, exercise.forbidden)
         if findings:
             return zero_result(
                 exercise.id,
@@ -494,13 +491,18 @@ def _withheld(result: CheckResult) -> CheckResult:
     """
     if result.status in (Status.PASSED, Status.FAILED):
         return result
-    return result.model_copy(update={"message": _DIGITS.sub("#", result.message)})
+    # Which line raised may depend on a hidden input too: the frames are left out.
+    message = _DIGITS.sub("#", unlocated(result.message))
+    return result.model_copy(update={"message": message})
 
 
 _DIGITS = re.compile(r"\d+")
 
 
-_WRITE_IT_YOURSELF = "that is the function this exercise asks you to write yourself."
+_WRITE_IT_YOURSELF = (
+    "that is the function this exercise asks you to write yourself: build it from elementary "
+    "tensor operations instead (arithmetic, @, torch.exp, torch.log, torch.where, torch.clamp)."
+)
 
 
 @functools.lru_cache(maxsize=64)

@@ -33,14 +33,25 @@ _NOTEBOOK_KEYS = {"nbformat", "cells", "worksheets"}
 
 @dataclass(frozen=True)
 class Cell:
-    """One code cell to run, with its position in the original file for messages."""
+    """One code cell to run, with its position in the original file for messages.
+
+    ``index`` counts every cell of the notebook, markdown included, so that "cell 7" is the
+    seventh cell the student scrolls past. ``name`` replaces that label where the student
+    sees another: the file's name for a plain module, ``In [5]`` for a kernel's history.
+    """
 
     index: int
     source: str
+    name: str = ""
 
     @property
     def label(self) -> str:
-        return f"cell {self.index + 1}"
+        return self.name or f"cell {self.index + 1}"
+
+    @property
+    def filename(self) -> str:
+        """The file name its code is compiled under, which tracebacks show (see ``where``)."""
+        return f"<{self.label}>"
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ def load_submission(path: Path) -> Submission:
         return _from_notebook(path, _read_notebook(path, text), is_notebook=True)
     if any(_PERCENT_MARKER.match(line) for line in text.splitlines()):
         return _from_notebook(path, _read_percent(text), is_notebook=False)
-    return Submission(path, [Cell(0, text)], None, is_notebook=False)
+    return Submission(path, [Cell(0, text, path.name)], None, is_notebook=False)
 
 
 def read_notebook(path: Path) -> Any:

@@ -20,6 +20,14 @@ class IsolationLevel(StrEnum):
         return "bubblewrap" if self is IsolationLevel.BUBBLEWRAP else "limits"
 
 
+def format_points(value: float) -> str:
+    """Points as tables and pages show them: at most two decimals, no trailing zeros
+    (``0.33``, ``1.5``, ``2``). JSON and CSV keep the exact value."""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    # A tiny negative rounds to "-0": no score is shown with a sign it does not have.
+    return "0" if text == "-0" else text
+
+
 class Status(StrEnum):
     """The status of an exercise: COURSE.md's seven, and ``grader_error`` for course staff.
 
@@ -88,8 +96,8 @@ class ExerciseResult(BaseModel):
     @property
     def points_label(self) -> str:
         """``score / max_score`` as people read it; a grader error's 0 is no score."""
-        earned = "not graded" if self.status is Status.GRADER_ERROR else f"{self.score:g}"
-        return f"{earned} / {self.max_score:g}"
+        earned = "not graded" if self.status is Status.GRADER_ERROR else format_points(self.score)
+        return f"{earned} / {format_points(self.max_score)}"
 
     def public_dict(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from deepgrade.model.results import ExerciseResult
 
 
+# Whether this process has said how workers are isolated: it is the same for every check cell
+# of a kernel, so it is said under the first one only.
+_isolation_told = False
+
+
 def _history() -> list[str] | None:
     try:
         from IPython import get_ipython
@@ -47,7 +52,12 @@ def history_submission(lab_id: str) -> Submission | None:
     history = _history()
     if history is None:
         return None
-    cells = [Cell(index, source) for index, source in enumerate(history) if _runnable(source)]
+    # Jupyter shows each cell it ran as In [n], n its place in the history.
+    cells = [
+        Cell(index, source, f"In [{index}]")
+        for index, source in enumerate(history)
+        if _runnable(source)
+    ]
     # The latest checks cell run: a newer release's, where the student pasted one in.
     ran = (handout.find_call(source) for source in reversed(history))
     checks = next((call for call in ran if call is not None), None) or _notebook_checks_cell()
@@ -118,7 +128,9 @@ def grade_exercise(
             "run that cell, then this one again."
         ) from None
     result = grade_cells(submission, request.load_lab(), request.exercises, device, settings)
-    render_result(result, console, verbose=False)
+    global _isolation_told
+    render_result(result, console, verbose=False, show_isolation=not _isolation_told)
+    _isolation_told = _isolation_told or result.isolation is not None
     return result.exercises[0]
 
 

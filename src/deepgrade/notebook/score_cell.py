@@ -20,6 +20,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from deepgrade.errors import UsageError
+from deepgrade.model.results import format_points
 from deepgrade.notebook.check_cell import error_line, grade_exercise, history_submission
 from deepgrade.sandbox.templates import WORKER_ENV
 
@@ -47,8 +48,8 @@ def score(exercise_id: str) -> float:
         return 0.0
     if exercise.score <= 0 and under_nbgrader:
         raise AssertionError(
-            f"{exercise.id} earned 0 of {exercise.max_score:g} points ({exercise.status.value}): "
-            f"{exercise.message}"
+            f"{exercise.id} earned 0 of {format_points(exercise.max_score)} points "
+            f"({exercise.status.value}): {exercise.message}"
         )
     return exercise.score
 

@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib.figure import Figure
 
-from deepgrade.model.results import Status
+from deepgrade.model.results import Status, format_points
 
 # Small enough for a page of several figures to stay light, sharp enough on a phone.
 _DPI = 110
@@ -51,7 +51,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["points"] = lambda value: f"{value:g}"
+    env.filters["points"] = format_points
     env.filters["label"] = lambda status: Status(status).value.replace("_", " ")
     return env
 

@@ -50,10 +50,38 @@ class CheckSpec(CheckDeclaration, ABC):
     def run(self, ctx: CheckContext) -> CheckOutcome:
         """Run the check against the student's code reachable through ``ctx``."""
 
-    def failed(self, message: str, hint: str | None = None) -> CheckOutcome:
-        """An outcome that adds a hint (the given one, else this check's) to ``message``."""
-        hint = hint or self.hint
+    def failed(
+        self, message: str, hint: str | None = None, *, explained: bool = True
+    ) -> CheckOutcome:
+        """An outcome that adds a hint (the given one, else this check's) to ``message``.
+
+        ``explained``: whether a hint can be the cause of this failure. It cannot where the
+        code did not run as written (:func:`does_not_run`) or nothing came back to judge: a
+        hint about the computation (a derivative, a known mistake) would only hide the real
+        cause, which the message names.
+        """
+        hint = (hint or self.hint) if explained else None
         return CheckOutcome(False, message + (f" Hint: {hint}" if hint else ""))
+
+
+# Errors of code that does not run as written (a misspelt name, a missing import, an operation
+# on the wrong kind of object): a hint about what the code computes cannot explain them. An
+# arithmetic error (an overflow) or a missing attribute may be the mistake a hint describes.
+_DOES_NOT_RUN = (
+    "NameError",
+    "UnboundLocalError",
+    "ImportError",
+    "ModuleNotFoundError",
+    "SyntaxError",
+    "IndentationError",
+    "TypeError",
+)
+
+
+def does_not_run(error: str) -> bool:
+    """Whether ``error`` (``"TypeError: ..."``, or a sentence holding ``raised TypeError:``)
+    says the code raised one of the errors that no hint explains."""
+    return any(error.startswith(f"{e}:") or f"raised {e}:" in error for e in _DOES_NOT_RUN)
 
 
 def runnable(checks: Sequence[CheckDeclaration]) -> list[CheckSpec]:

@@ -179,7 +179,7 @@ class InitDistributionCheck(_Constructed):
     def run(self, ctx: CheckContext) -> CheckOutcome:
         got = ctx.drive(module_probe, self.call, self.payload("float64", return_parameters=True))
         if not isinstance(got, dict):
-            return self.failed(f"{self.constructor()} could not be probed.")
+            return self.failed(f"{self.constructor()} could not be probed.", explained=False)
         values = dict(zip(got.get("names", []), got.get("parameters", []), strict=False))
         for name, bound in self.bounds.items():
             if name not in values:

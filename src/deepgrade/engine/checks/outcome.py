@@ -59,7 +59,7 @@ class OutcomeCheck(CheckSpec):
         payload = {"train": list(data["train"]), "test_inputs": data["test_inputs"]}
         got = ctx.drive(outcome_driver, self.call, payload)
         if not isinstance(got, dict):
-            return self.failed(f"{self.call} could not be run.")
+            return self.failed(f"{self.call} could not be run.", explained=False)
         score, problem = self._score(got.get("predictions"), data["test_targets"])
         if problem:
             return self.failed(f"{self.call}: {problem}")

@@ -40,6 +40,7 @@ class RaisesCheck(ArgumentsMixin, CheckSpec):
             except StudentRaised as raised:
                 if raised.type_name == self.exception:
                     continue
+                # Raising, and which exception, is what this check grades: its hint is about it.
                 return self.failed(f"{where} raised {raised}, expected a {self.exception}.")
             return self.failed(
                 f"{where} returned {describe_value(result.value)}, expected it to raise "

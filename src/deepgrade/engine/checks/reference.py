@@ -82,19 +82,25 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 got_device=result.value_device,
                 expected_device=ctx.device,
             )
+            # A modified input comes first: it is what made the output wrong, if it is wrong,
+            # and a hint about the values (a constant factor, a known mistake) would hide it.
+            # The check's own hint stays: a check that declares ``untouched`` gives it for this.
+            changed = (
+                compare_tree(_detached(args), result.grads, EXACT, what="argument")
+                if self.untouched
+                else None
+            )
+            if changed is not None and not changed.ok:
+                return self.failed(
+                    f"{where} modified its arguments in place ({_without_hint(changed.message)}) "
+                    "Build new tensors instead of updating the inputs."
+                )
             if not verdict.ok:
                 hint = self._recognise(ctx, args, kwargs, result.value, tolerance)
                 return self.failed(
                     f"{where}: {verdict.message}{self._at(args, expected, verdict.worst_index)}",
                     hint,
                 )
-            if self.untouched:
-                changed = compare_tree(_detached(args), result.grads, EXACT, what="argument")
-                if not changed.ok:
-                    return self.failed(
-                        f"{where} modified its arguments in place ({changed.message}) "
-                        "Build new tensors instead of updating the inputs."
-                    )
             for position, wanted, got, device in zip(
                 grad_of, wanted_grads, result.grads, result.grad_devices, strict=False
             ):
@@ -134,6 +140,11 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
         if not isinstance(expected, torch.Tensor) or expected.shape != args[0].shape:
             return ""
         return f" The input there is {float(args[0].cpu()[index]):.8g}."
+
+
+def _without_hint(message: str) -> str:
+    """A comparison's message without its hint: a changed input has no "constant factor"."""
+    return message.partition(" Hint: ")[0]
 
 
 def _grad_output(shape: torch.Size, seed: int, dtype: torch.dtype) -> torch.Tensor:

@@ -79,7 +79,7 @@ class _HarnessCheck(CheckSpec):
             expected = ctx.run_reference(self.reference, self._harness, payload)
             got = ctx.drive(type(self).driver, self.call, self._for_student(ctx, payload))
             if not isinstance(got, dict):
-                return self.failed(f"{self.call} could not be run.")
+                return self.failed(f"{self.call} could not be run.", explained=False)
             problem = self._problem(ctx, payload, expected, got, dtype_name)
             if problem:
                 message, hint = problem

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 
-from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
+from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, does_not_run, register_check
 from deepgrade.engine.checks.context import CheckContext
 from deepgrade.sandbox.worker.drivers import (
     BINARY,
@@ -31,8 +31,6 @@ Program = list[list[Any]]
 _ALL_OPERATORS = sorted({*BINARY, *WITH_CONSTANT, *UNARY})
 _EXPONENTS = [2, 3, -1, 0.5, 1.5, -2]
 _LIMIT = 1e3
-# Errors that no hint about derivatives explains: the code does not run as written.
-_UNHINTED = ("NameError", "UnboundLocalError", "ImportError", "ModuleNotFoundError")
 # Sub-expressions tried when a program fails, and the longest expression written out.
 _MAX_CANDIDATES = 48
 _MAX_SHOWN = 600
@@ -62,16 +60,14 @@ class ValueProgramCheck(CheckSpec):
             programs.append(_chain(self.chain))
         results = ctx.drive(value_graph, self.call, {"programs": programs})
         if not isinstance(results, list) or len(results) != len(programs):
-            return self.failed("the driver received an unreadable reply.")
+            return self.failed("the driver received an unreadable reply.", explained=False)
         for program, got in zip(programs, results, strict=True):
             if _problem(program, got) is None:
                 continue
             smallest, problem = self._smallest_failure(ctx, program)
             message = f"{self._describe(smallest)}: {problem}"
-            # The check's hint is about derivatives: no help for a name that does not exist.
-            if any(f"raised {error}:" in problem for error in _UNHINTED):
-                return CheckOutcome(False, message)
-            return self.failed(message)
+            # The check's hint is about the computation: no help for code that does not run.
+            return self.failed(message, explained=not does_not_run(problem))
         return CheckOutcome(True)
 
     def _describe(self, program: Program) -> str:
