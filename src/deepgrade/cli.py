@@ -268,6 +268,81 @@ def batch(
 
 
 @main.command()
+@click.argument("lab")
+@click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write audit.json and audit.html (each survivor's diff) into DIR.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Mutants graded at once  [default: the number of cores]",
+)
+@click.option(
+    "--max-mutants",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="At most this many mutants per exercise (a seeded sample).",
+)
+@click.option("--all-mutants", is_flag=True, help="Every mutant, however many.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
+@click.option("--operator", "operators", multiple=True, help="Only these operators (repeatable).")
+@click.option(
+    "--solution",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The reference solution  [default: solutions/<folder>/<folder>.py]",
+)
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    help="Exit 1 when an exercise kills fewer than this percentage of its mutants.",
+)
+def audit(
+    lab: str,
+    exercises: tuple[str, ...],
+    as_json: bool,
+    out: Path | None,
+    jobs: int | None,
+    max_mutants: int,
+    all_mutants: bool,
+    seed: int,
+    operators: tuple[str, ...],
+    solution: Path | None,
+    fail_under: float | None,
+) -> None:
+    """Mutation-test LAB's checks: mutate its solution and count the mutants they catch."""
+    from rich.console import Console
+
+    from deepgrade.staff.audit import run_audit
+    from deepgrade.staff.audit.report import render_audit, write_reports
+    from deepgrade.staff.batch import RichProgress
+
+    with RichProgress() as progress:
+        report = run_audit(
+            lab,
+            exercises=exercises,
+            jobs=jobs,
+            max_mutants=None if all_mutants else max_mutants,
+            seed=seed,
+            operators=list(operators) or None,
+            solution=solution,
+            progress=progress,
+        )
+    if as_json:
+        click.echo(report.model_dump_json())
+    else:
+        render_audit(report, Console(), goal=fail_under or 95.0)
+    if out is not None:
+        written = write_reports(report, out)
+        click.echo(f"wrote {', '.join(str(p) for p in written)}", err=as_json)
+    sys.exit(1 if fail_under is not None and report.below(fail_under) else 0)
+
+
+@main.command()
 @click.option(
     "--course",
     "course_file",

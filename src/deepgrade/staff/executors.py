@@ -74,10 +74,12 @@ class GradingConfig:
 
 @dataclass(frozen=True)
 class GradingTask:
-    """One submission to grade, with the content hash the batch planned its work with."""
+    """One submission to grade, with the content hash the batch planned its work with, and
+    the exercises to grade when they are not the batch's (an audit's mutant: its own)."""
 
     found: FoundSubmission
     content_hash: str
+    exercises: tuple[str, ...] = ()
 
 
 class Executor(Protocol):
@@ -127,7 +129,11 @@ def grade_found(task: GradingTask, lab: LabSpec, config: GradingConfig) -> Submi
             record.graded_file = inside
             submission = load_submission(path)
             record.result = grade_cells(
-                submission, lab, config.exercises or None, config.device, config.settings
+                submission,
+                lab,
+                task.exercises or config.exercises or None,
+                config.device,
+                config.settings,
             )
         if not record.result.complete:
             # Not the student's result: retried next run, kept out of grades and gradebook.
@@ -471,7 +477,7 @@ class _Shipment:
             paths.append(target)
         found = self.task.found
         copy = FoundSubmission(found.student, found.kind, tuple(paths), found.problem)
-        return GradingTask(copy, self.task.content_hash)
+        return GradingTask(copy, self.task.content_hash, self.task.exercises)
 
 
 def _grade_shipment(shipment: _Shipment, config: GradingConfig) -> str:
