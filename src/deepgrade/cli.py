@@ -315,6 +315,12 @@ def audit(
     fail_under: float | None,
 ) -> None:
     """Mutation-test LAB's checks: mutate its solution and count the mutants they catch."""
+    import deepgrade.staff  # noqa: F401  (a student install says what to install, first)
+    from deepgrade.engine.validation import validate_request
+    from deepgrade.settings import GraderSettings
+
+    # Said at once: run_audit validates the same, but only after importing PyTorch.
+    validate_request(lab, exercises, settings=GraderSettings())
     from rich.console import Console
 
     from deepgrade.staff.audit import run_audit
