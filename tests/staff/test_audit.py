@@ -145,6 +145,19 @@ def f(x, y, opt, xs):
         compile(mutant.source, "mutant", "exec")
 
 
+def test_no_detach_where_autograd_builds_no_graph() -> None:
+    source = """
+class Square(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ### BEGIN SOLUTION
+        return x * x
+        ### END SOLUTION
+"""
+    mutants = generate(source, {"Square": "lab.square"})
+    assert mutants and "detach" not in {m.operator for m in mutants}
+
+
 def test_equivalents_are_data_and_checked(tmp_path: Path) -> None:
     assert load_equivalents(tmp_path) == []
     (tmp_path / AUDIT_FILE).write_text('[[equivalent]]\nmutant = "a/b"\n', encoding="utf-8")

@@ -317,6 +317,7 @@ def generate(
     starts = _line_starts(source)
     raw = source.encode()
     chosen = {name: OPERATORS[name] for name in operators or OPERATORS}
+    graphless = _graphless(tree)
     seen = {source}
     counts: dict[str, int] = {}
     by_exercise: dict[str, list[Mutant]] = {}
@@ -325,6 +326,8 @@ def generate(
         if exercise is None or not _inside(node, spans):
             continue
         for op_name, operator in chosen.items():
+            if op_name == "detach" and path in graphless:
+                continue
             for target, (replacement, description) in operator(node):
                 begin = starts[target.lineno - 1] + target.col_offset  # type: ignore[attr-defined]
                 end = starts[target.end_lineno - 1] + target.end_col_offset  # type: ignore[attr-defined]
@@ -358,6 +361,17 @@ def generate(
             found = [m for i, m in enumerate(found) if i in keep]
         mutants += found
     return mutants
+
+
+def _graphless(tree: ast.Module) -> set[str]:
+    """The paths of ``autograd.Function`` methods (their first argument is ``ctx``): they run
+    without building a graph, so a detached result there is the very same result."""
+    found: set[str] = set()
+    for node, _, path in _scopes(tree):
+        if isinstance(node, ast.FunctionDef) and node.args.args[:1]:
+            if node.args.args[0].arg == "ctx":
+                found.add(f"{path}.{node.name}" if path else node.name)
+    return found
 
 
 def _inside(node: ast.AST, spans: list[tuple[int, int]]) -> bool:
