@@ -368,9 +368,9 @@ def _graphless(tree: ast.Module) -> set[str]:
     without building a graph, so a detached result there is the very same result."""
     found: set[str] = set()
     for node, _, path in _scopes(tree):
-        if isinstance(node, ast.FunctionDef) and node.args.args[:1]:
-            if node.args.args[0].arg == "ctx":
-                found.add(f"{path}.{node.name}" if path else node.name)
+        first = node.args.args[:1] if isinstance(node, ast.FunctionDef) else []
+        if first and first[0].arg == "ctx":
+            found.add(f"{path}.{node.name}" if path else node.name)  # type: ignore[attr-defined]
     return found
 
 
