@@ -138,6 +138,19 @@ BUGS: dict[str, Bug] = {
         {"lab2.prelu": "failed"},
         ["the gradient of argument 2 should be a tensor", "the gradient of a too"],
     ),
+    # Found by grade audit: the gradient of a has a's shape, and the check's message crashed
+    # showing the input at its worst element as if it were the gradient of x.
+    "PReLU's gradient of a without x": Bug(
+        [
+            (
+                "grad_a_full = torch.where(positive, 0.0, x * grad_output)",
+                "grad_a_full = torch.where(positive, 0.0, grad_output)",
+            )
+        ],
+        {"lab2.prelu": 0.75},
+        {"lab2.prelu": "failed"},
+        ["the gradient of argument 2 differs", "a constant factor is off"],
+    ),
     "softmax without the max shift": Bug(
         [
             (

@@ -113,9 +113,11 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                     what=f"the gradient of argument {position + 1}",
                 )
                 if not verdict.ok:
+                    # Only the first argument's gradient lies element for element on the
+                    # input shown (another's, a PReLU's a say, has a shape of its own).
+                    at = self._at(args, expected, verdict.worst_index) if position == 0 else ""
                     return self.failed(
-                        f"{where} with {self.grad_output_text(self.hidden)}: "
-                        f"{verdict.message}{self._at(args, expected, verdict.worst_index)}"
+                        f"{where} with {self.grad_output_text(self.hidden)}: {verdict.message}{at}"
                     )
         return CheckOutcome(True)
 
