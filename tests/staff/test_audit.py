@@ -135,6 +135,7 @@ def f(x, y, opt, xs):
     s = s + 0.5 * y
     m = torch.clamp(x - x.max(), min=-1e4)
     if x.shape[0] >= 2 and y > 0:
+        raise ValueError(f"at most {x.shape[0] - 1} rows")
         return -torch.matmul(x, y.clone())
     return s ** 2
     ### END SOLUTION
@@ -143,6 +144,7 @@ def f(x, y, opt, xs):
     assert mutants, name
     for mutant in mutants:
         compile(mutant.source, "mutant", "exec")
+        assert "rows" not in mutant.replacement  # no mutant of an f-string: a message's text
 
 
 def test_no_detach_where_autograd_builds_no_graph() -> None:

@@ -290,7 +290,7 @@ def _scopes(tree: ast.Module) -> Iterator[tuple[ast.AST, str, str]]:
                 name = child.name
                 yield child, top or name, path
                 yield from walk(child, top or name, f"{path}.{name}" if path else name)
-            else:
+            elif not isinstance(child, ast.JoinedStr):  # an f-string: a message's text
                 yield child, top, path
                 yield from walk(child, top, path)
 
