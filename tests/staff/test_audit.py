@@ -13,7 +13,7 @@ from rich.console import Console
 from deepgrade.cli import main
 from deepgrade.errors import UsageError
 from deepgrade.staff.audit import AuditReport, Outcome, run_audit
-from deepgrade.staff.audit.mutants import OPERATORS, generate
+from deepgrade.staff.audit.mutants import OPERATORS, generate, sample
 from deepgrade.staff.audit.report import audit_html, render_audit, write_reports
 from deepgrade.staff.audit.runner import AUDIT_FILE, load_equivalents
 from tests.helpers import FAST, ToyCourse
@@ -118,9 +118,11 @@ def test_only_solution_regions_are_mutated_deterministically() -> None:
 
 
 def test_the_sample_is_seeded_and_operators_chosen() -> None:
-    first = generate(SOLUTION, OWNERS, max_per_exercise=3, seed=7)
-    assert len(first) == 3
-    assert first == generate(SOLUTION, OWNERS, max_per_exercise=3, seed=7)
+    every = generate(SOLUTION, OWNERS)
+    first = sample(every, 3, seed=7)
+    assert len(first) == 3 and set(first) < set(every)
+    assert first == sample(every, 3, seed=7)
+    assert sample(every, 10) == every
     only = generate(SOLUTION, OWNERS, operators=["off_by_one"])
     assert [m.replacement for m in only] == ["2", "0", "1", "(-1)"]
 

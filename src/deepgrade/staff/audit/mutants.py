@@ -302,15 +302,12 @@ def generate(
     owners: dict[str, str],
     *,
     operators: list[str] | None = None,
-    max_per_exercise: int | None = None,
-    seed: int = 0,
 ) -> list[Mutant]:
     """The mutants of ``source``, in the order of the file, grouped by exercise.
 
     ``owners`` maps a top-level name (a function or class of the solution) to the exercise that
-    grades it; code under other names is not mutated. With ``max_per_exercise``, an exercise
-    with more mutants keeps a sample of them drawn with ``seed``. Mutants that give the same
-    source as another (or as the solution) are left out.
+    grades it; code under other names is not mutated. Mutants that give the same source as
+    another (or as the solution) are left out.
     """
     tree = ast.parse(source)
     spans = regions(source)
@@ -352,15 +349,23 @@ def generate(
                         source=mutated,
                     )
                 )
-    mutants: list[Mutant] = []
+    return [m for found in by_exercise.values() for m in found]
+
+
+def sample(mutants: list[Mutant], max_per_exercise: int, seed: int = 0) -> list[Mutant]:
+    """At most ``max_per_exercise`` of each exercise's mutants, drawn with ``seed``, in order."""
+    by_exercise: dict[str, list[Mutant]] = {}
+    for mutant in mutants:
+        by_exercise.setdefault(mutant.exercise, []).append(mutant)
+    kept: list[Mutant] = []
     for exercise, found in by_exercise.items():
-        if max_per_exercise is not None and len(found) > max_per_exercise:
+        if len(found) > max_per_exercise:
             # Seeded per exercise: auditing one exercise draws what the whole lab's audit does.
             rng = random.Random(f"{seed}:{exercise}")
             keep = set(rng.sample(range(len(found)), max_per_exercise))
             found = [m for i, m in enumerate(found) if i in keep]
-        mutants += found
-    return mutants
+        kept += found
+    return kept
 
 
 def _graphless(tree: ast.Module) -> set[str]:

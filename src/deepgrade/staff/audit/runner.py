@@ -27,7 +27,7 @@ from deepgrade.model.results import IsolationLevel, Status
 from deepgrade.model.spec import LabSpec
 from deepgrade.sandbox.isolation import isolation_level
 from deepgrade.settings import GraderSettings
-from deepgrade.staff.audit.mutants import OPERATORS, Mutant, generate
+from deepgrade.staff.audit.mutants import OPERATORS, Mutant, generate, sample
 from deepgrade.staff.batch import BatchProgress
 from deepgrade.staff.executors import GradingConfig, GradingTask, LocalPool
 from deepgrade.staff.submissions import FoundSubmission, SourceKind
@@ -117,8 +117,8 @@ class AuditReport(BaseModel):
     exercises: list[ExerciseAudit]
     stale_equivalents: list[str] = Field(
         default_factory=list,
-        description="Mutants marked equivalent in audit.toml that this audit did not find "
-        "surviving (killed, or no longer generated): the marks to remove.",
+        description="Mutants marked equivalent in audit.toml that this audit killed or no "
+        "longer makes: the marks to remove.",
     )
 
     @computed_field  # type: ignore[prop-decorator]
@@ -175,17 +175,8 @@ def run_audit(
         raise UsageError(f"no reference solution at {solution}; give it with --solution")
     source = solution.read_text(encoding="utf-8")
     chosen = request.exercises or tuple(e.id for e in spec.exercises if e.requires)
-    mutants = [
-        m
-        for m in generate(
-            source,
-            owners(spec),
-            operators=operators,
-            max_per_exercise=max_mutants,
-            seed=seed,
-        )
-        if m.exercise in chosen
-    ]
+    every = [m for m in generate(source, owners(spec), operators=operators) if m.exercise in chosen]
+    mutants = every if max_mutants is None else sample(every, max_mutants, seed)
     equivalents = {e.mutant: e.reason for e in load_equivalents(spec.folder)}
     # The solution's own code is the staff's: no student's work to protect from it.
     isolation = isolation_level(settings.isolation)
@@ -221,10 +212,13 @@ def run_audit(
         audits[mutant.exercise].mutants.append(
             _result(mutant, records[str(index)], equivalents, source, name)
         )
-    survivors = {
-        m.id for a in audits.values() for m in a.mutants if m.outcome is Outcome.EQUIVALENT
-    }
-    stale = sorted(e for e in equivalents if e.partition("/")[0] in chosen and e not in survivors)
+    # A mark is stale when its mutant is no longer made, or was graded and killed; one left out
+    # of this audit's sample says nothing.
+    made = {m.id for m in every}
+    killed = {m.id for a in audits.values() for m in a.mutants if m.outcome is Outcome.KILLED}
+    stale = sorted(
+        e for e in equivalents if e.partition("/")[0] in chosen and (e not in made or e in killed)
+    )
     return AuditReport(
         lab=spec.id,
         solution=str(solution),
