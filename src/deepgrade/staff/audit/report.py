@@ -24,8 +24,9 @@ def percent(rate: float | None) -> str:
 def render_audit(report: AuditReport, console: Console, *, goal: float = 95.0) -> None:
     """The table of exercises, then each survivor's one-line description."""
     table = Table(title=f"audit of {report.lab} ({report.duration_s:g} s, {report.jobs} jobs)")
-    for column in ("exercise", "mutants", "killed", "survived", "equivalent", "errors"):
-        table.add_column(column, justify="left" if column == "exercise" else "right")
+    table.add_column("exercise", no_wrap=True)  # an id cut short names no exercise
+    for column in ("mutants", "killed", "survived", "equivalent", "errors"):
+        table.add_column(column, justify="right")
     table.add_column("kill rate", justify="right")
     for exercise in report.exercises:
         rate = Text(percent(exercise.kill_rate))
