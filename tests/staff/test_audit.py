@@ -3,7 +3,6 @@ kills fewer of them; equivalent mutants are the lab's data; the reports."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from deepgrade.cli import main
 from deepgrade.errors import UsageError
 from deepgrade.staff.audit import AuditReport, Outcome, run_audit
 from deepgrade.staff.audit.mutants import OPERATORS, generate, sample
-from deepgrade.staff.audit.report import audit_html, render_audit, write_reports
+from deepgrade.staff.audit.report import HTML_FILE, JSON_FILE, audit_html, render_audit
 from deepgrade.staff.audit.runner import AUDIT_FILE, load_equivalents
 from tests.helpers import FAST, ToyCourse
 
@@ -83,16 +82,26 @@ def _detach_id() -> str:
 
 
 @pytest.fixture(scope="module")
-def audits(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditReport, AuditReport]:
-    """The toy lab audited with its strong check, then with the weak one, whose audit.toml
-    marks the detached result equivalent (and a mutant that does not exist)."""
+def audits(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditReport, AuditReport, Path]:
+    """The toy lab audited with its strong check (the API), then with the weak one (the
+    command, with --json and --out), whose audit.toml marks the detached result equivalent
+    (and a mutant that does not exist); the weak audit's --out folder."""
     strong = _course(tmp_path_factory.mktemp("strong"), STRONG)
     marks = (
         f'[[equivalent]]\nmutant = "{_detach_id()}"\nreason = "only outputs are graded"\n'
         f'[[equivalent]]\nmutant = "{STALE}"\nreason = "gone"\n'
     )
     weak = _course(tmp_path_factory.mktemp("weak"), WEAK, marks)
-    return _audit(strong), _audit(weak)
+    out = weak.root / "out"
+    env = {
+        "DEEPGRADE_AUTOGRADER_DIR": str(weak.root / "autograder"),
+        "DEEPGRADE_EXERCISE_TIMEOUT": str(FAST.exercise_timeout),
+        "DEEPGRADE_ALLOW_LIMITS_ONLY": "1",
+    }
+    command = ["audit", "toy", "--jobs", "2", "--json", "--out", str(out), "--fail-under", "95"]
+    run = CliRunner().invoke(main, command, env=env)
+    assert run.exit_code == 1, run.output  # an exercise under 95 %
+    return _audit(strong), AuditReport.model_validate_json(run.stdout), out
 
 
 # -- mutants (no grading) ------------------------------------------------------------------------
@@ -171,8 +180,10 @@ def test_equivalents_are_data_and_checked(tmp_path: Path) -> None:
 
 # -- the audit, graded -----------------------------------------------------------------------------
 @pytest.mark.slow
-def test_a_weakened_check_lowers_the_kill_rate(audits: tuple[AuditReport, AuditReport]) -> None:
-    strong, weak = audits
+def test_a_weakened_check_lowers_the_kill_rate(
+    audits: tuple[AuditReport, AuditReport, Path],
+) -> None:
+    strong, weak, _ = audits
     (hinge,) = strong.exercises
     assert (hinge.survived, hinge.errors, hinge.equivalent) == (0, 0, 0)
     assert hinge.killed == len(hinge.mutants) == 10
@@ -187,9 +198,9 @@ def test_a_weakened_check_lowers_the_kill_rate(audits: tuple[AuditReport, AuditR
 
 @pytest.mark.slow
 def test_equivalents_and_survivors_are_reported(
-    audits: tuple[AuditReport, AuditReport], tmp_path: Path
+    audits: tuple[AuditReport, AuditReport, Path],
 ) -> None:
-    _, weak = audits
+    _, weak, out = audits
     (hinge,) = weak.exercises
     (equivalent,) = [m for m in hinge.mutants if m.outcome is Outcome.EQUIVALENT]
     assert (equivalent.id, equivalent.detail) == (_detach_id(), "only outputs are graded")
@@ -200,11 +211,8 @@ def test_equivalents_and_survivors_are_reported(
     render_audit(weak, console)
     text = console.export_text()
     assert "toy.hinge" in text and "77.8 %" in text and "survived toy.hinge/off_by_one-" in text
-    json_path, html_path = write_reports(weak, tmp_path)
-    data = json.loads(json_path.read_text(encoding="utf-8"))
-    assert data["exercises"][0]["kill_rate"] == pytest.approx(7 / 9, abs=1e-4)
-    assert AuditReport.model_validate(data) == weak
-    page = html_path.read_text(encoding="utf-8")
+    assert AuditReport.model_validate_json((out / JSON_FILE).read_text(encoding="utf-8")) == weak
+    page = (out / HTML_FILE).read_text(encoding="utf-8")
     assert page == audit_html(weak)
     assert "-    return (1 - x).clamp(min=0)" in page and "+    return (2 - x).clamp(min=0)" in page
 
