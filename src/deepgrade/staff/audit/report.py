@@ -25,9 +25,8 @@ def render_audit(report: AuditReport, console: Console, *, goal: float = 95.0) -
     """The table of exercises, then each survivor's one-line description."""
     table = Table(title=f"audit of {report.lab} ({report.duration_s:g} s, {report.jobs} jobs)")
     table.add_column("exercise", no_wrap=True)  # an id cut short names no exercise
-    for column in ("mutants", "killed", "survived", "equivalent", "errors"):
-        table.add_column(column, justify="right")
-    table.add_column("kill rate", justify="right")
+    for column in ("mutants", "killed", "survived", "equivalent", "errors", "kill rate"):
+        table.add_column(column, justify="right", no_wrap=True)
     for exercise in report.exercises:
         rate = Text(percent(exercise.kill_rate))
         if exercise.kill_rate is not None and exercise.kill_rate * 100 < goal:
@@ -42,7 +41,12 @@ def render_audit(report: AuditReport, console: Console, *, goal: float = 95.0) -
             rate,
         )
     table.add_row("all", *[""] * 5, percent(report.kill_rate), style="bold")
+    # Wider than a narrow terminal rather than ids and rates cut short.
+    longest = max((len(e.id) for e in report.exercises), default=0)
+    width = console.width
+    console.width = max(width, longest + 75)
     console.print(table)
+    console.width = width
     for exercise in report.exercises:
         for mutant in exercise.mutants:
             if mutant.outcome is Outcome.SURVIVED:
