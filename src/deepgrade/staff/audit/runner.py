@@ -10,7 +10,6 @@ the lab's ``audit.toml`` says why no check can tell it from the solution.
 from __future__ import annotations
 
 import difflib
-import os
 import tempfile
 import time
 import tomllib
@@ -28,7 +27,7 @@ from deepgrade.model.spec import LabSpec
 from deepgrade.sandbox.isolation import isolation_level
 from deepgrade.settings import GraderSettings
 from deepgrade.staff.audit.mutants import OPERATORS, Mutant, generate, sample
-from deepgrade.staff.batch import BatchProgress
+from deepgrade.staff.batch import BatchOptions, BatchProgress
 from deepgrade.staff.executors import GradingConfig, GradingTask, LocalPool
 from deepgrade.staff.submissions import FoundSubmission, SourceKind
 
@@ -161,7 +160,7 @@ def run_audit(
     """
     started = time.monotonic()
     settings = settings or GraderSettings()
-    workers = jobs if jobs is not None else len(os.sched_getaffinity(0))
+    workers = BatchOptions(jobs=jobs).workers  # the cores by default, as grade batch
     if workers < 1:
         raise UsageError(f"--jobs must be at least 1, not {workers}")
     unknown = sorted(set(operators or ()) - set(OPERATORS))
