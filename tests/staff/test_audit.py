@@ -11,10 +11,12 @@ from rich.console import Console
 
 from deepgrade.cli import main
 from deepgrade.errors import UsageError
+from deepgrade.model.records import RecordStatus, SubmissionRecord
+from deepgrade.model.results import ExerciseResult, LabResult, Status
 from deepgrade.staff.audit import AuditReport, Outcome, run_audit
 from deepgrade.staff.audit.mutants import OPERATORS, generate, sample
 from deepgrade.staff.audit.report import HTML_FILE, JSON_FILE, audit_html, render_audit
-from deepgrade.staff.audit.runner import AUDIT_FILE, load_equivalents
+from deepgrade.staff.audit.runner import AUDIT_FILE, check_baseline, load_equivalents
 from tests.helpers import FAST, ToyCourse
 
 SOLUTION = '''import torch
@@ -223,3 +225,22 @@ def test_cli_says_a_usage_error_before_grading() -> None:
     assert "Error:" in run.output
     run = CliRunner().invoke(main, ["audit", "lab2", "--operator", "nonsense", "--jobs", "1"])
     assert run.exit_code == 2 and "unknown mutation operators" in run.output
+
+
+def test_a_solution_that_fails_its_checks_stops_the_audit() -> None:
+    wrong = ExerciseResult(
+        id="toy.hinge", status=Status.FAILED, score=0.5, max_score=1.0, message="off\nmore"
+    )
+    record = SubmissionRecord(
+        student="solution",
+        lab="toy",
+        source="toy.py",
+        content_hash="",
+        checks_version="",
+        status=RecordStatus.GRADED,
+        result=LabResult(lab="toy", exercises=[wrong]),
+        max_score=1.0,
+    )
+    with pytest.raises(UsageError, match=r"does not pass toy.hinge \(failed: off\)"):
+        check_baseline(record, ("toy.hinge",))
+    check_baseline(record, ("toy.other",))  # an exercise left out of the audit is no matter

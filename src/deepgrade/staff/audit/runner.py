@@ -205,7 +205,7 @@ def run_audit(
         if progress is not None:
             progress.start(len(tasks))
         LocalPool(workers).grade(tasks, config, arrived)
-    _check_baseline(records[_BASELINE], chosen)
+    check_baseline(records[_BASELINE], chosen)
     audits = {e: ExerciseAudit(id=e) for e in chosen}
     for index, mutant in enumerate(mutants):
         audits[mutant.exercise].mutants.append(
@@ -270,7 +270,7 @@ def _task(root: Path, key: str, source: str, name: str, exercises: tuple[str, ..
     return GradingTask(found, found.content_hash(), exercises)
 
 
-def _check_baseline(record: SubmissionRecord, chosen: tuple[str, ...]) -> None:
+def check_baseline(record: SubmissionRecord, chosen: tuple[str, ...]) -> None:
     """Mutants say something only about checks that the solution itself passes."""
     result = record.result
     if record.status is not RecordStatus.GRADED or result is None:
