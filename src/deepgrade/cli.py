@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import click
 
-from deepgrade.errors import DeepgradeError, MissingExtraError
+from deepgrade.errors import DeepgradeError, MissingExtraError, UsageError
 
 
 class _Group(click.Group):
@@ -53,7 +53,7 @@ def _device_syntax(ctx: click.Context, param: click.Parameter, value: str) -> st
     # Only the spelling, at once: whether such a GPU is present is known where the device is
     # resolved (deepgrade.engine.devices), after PyTorch is imported.
     if not re.fullmatch(r"cpu|auto|cuda(:[0-9]{1,3})?", value):
-        raise click.BadParameter(f"{value!r}: use cpu, cuda, cuda:N or auto")
+        raise UsageError(f"unknown device {value!r}; use cpu, cuda, cuda:N or auto")
     return value
 
 
