@@ -21,6 +21,7 @@ from deepgrade.platforms.hosted import (
     lines,
     read_config,
     root_from,
+    run_entry_point,
     summary,
     write_json,
 )
@@ -63,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_entry_point(main)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,9 +24,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from deepgrade.engine.archives import ARCHIVE_SUFFIX, candidate_files, choose_file, extract_archive
-from deepgrade.errors import SubmissionError, UsageError
-from deepgrade.model.results import CheckResult, LabResult
+from deepgrade.errors import DeepgradeError, GraderError, SubmissionError, UsageError
+from deepgrade.model.results import CheckResult, IsolationLevel, LabResult
 from deepgrade.model.spec import LabSpec, find_lab
+from deepgrade.sandbox.isolation import isolation_level, unreadable_python_folders
 from deepgrade.settings import GraderSettings
 
 # The export's own files, in its folder of checks.
@@ -65,17 +68,49 @@ def close_to_workers(root: Path) -> None:
     root.chmod(0o700)
 
 
+def require_separate_workers(settings: GraderSettings) -> None:
+    """Refuse to grade where a worker could read the exported checks.
+
+    A worker is kept from them by bubblewrap, or, with resource limits only, by running as a
+    user of its own, which only a root grader gives, and only where that user can read the
+    Python installation (otherwise its workers stay root, for whom no permission holds).
+    ``DEEPGRADE_ALLOW_LIMITS_ONLY=1`` grades anyway, for trusted code, as for ``grade batch``.
+    """
+    if (
+        settings.allow_limits_only
+        or isolation_level(settings.isolation) is IsolationLevel.BUBBLEWRAP
+    ):
+        return
+    if os.geteuid() != 0:
+        why = "the grader is not root, so its workers run as its own user"
+    else:
+        hidden = unreadable_python_folders()
+        if not hidden:
+            return
+        why = (
+            f"an unprivileged user could not read {', '.join(hidden)}, so its workers stay "
+            "root; install Python where anyone can read it, as setup.sh does"
+        )
+    raise GraderError(
+        "bubblewrap cannot isolate the workers here and " + why + ": a submission could read "
+        "the checks. Grade where bubblewrap works, or set DEEPGRADE_ALLOW_LIMITS_ONLY=1 for "
+        "trusted code."
+    )
+
+
 def grade_upload(upload: Path, source: Path, config: ExportConfig) -> Graded:
     """Grade what the student uploaded into ``upload`` with the checks exported in ``source``.
 
     The limits and the isolation come from the ``DEEPGRADE_*`` variables as for ``grade
-    check``; the device is the CPU, which the platforms' containers have.
+    check``; the device is the CPU, which the platforms' containers have. Raises
+    :class:`GraderError` where a worker could read the checks (:func:`require_separate_workers`).
     """
     start = time.monotonic()
     checks = source / CHECKS_DIR
     settings = GraderSettings().model_copy(
         update={"autograder_dir": checks, "include_hidden": True}
     )
+    require_separate_workers(settings)
     lab = find_lab(config.lab, course=[checks])
     from deepgrade.engine.grading import grade_submission
 
@@ -176,3 +211,13 @@ def write_json(path: Path, data: object) -> None:
 def root_from(variable: str, default: str) -> Path:
     """The grading root: ``variable`` from the environment, so that tests run it anywhere."""
     return Path(os.environ.get(variable) or default)
+
+
+def run_entry_point(main: Callable[[], None]) -> None:
+    """Run a platform's ``main``: a deepgrade error is one line on stderr and an exit code, so
+    that the platform reports a failed autograder, not a traceback."""
+    try:
+        main()
+    except DeepgradeError as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        sys.exit(exc.exit_code)

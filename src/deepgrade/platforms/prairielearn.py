@@ -20,6 +20,7 @@ from deepgrade.platforms.hosted import (
     lines,
     read_config,
     root_from,
+    run_entry_point,
     summary,
     write_json,
 )
@@ -61,4 +62,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_entry_point(main)
