@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from deepgrade.cli import main
 from deepgrade.sandbox.templates import WorkerTemplate
 from deepgrade.staff import batch
-from tests.helpers import LAB2_SOLUTION_NB, LAB2_STUB_NB, ROOT
+from tests.helpers import LAB2_SOLUTION, LAB2_SOLUTION_NB, LAB2_STUB_NB, ROOT
 
 pytestmark = pytest.mark.lab2
 
@@ -177,6 +177,17 @@ def test_usage_errors_exit_2_before_any_worker_starts(
     assert started == []
     # Measured at 0.01 to 0.1 s; loosely bounded, a worker template alone takes seconds.
     assert elapsed < 2.0
+
+
+def test_a_misspelt_device_is_a_usage_error_before_any_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(WorkerTemplate, "launch", lambda *a, **k: pytest.fail("a worker started"))
+    result = CliRunner().invoke(main, ["check", str(LAB2_SOLUTION), "--device", "gpu"])
+    assert result.exit_code == 2
+    assert (
+        "Error: Invalid value for '--device': 'gpu': use cpu, cuda, cuda:N or auto" in result.stderr
+    )
 
 
 def test_a_usage_error_is_said_without_importing_pytorch() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -48,12 +49,20 @@ def main(ctx: click.Context, debug: bool) -> None:
     logger.add(sys.stderr, level="DEBUG" if debug else "WARNING", backtrace=debug, diagnose=debug)
 
 
-# Checked where it is resolved (deepgrade.engine.devices), which knows the GPUs present.
+def _device_syntax(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # Only the spelling, at once: whether such a GPU is present is known where the device is
+    # resolved (deepgrade.engine.devices), after PyTorch is imported.
+    if not re.fullmatch(r"cpu|auto|cuda(:[0-9]{1,3})?", value):
+        raise click.BadParameter(f"{value!r}: use cpu, cuda, cuda:N or auto")
+    return value
+
+
 _DEVICE = click.option(
     "--device",
     default="auto",
     show_default=True,
     metavar="cpu|cuda|cuda:N|auto",
+    callback=_device_syntax,
     help="Where student code and references run; auto: CUDA when available.",
 )
 
