@@ -42,10 +42,12 @@ def test_the_blocker_covers_every_staff_module_but_pytorchs_jinja2() -> None:
 
 
 def test_student_code_paths_import_no_staff_module() -> None:
-    """Everything ``grade check`` and a notebook's check cell import, short of grading."""
+    """Everything ``grade check``, a notebook's check cell and the exported autograders'
+    entry points import, short of grading."""
     code = f"""
 from pathlib import Path
 import deepgrade, deepgrade.cli, deepgrade.notebook, deepgrade.testcell
+import deepgrade.platforms.gradescope, deepgrade.platforms.prairielearn
 import deepgrade.engine.grading, deepgrade.reports.terminal, deepgrade.sandbox.templates
 from deepgrade.engine.loader import load_submission
 for path in [{str(LAB2_SOLUTION)!r}, {str(LAB2_SOLUTION_NB)!r}]:
@@ -66,6 +68,8 @@ print(sorted(m for m in sys.modules if m.partition(".")[0] in {STAFF_ONLY!r} + (
         ["grades", "--course", "course.toml", "--out", "out"],
         ["build", "lab2"],
         ["new-lab", "lab8", "--title", "Convolutions"],
+        ["export", "gradescope", "lab2", "--out", "out"],
+        ["export", "prairielearn", "lab2", "--out", "out"],
     ],
 )
 def test_a_staff_command_without_the_extra_says_what_to_install(

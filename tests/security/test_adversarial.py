@@ -237,7 +237,7 @@ def _graded(record: SubmissionRecord) -> LabResult:
 
 def test_zip_archives_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     """The traversal's ``../escaped.py`` never lands next to the folder it was extracted to."""
-    from deepgrade.staff.submissions import extract_archive
+    from deepgrade.engine.archives import extract_archive
 
     archive = build_archive("traversal", tmp_path / "evil.zip")
     target = tmp_path / "inside" / "deeper"
