@@ -375,15 +375,18 @@ def new_marker() -> str:
 @dataclass(frozen=True)
 class Fill:
     """What the placeholders of attack files become: the repository, the port of a server
-    the test runs, and the name that processes an attack starts give themselves."""
+    the test runs, the name that processes an attack starts give themselves, and the root of
+    an exported autograder's layout (Gradescope's /autograder)."""
 
     port: int = 9
     marker: str = field(default_factory=new_marker)
+    autograder: Path = Path("/autograder")
 
     def text(self, source: Path) -> bytes:
         return (
             source.read_bytes()
             .replace(b"@ROOT@", str(ROOT).encode())
+            .replace(b"@AUTOGRADER@", str(self.autograder).encode())
             .replace(b"@PORT@", str(self.port).encode())
             .replace(b"@MARKER@", self.marker.encode())
         )

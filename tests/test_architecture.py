@@ -5,7 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
-SUBPACKAGES = ("model", "sandbox", "sandbox.worker", "engine", "reports", "notebook", "staff")
+SUBPACKAGES = (
+    "model",
+    "sandbox",
+    "sandbox.worker",
+    "engine",
+    "reports",
+    "notebook",
+    "platforms",
+    "staff",
+)
 
 
 def test_each_subpackage_imports_on_its_own() -> None:

@@ -127,6 +127,7 @@ USAGE_ERRORS = [
     ),
     (["check", "{tmp}/broken.ipynb"], "broken.ipynb is not a valid notebook: it does not appear"),
     (["check", "{tmp}/list.ipynb"], "list.ipynb is not a valid notebook: it is JSON, but not a"),
+    (["check", "{solution}", "--device", "gpu"], "Error: unknown device 'gpu'; use cpu, cuda,"),
     (["batch", "{tmp}/nowhere", "--lab", "lab2"], "Error: no such folder of submissions"),
     (["batch", "{tmp}/class", "--lab", "lab99"], "Error: unknown lab 'lab99'"),
     (["batch", "{tmp}/class", "--lab", "lab2", "--exercise", "nope"], "has no exercise 'nope'"),

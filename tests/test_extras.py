@@ -42,10 +42,12 @@ def test_the_blocker_covers_every_staff_module_but_pytorchs_jinja2() -> None:
 
 
 def test_student_code_paths_import_no_staff_module() -> None:
-    """Everything ``grade check`` and a notebook's check cell import, short of grading."""
+    """Everything ``grade check``, a notebook's check cell and the exported autograders'
+    entry points import, short of grading."""
     code = f"""
 from pathlib import Path
 import deepgrade, deepgrade.cli, deepgrade.notebook, deepgrade.testcell
+import deepgrade.platforms.gradescope, deepgrade.platforms.prairielearn
 import deepgrade.engine.grading, deepgrade.reports.terminal, deepgrade.sandbox.templates
 from deepgrade.engine.loader import load_submission
 for path in [{str(LAB2_SOLUTION)!r}, {str(LAB2_SOLUTION_NB)!r}]:
@@ -66,6 +68,8 @@ print(sorted(m for m in sys.modules if m.partition(".")[0] in {STAFF_ONLY!r} + (
         ["grades", "--course", "course.toml", "--out", "out"],
         ["build", "lab2"],
         ["new-lab", "lab8", "--title", "Convolutions"],
+        ["export", "gradescope", "lab2", "--out", "out"],
+        ["export", "prairielearn", "lab2", "--out", "out"],
     ],
 )
 def test_a_staff_command_without_the_extra_says_what_to_install(
@@ -106,13 +110,21 @@ def test_the_student_package_alone_grades_a_released_lab(tmp_path: Path) -> None
         "DEEPGRADE_ISOLATION": "limits",
         "DEEPGRADE_ALLOW_LIMITS_ONLY": "1",
     }
-    probe = subprocess.run(
-        [python, "-c", "import deepgrade, deepgrade.notebook, sklearn; print(deepgrade.__file__)"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+
+    def run(*command: object, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+        """A command of the student environment."""
+        return subprocess.run(
+            [str(c) for c in command],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    probe = run(
+        python, "-c", "import deepgrade, deepgrade.notebook, sklearn; print(deepgrade.__file__)"
     )
     assert probe.returncode == 0, probe.stderr
     assert Path(probe.stdout.strip()).is_relative_to(tmp_path)
@@ -149,14 +161,8 @@ def test_the_student_package_alone_grades_a_released_lab(tmp_path: Path) -> None
     notebook_path.parent.mkdir()
     notebook_path.write_text(json.dumps(notebook), encoding="utf-8")
 
-    checked = subprocess.run(
-        [grade, "check", notebook_path.name, "--json", "--device", "cpu"],
-        env=env,
-        cwd=notebook_path.parent,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    checked = run(
+        grade, "check", notebook_path.name, "--json", "--device", "cpu", cwd=notebook_path.parent
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     result = json.loads(checked.stdout)
@@ -168,26 +174,10 @@ def test_the_student_package_alone_grades_a_released_lab(tmp_path: Path) -> None
     code = [s for s in load_submission(LAB2_SOLUTION).sources if "deepgrade" not in s]
     script = notebook_path.parent / "work.py"
     script.write_text("\n\n".join([*code, CHECK_CALL]), encoding="utf-8")
-    checked_cell = subprocess.run(
-        [python, script.name],
-        env=env,
-        cwd=script.parent,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    checked_cell = run(python, script.name, cwd=script.parent)
     assert checked_cell.returncode == 0, checked_cell.stdout + checked_cell.stderr
     assert "lab2.sigmoid" in checked_cell.stdout and "passed" in checked_cell.stdout
 
-    refused = subprocess.run(
-        [grade, "release", "lab2", "--to", str(tmp_path / "again")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    refused = run(grade, "release", "lab2", "--to", tmp_path / "again")
     assert (refused.returncode, refused.stderr) == (2, f"Error: grade release {MISSING_STAFF}\n")
     assert not (tmp_path / "again").exists()

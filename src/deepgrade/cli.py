@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import click
 
-from deepgrade.errors import DeepgradeError, MissingExtraError
+from deepgrade.errors import DeepgradeError, MissingExtraError, UsageError
 
 
 class _Group(click.Group):
@@ -48,12 +49,20 @@ def main(ctx: click.Context, debug: bool) -> None:
     logger.add(sys.stderr, level="DEBUG" if debug else "WARNING", backtrace=debug, diagnose=debug)
 
 
-# Checked where it is resolved (deepgrade.engine.devices), which knows the GPUs present.
+def _device_syntax(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # Only the spelling, at once: whether such a GPU is present is known where the device is
+    # resolved (deepgrade.engine.devices), after PyTorch is imported.
+    if not re.fullmatch(r"cpu|auto|cuda(:[0-9]{1,3})?", value):
+        raise UsageError(f"unknown device {value!r}; use cpu, cuda, cuda:N or auto")
+    return value
+
+
 _DEVICE = click.option(
     "--device",
     default="auto",
     show_default=True,
     metavar="cpu|cuda|cuda:N|auto",
+    callback=_device_syntax,
     help="Where student code and references run; auto: CUDA when available.",
 )
 
@@ -378,6 +387,61 @@ def grades(course_file: Path, out: Path) -> None:
         if row.notes:
             click.echo(f"  {row.student.id}: {'; '.join(row.notes)}")
     click.echo(f"wrote {', '.join(path.name for path in written)} in {out}")
+
+
+@main.group()
+def export() -> None:
+    """Autograders for Gradescope and PrairieLearn (docs/exports.md)."""
+
+
+_OUT = click.option(
+    "--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Output folder."
+)
+
+
+@export.command("gradescope")
+@click.argument("lab")
+@_OUT
+@click.option(
+    "--hidden-visibility",
+    type=click.Choice(["after_published", "hidden"]),
+    default="after_published",
+    show_default=True,
+    help="When students see the hidden checks' lines: once grades are published, or never.",
+)
+def export_gradescope(
+    lab: str, out: Path, hidden_visibility: Literal["after_published", "hidden"]
+) -> None:
+    """Write OUT/<lab>-autograder.zip, Gradescope's autograder for LAB."""
+    from deepgrade.staff.exports import export_gradescope as export_zip
+
+    click.echo(f"wrote: {export_zip(lab, out, hidden_visibility=hidden_visibility)}")
+
+
+@export.command("prairielearn")
+@click.argument("lab")
+@_OUT
+@click.option(
+    "--image",
+    default="deepgrade-grader",
+    show_default=True,
+    help="The grader image on Docker Hub, built from OUT/deepgrade-image/Dockerfile.",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(1, 600),
+    default=600,
+    show_default=True,
+    help="Seconds PrairieLearn gives one grading job.",
+)
+@click.option("--force", is_flag=True, help="Replace an earlier export of the question.")
+def export_prairielearn(lab: str, out: Path, image: str, timeout: int, force: bool) -> None:
+    """Write the PrairieLearn question OUT/<lab folder>/ and its image's Dockerfile."""
+    from deepgrade.staff.exports import export_prairielearn as export_question
+
+    question = export_question(lab, out, image=image, timeout=timeout, overwrite=force)
+    click.echo(f"wrote: {question}")
+    click.echo(f"wrote: {out / 'deepgrade-image' / 'Dockerfile'}")
 
 
 @main.command()

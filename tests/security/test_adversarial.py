@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from deepgrade.cli import main
 from deepgrade.engine.grading import grade_submission
-from deepgrade.errors import SubmissionError
+from deepgrade.errors import SubmissionError, UsageError
 from deepgrade.model.records import RecordStatus, SubmissionRecord
 from deepgrade.model.results import LabResult
 from deepgrade.staff.batch import run_batch
@@ -115,7 +115,7 @@ def test_attack_through_grade_check(
     path = place(attack, tmp_path / name, fill)
     grade = {"lab": attack.lab, "exercises": attack.exercises, "device": "cpu"}
     if attack.unreadable:
-        with pytest.raises(SubmissionError) as refused:
+        with pytest.raises(UsageError) as refused:
             grade_submission(path, settings=attack_settings(attack), **grade)
         for word in attack.unreadable:
             assert word in str(refused.value)
@@ -143,12 +143,13 @@ def test_grade_check_json_is_the_graders_alone(
     run = CliRunner().invoke(main, [*args, "--json"])
     assert run.exit_code == (0 if attack.status == "passed" else 1), run.output
     document = json.loads(run.stdout)
-    assert document["exercises"][0] | {"message": ""} == {
+    assert document["exercises"][0] | {"message": "", "checks": []} == {
         "id": HEAVISIDE,
         "status": attack.status,
         "score": attack.score,
         "max_score": 1.0,
         "message": "",
+        "checks": [],
     }
     assert (document["score"], document["max_score"]) == (attack.score, 1.0)
 
@@ -236,7 +237,7 @@ def _graded(record: SubmissionRecord) -> LabResult:
 
 def test_zip_archives_are_refused_before_anything_is_written(tmp_path: Path) -> None:
     """The traversal's ``../escaped.py`` never lands next to the folder it was extracted to."""
-    from deepgrade.staff.submissions import extract_archive
+    from deepgrade.engine.archives import extract_archive
 
     archive = build_archive("traversal", tmp_path / "evil.zip")
     target = tmp_path / "inside" / "deeper"

@@ -378,8 +378,14 @@ def test_a_cell_that_starts_like_a_formula_is_quoted(cell: str) -> None:
 
 
 def test_numbers_stay_numbers() -> None:
-    (row,) = csv.reader(io.StringIO(csv_text([["-1.5", "2", "1e-3", "-", "nan"]])))
-    assert row == ["-1.5", "2", "1e-3", "'-", "nan"]
+    (row,) = csv.reader(io.StringIO(csv_text([["-1.5", "2", "1e-3", "-", "nan", "+.5"]])))
+    assert row == ["-1.5", "2", "1e-3", "'-", "nan", "+.5"]
+
+
+@pytest.mark.parametrize("cell", ["-Infinity", "-inf", "+nan", "-1_0", "-1e", "-1.5 "])
+def test_what_python_reads_as_a_number_but_a_spreadsheet_does_not_is_quoted(cell: str) -> None:
+    (row,) = csv.reader(io.StringIO(csv_text([[cell]])))
+    assert row == ["'" + cell]
 
 
 def test_grades_csv_quotes_student_ids_and_teams(tmp_path: Path) -> None:

@@ -312,29 +312,34 @@ def test_exports(tmp_path: Path) -> None:
                               "lab7.q_limitations; G2: no exam grade"]  # fmt: skip
     assert len(course) == 7
 
+    # The LMS files carry the course grade alone by default: their totals count it once.
     moodle = _read(out / "moodle.csv")
-    assert moodle[0] == [
-        "ID number", "Email address", "First name", "Last name", "lab2", "lab7", "G1", "G2",
-        "course",
-    ]  # fmt: skip
-    assert moodle[2] == [
-        "s02", "alan@uni.fr", "Alan", "Turing", "0.00", "14.00", "8.40", "16.00", "12.20",
-    ]  # fmt: skip
+    assert moodle[0] == ["ID number", "Email address", "First name", "Last name", "Course grade"]
+    assert moodle[2] == ["s02", "alan@uni.fr", "Alan", "Turing", "12.20"]
 
     canvas = _read(out / "canvas.csv")
     assert canvas[0] == [
-        "Student", "ID", "SIS User ID", "SIS Login ID", "Section", "lab2", "lab7", "G1", "G2",
-        "course",
+        "Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Course grade",
     ]  # fmt: skip
-    assert canvas[1] == [
-        "Points Possible", "", "", "", "", "20.00", "20.00", "20.00", "20.00", "20.00",
-    ]  # fmt: skip
-    assert canvas[2] == [
-        "Lovelace, Ada", "101", "s01", "alovelace", "A", "14.00", "14.00", "14.00", "12.00",
-        "13.00",
-    ]  # fmt: skip
+    assert canvas[1] == ["Points Possible", "", "", "", "", "20.00"]
+    assert canvas[2] == ["Lovelace, Ada", "101", "s01", "alovelace", "A", "13.00"]
     assert canvas[6][:5] == ["Godel, Kurt", "", "s05", "", "B"]
     assert len(canvas) == 8
+
+
+def test_lms_files_quote_what_a_spreadsheet_would_run(tmp_path: Path) -> None:
+    hostile = 's01,"=HYPERLINK(""http://x"")",@SUM(A1),+ada@uni.fr,-A,-1+1,101'
+    roster = ROSTER.replace("s01,Ada,Lovelace,ada@uni.fr,A,alovelace,101", hostile)
+    write_exports(compute_grades(load_course(_course(tmp_path, roster=roster))), tmp_path / "o")
+    formula = '\'=HYPERLINK("http://x")'
+    moodle = _read(tmp_path / "o" / "moodle.csv")
+    assert moodle[1] == ["s01", "'+ada@uni.fr", formula, "'@SUM(A1)", "13.00"]
+    canvas = _read(tmp_path / "o" / "canvas.csv")
+    assert canvas[2] == [
+        "'@SUM(A1), =HYPERLINK(\"http://x\")", "101", "s01", "'-1+1", "'-A", "13.00",
+    ]  # fmt: skip
+    course = _read(tmp_path / "o" / "course.csv")
+    assert course[1][:4] == ["s01", "'@SUM(A1)", formula, "'+ada@uni.fr"]
 
 
 def test_lms_columns_rename_and_select(tmp_path: Path) -> None:

@@ -116,11 +116,14 @@ def handed_in(course: Path, folder: Path, edit: Callable[[Any], None]) -> Path:
 def test_writes_auto_scores_totals_and_autograded_notebooks(
     course: Path, gradebook: Any, tmp_path: Path
 ) -> None:
+    def team_cell(notebook: Any) -> Any:
+        return next(cell for cell in notebook.cells if cell.source.startswith("def team("))
+
     def answer(notebook: Any) -> None:
-        notebook.cells[3].source = "def team():\n    return ['Bob Marker', 'Eve']"
+        team_cell(notebook).source = "def team():\n    return ['Bob Marker', 'Eve']"
 
     def spoil(notebook: Any) -> None:
-        notebook.cells[3].metadata.nbgrader.grade_id = "not.an.id"
+        team_cell(notebook).metadata.nbgrader.grade_id = "not.an.id"
 
     bob = handed_in(course, tmp_path / "bob", answer)
     dora = handed_in(course, tmp_path / "dora", spoil)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from deepgrade.engine.archives import choose_file, extract_archive
 from deepgrade.errors import SubmissionError, UsageError
 from deepgrade.model.spec import LabSpec, load_lab
 from deepgrade.staff.submissions import (
     FoundSubmission,
     SourceKind,
-    choose_file,
-    extract_archive,
     find_submissions,
     open_submission,
 )

@@ -96,23 +96,25 @@ def locate(lab: str | None, submission: Submission | None, settings: GraderSetti
     release (data).
     """
     releases: list[Path] = []
+    carried: list[Path] = []
     damaged: UsageError | None = None
     if submission is not None and settings.autograder_dir is None:
-        # The notebook's own copy of its checks first: a newer release's replaces it in place
-        # (`grade update-checks`), whereas a folder beside it may be left from an older one.
+        releases = spec.release_roots(submission.path.parent)
+        # The notebook's own copy of its checks, over a folder beside it (which may be left
+        # from an older release): a newer release's replaces it in place (`grade update-checks`).
         if submission.checks_cell is not None:
             try:
-                releases.append(handout_root(submission.checks_cell))
+                carried.append(handout_root(submission.checks_cell))
             except UsageError as exc:
                 damaged = exc  # said only if no other checks of the lab are found
         else:
-            releases += _beside(submission.path)
-        releases += spec.release_roots(submission.path.parent)
+            carried += _beside(submission.path)
     try:
         return spec.locate_lab(
             lab or (submission.lab_hint if submission else None),
             course=spec.course_roots(settings.autograder_dir),
             releases=releases,
+            carried=carried,
             file_stem=submission.path.stem if submission else None,
         )
     except UsageError:

@@ -24,7 +24,7 @@ import lzma
 import re
 import textwrap
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from deepgrade.errors import SpecError
@@ -72,11 +72,12 @@ class Handout:
         return folder
 
 
-def pack(lab: str, folder: Path) -> Handout:
-    """The handout of the release folder ``folder`` (``autograder/<folder>/``) of ``lab``."""
+def pack(lab: str, folder: Path, released: date | None = None) -> Handout:
+    """The handout of the release folder ``folder`` (``autograder/<folder>/``) of ``lab``,
+    released on ``released`` (today by default)."""
     files = {name: (folder / name).read_bytes() for name in _FILES if (folder / name).is_file()}
-    released = datetime.now(UTC).strftime("%Y-%m-%d")
-    return Handout(lab, folder.name, released, files)
+    day = released or datetime.now(UTC).date()
+    return Handout(lab, folder.name, day.isoformat(), files)
 
 
 def cell_source(handout: Handout) -> str:

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
@@ -120,12 +121,13 @@ def spreadsheet_safe(cell: str) -> str:
     return "'" + cell
 
 
+# A plain decimal number, as deepgrade writes scores: Python's float() also reads "-inf",
+# "-nan" and "-1_0", which a spreadsheet would take for a formula.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
 def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+    return _NUMBER.fullmatch(cell) is not None
 
 
 def remove_leftovers(folder: Path) -> None:

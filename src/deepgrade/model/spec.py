@@ -372,13 +372,16 @@ def locate_lab(
     *,
     course: Sequence[Path],
     releases: Sequence[Path] = (),
+    carried: Sequence[Path] = (),
     file_stem: str | None = None,
 ) -> LabLocation:
     """The lab ``wanted`` (an id or folder name), or the one a file named ``file_stem`` is of.
 
     Labs in ``releases`` (found next to a student's own file) come first, as data only; then
-    the ``course`` roots' labs, with their references. See docs/security.md, "Trust boundary:
-    classes".
+    the ``course`` roots' labs, with their references. Labs in ``carried`` (the checks a
+    student's notebook carries) count only where the course has no lab of their id: every
+    released notebook carries them, so where the course is, it grades as it always did. See
+    docs/security.md, "Trust boundary: classes".
     """
     courses = find_lab_folders(course)
     # A submission inside the course's checkout finds the course's own folder above it.
@@ -388,6 +391,7 @@ def locate_lab(
         for lab_id, folder in find_lab_folders(theirs).items()
         if _genuine_release(folder, courses.get(lab_id))
     }
+    released |= {i: f for i, f in find_lab_folders(carried).items() if i not in courses}
     folders = courses | released
     known = ", ".join(sorted(folders)) or "none found"
     if wanted is None and file_stem is not None:

@@ -93,15 +93,21 @@ class Formula(BaseModel):
         return self
 
 
+# The LMS files' grade items unless lms.columns says otherwise: the course grade alone, since
+# Moodle's course total and Canvas's total grade add up every imported item, so that G1 next to
+# the labs it is made of (or the course grade next to G1 and G2) would count them twice.
+DEFAULT_LMS_COLUMNS = {"course": "Course grade"}
+
+
 class LmsConfig(BaseModel):
     """What the Moodle and Canvas files call each exported column."""
 
     model_config = ConfigDict(extra="forbid")
 
     columns: dict[str, str] = Field(
-        default_factory=dict,
-        description="course.csv column (a lab id, G1, G2, course) -> grade item name; when "
-        "given, only these columns are exported, in this order.",
+        default_factory=lambda: dict(DEFAULT_LMS_COLUMNS),
+        description="course.csv column (a lab id, G1, G2, course) -> grade item name; only "
+        "these columns are exported, in this order (the course grade alone by default).",
     )
 
 

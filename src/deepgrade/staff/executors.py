@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import torch
 from loguru import logger
 
+from deepgrade.engine.archives import candidate_files
 from deepgrade.engine.grading import grade_cells
 from deepgrade.engine.loader import load_submission
 from deepgrade.errors import DeepgradeError, GraderError, SubmissionError, UsageError
@@ -39,7 +40,7 @@ from deepgrade.model.spec import LabSpec, load_lab
 from deepgrade.sandbox.proctree import die_with_parent
 from deepgrade.sandbox.templates import prestarted
 from deepgrade.settings import GraderSettings
-from deepgrade.staff.submissions import FoundSubmission, candidate_files, open_submission
+from deepgrade.staff.submissions import FoundSubmission, open_submission
 
 if TYPE_CHECKING:
     from distributed import Client, Future

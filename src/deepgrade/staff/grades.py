@@ -23,6 +23,7 @@ from deepgrade.model.records import (
 )
 from deepgrade.model.spec import LabSpec, course_roots, find_lab
 from deepgrade.staff.course import (
+    DEFAULT_LMS_COLUMNS,
     GRADE_COLUMNS,
     CourseConfig,
     Student,
@@ -362,11 +363,11 @@ def write_exports(
 ) -> list[Path]:
     """Write ``course.csv`` and the Moodle and Canvas grade-import files into ``out``.
 
-    ``lms_columns`` maps course.csv columns to grade item names in the LMS files; when given,
-    only those columns are exported there, in its order (the course configuration's
-    ``lms.columns``).
+    ``lms_columns`` maps course.csv columns to grade item names in the LMS files, which hold
+    only those columns, in its order (the course configuration's ``lms.columns``); by default
+    the course grade alone (``DEFAULT_LMS_COLUMNS``), which no LMS total counts twice.
     """
-    items = lms_columns or {column: column for column in grades.columns}
+    items = lms_columns or DEFAULT_LMS_COLUMNS
     files = {
         COURSE_FILE: _course_rows(grades),
         MOODLE_FILE: _moodle_rows(grades, items),

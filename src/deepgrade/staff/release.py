@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,26 +58,28 @@ def release_lab(
     course_dir: Path | None = None,
     root: Path = BUNDLED_ROOT,
     overwrite: bool = False,
+    released: date | None = None,
 ) -> ReleaseReport:
     """Release one lab (``lab2`` or ``lab2_activations``) with nbgrader.
 
     With ``course_dir``, the source goes to the course's ``source/<folder>/`` and nbgrader
     generates ``release/<folder>/`` and registers the assignment in the course's gradebook.
     With ``to``, a throwaway nbgrader course does the same and the release is copied to
-    ``to/<folder>/`` (which must not exist yet, unless ``overwrite``).
+    ``to/<folder>/`` (which must not exist yet, unless ``overwrite``). The checks cell says
+    the lab was ``released`` on that day (today by default).
     """
     if (to is None) == (course_dir is None):
         raise UsageError("give exactly one destination: a folder (--to) or a course (--course)")
     spec = _find_lab(lab, root)
     folder = spec.folder.name
     if course_dir is not None:
-        return _release_into_course(spec, root, course_dir.resolve())
+        return _release_into_course(spec, root, course_dir.resolve(), released)
     assert to is not None
     target = to.resolve() / folder
     if target.exists() and not overwrite:
         raise UsageError(f"{target} already exists (pass --force to replace it)")
     with tempfile.TemporaryDirectory(prefix="deepgrade-release-") as scratch:
-        built = _release_into_course(spec, root, Path(scratch))
+        built = _release_into_course(spec, root, Path(scratch), released)
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(built.notebook.parent, target)
@@ -193,7 +196,9 @@ def _test_cell(spec: LabSpec, exercise_id: str) -> Any:
     return cell
 
 
-def _release_into_course(spec: LabSpec, root: Path, course_dir: Path) -> ReleaseReport:
+def _release_into_course(
+    spec: LabSpec, root: Path, course_dir: Path, released: date | None
+) -> ReleaseReport:
     import nbformat
 
     from deepgrade.engine.recording import export_public_checks
@@ -201,7 +206,7 @@ def _release_into_course(spec: LabSpec, root: Path, course_dir: Path) -> Release
     folder = spec.folder.name
     with tempfile.TemporaryDirectory(prefix="deepgrade-checks-") as scratch:
         export_public_checks(spec.folder, Path(scratch) / folder)
-        checks = handout.pack(spec.id, Path(scratch) / folder)
+        checks = handout.pack(spec.id, Path(scratch) / folder, released)
     notebook = source_notebook(spec, root, checks)
     source = course_dir / "source" / folder
     source.mkdir(parents=True, exist_ok=True)
