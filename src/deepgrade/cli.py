@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,10 +68,23 @@ _DEVICE = click.option(
 )
 
 
+_EXERCISES = click.option(
+    "--exercise", "exercises", multiple=True, help="Only these exercises (repeatable)."
+)
+
+
+def _jobs(graded: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        help=f"{graded} graded at once  [default: the number of cores]",
+    )
+
+
 @main.command()
 @click.argument("path", type=click.Path(path_type=Path), required=False)
 @click.option("--lab", help="Lab id (lab2, ...); found from the notebook when omitted.")
-@click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
+@_EXERCISES
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 @_DEVICE
 @click.option("--verbose", is_flag=True, help="Explain passed exercises too.")
@@ -188,11 +202,7 @@ def new_lab(lab_id: str, title: str, folder: str | None, course: Path) -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Output folder."
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    help="Submissions graded at once  [default: the number of cores]",
-)
+@_jobs("Submissions")
 @click.option("--force", is_flag=True, help="Regrade submissions whose results are up to date.")
 @click.option(
     "--gradebook",
@@ -205,7 +215,7 @@ def new_lab(lab_id: str, title: str, folder: str | None, course: Path) -> None:
     help="Course configuration (TOML), for the team column.",
 )
 @_DEVICE
-@click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
+@_EXERCISES
 @click.option(
     "--executor",
     type=click.Choice(["local", "dask"]),
@@ -278,18 +288,14 @@ def batch(
 
 @main.command()
 @click.argument("lab")
-@click.option("--exercise", "exercises", multiple=True, help="Only these exercises (repeatable).")
+@_EXERCISES
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     help="Write audit.json and audit.html (each survivor's diff) into DIR.",
 )
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    help="Mutants graded at once  [default: the number of cores]",
-)
+@_jobs("Mutants")
 @click.option(
     "--max-mutants",
     type=click.IntRange(min=1),

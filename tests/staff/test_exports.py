@@ -271,7 +271,7 @@ def test_an_upload_that_cannot_be_graded_says_why(
     (tmp_path / "notes.txt").write_text("no notebook", encoding="utf-8")
     graded = grade_upload(tmp_path, source, read_config(source))
     assert graded.result is None and "no notebook or module" in graded.problem
-    found = prairielearn.results(graded)
+    found = prairielearn.results(graded, read_config(source))
     jsonschema.validate(found, PRAIRIELEARN_RESULTS)
     assert found["gradable"] is False
     found = gradescope.results(graded, read_config(source))

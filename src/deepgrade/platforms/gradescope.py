@@ -16,18 +16,11 @@ from typing import Any
 from deepgrade.platforms.hosted import (
     ExportConfig,
     Graded,
-    close_to_workers,
-    grade_upload,
+    Platform,
     lines,
-    read_config,
-    root_from,
-    run_entry_point,
+    serve,
     summary,
-    write_json,
 )
-
-ROOT_VARIABLE = "AUTOGRADER_ROOT"
-DEFAULT_ROOT = "/autograder"
 
 
 def results(graded: Graded, config: ExportConfig) -> dict[str, Any]:
@@ -54,14 +47,8 @@ def results(graded: Graded, config: ExportConfig) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    root = root_from(ROOT_VARIABLE, DEFAULT_ROOT)
-    close_to_workers(root)
-    source = root / "source"
-    config = read_config(source)
-    graded = grade_upload(root / "submission", source, config)
-    write_json(root / "results" / "results.json", results(graded, config))
+PLATFORM = Platform("AUTOGRADER_ROOT", "/autograder", "submission", "source", results)
 
 
 if __name__ == "__main__":
-    run_entry_point(main)
+    serve(PLATFORM)

@@ -208,16 +208,34 @@ def write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
-def root_from(variable: str, default: str) -> Path:
-    """The grading root: ``variable`` from the environment, so that tests run it anywhere."""
-    return Path(os.environ.get(variable) or default)
+@dataclass(frozen=True)
+class Platform:
+    """Where a platform's grading container holds things, and the results it reads."""
+
+    root_variable: str
+    """The environment variable naming the root (so that tests run it anywhere)."""
+    default_root: str
+    upload: str
+    """The student's upload, under the root."""
+    checks: str
+    """The export's checks and configuration, under the root."""
+    results: Callable[[Graded, ExportConfig], object]
+    """``results.json``'s content, in the platform's schema."""
 
 
-def run_entry_point(main: Callable[[], None]) -> None:
-    """Run a platform's ``main``: a deepgrade error is one line on stderr and an exit code, so
-    that the platform reports a failed autograder, not a traceback."""
+def serve(platform: Platform) -> None:
+    """A platform's entry point: grade the upload, write ``results/results.json``.
+
+    A deepgrade error is one line on stderr and an exit code, so that the platform reports a
+    failed autograder, not a traceback.
+    """
     try:
-        main()
+        root = Path(os.environ.get(platform.root_variable) or platform.default_root)
+        close_to_workers(root)
+        source = root / platform.checks
+        config = read_config(source)
+        graded = grade_upload(root / platform.upload, source, config)
+        write_json(root / "results" / "results.json", platform.results(graded, config))
     except DeepgradeError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         sys.exit(exc.exit_code)

@@ -14,23 +14,18 @@ from __future__ import annotations
 from typing import Any
 
 from deepgrade.platforms.hosted import (
+    ExportConfig,
     Graded,
-    close_to_workers,
-    grade_upload,
+    Platform,
     lines,
-    read_config,
-    root_from,
-    run_entry_point,
+    serve,
     summary,
-    write_json,
 )
 
-ROOT_VARIABLE = "GRADE_ROOT"
-DEFAULT_ROOT = "/grade"
 
-
-def results(graded: Graded) -> dict[str, Any]:
-    """PrairieLearn's results.json for one graded upload."""
+def results(graded: Graded, _config: ExportConfig) -> dict[str, Any]:
+    """PrairieLearn's results.json for one graded upload (its visibility is all or nothing,
+    so the export's configuration changes nothing here)."""
     result = graded.result
     if result is None:
         return {"gradable": False, "format_errors": [graded.problem], "message": summary(graded)}
@@ -53,13 +48,8 @@ def results(graded: Graded) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    root = root_from(ROOT_VARIABLE, DEFAULT_ROOT)
-    close_to_workers(root)
-    source = root / "tests"
-    graded = grade_upload(root / "student", source, read_config(source))
-    write_json(root / "results" / "results.json", results(graded))
+PLATFORM = Platform("GRADE_ROOT", "/grade", "student", "tests", results)
 
 
 if __name__ == "__main__":
-    run_entry_point(main)
+    serve(PLATFORM)
