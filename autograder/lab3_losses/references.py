@@ -91,6 +91,16 @@ def one_hot_negative_index(generator: torch.Generator, dtype: torch.dtype) -> In
     return [_indices([1, -1, 0]), 3], {}
 
 
+def one_hot_empty(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """No index at all: an empty [0, K] result, where checking the range must not fail."""
+    return [_indices([]), 3], {}
+
+
+def one_hot_single_out_of_range(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """One index, equal to K: a range check skipped for small targets lets it through."""
+    return [_indices([3]), 3], {}
+
+
 def zero_one_ties(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """Rows with tied maxima: the prediction is the first maximal index (argmax)."""
     logits = torch.tensor([[1.0, 1.0, 0.0], [2.0, 0.0, 2.0], [0.0, 0.0, 0.0]], dtype=dtype)
