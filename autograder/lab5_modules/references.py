@@ -217,6 +217,17 @@ perceptron_steps = _integer_steps(12, 3, epochs=3, lr=1.0)
 perceptron_steps_noisy = _integer_steps(20, 4, epochs=4, lr=0.5)
 
 
+def perceptron_one_mistake_epoch(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """7 points of which an epoch makes exactly one mistake and a later one more, 6 epochs.
+
+    Only an epoch without mistakes ends training early: counting the mistakes from -1, or
+    stopping after exactly one, ends it too soon here and shows in the result.
+    """
+    X = torch.tensor([[2, 1], [0, 1], [3, 2], [-2, -1], [-1, 1], [0, 3], [1, 0]], dtype=dtype)
+    y = torch.tensor([0, 1, 0, 1, 1, 0, 1], dtype=dtype)
+    return [X, y], {"epochs": 6, "lr": 1.0}
+
+
 def separable_clouds(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """40 points of [0, 4]^2 at least 0.2 from the line x1 + x2 = 4; class 1 above it.
 

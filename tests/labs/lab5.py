@@ -184,6 +184,7 @@ BUGS: dict[str, Bug] = {
         ["dtype float32, expected float64", "return the result in X.dtype"],
     ),
     # -- perceptron_train: 1.0 rule float32, 0.5 float64, 0.75 converges, 0.25 XOR; hidden 0.5
+    #    noisy, 0.5 an epoch with one mistake (3 points over 3.5 of weight, rounded to 6 decimals)
     "perceptron_train predicts with the sigmoid": Bug(
         [
             (
@@ -193,13 +194,13 @@ BUGS: dict[str, Bug] = {
                 ),
             )
         ],
-        {"lab5.perceptron_train": 1.0},
+        {"lab5.perceptron_train": 0.857143},
         "failed",
         ["perceptron_train(", "not with the sigmoid"],
     ),
     "perceptron_train never updates b": Bug(
         [("                b = b + lr * error\n", "")],
-        {"lab5.perceptron_train": 0.25},
+        {"lab5.perceptron_train": 0.214286},
         "failed",
         ["update the bias too", "they need a bias"],
     ),
@@ -213,7 +214,7 @@ BUGS: dict[str, Bug] = {
                 "            x_i, y_i = rows[i], labels[i]\n",
             )
         ],
-        {"lab5.perceptron_train": 1.0},
+        {"lab5.perceptron_train": 0.857143},
         "failed",
         ["epochs=3", "visit rows 0, 1, ..., n-1 in order"],
     ),
@@ -222,7 +223,7 @@ BUGS: dict[str, Bug] = {
             ("torch.zeros(d, device=X.device, dtype=X.dtype)", "torch.zeros(d)"),
             ("torch.zeros((), device=X.device, dtype=X.dtype)", "torch.zeros(())"),
         ],
-        {"lab5.perceptron_train": 2.5},
+        {"lab5.perceptron_train": 2.571429},
         "error",
         ["float64", "same dtype"],
     ),
