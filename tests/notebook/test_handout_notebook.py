@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,46 @@ def test_a_kernel_finds_the_checks_cell_it_ran_or_its_notebook_file(
     monkeypatch.setenv("JPY_SESSION_NAME", str(away / "mine.ipynb"))
     found = check_cell.history_submission("lab2")
     assert found is not None and found.checks_cell == handout.find_call(checks_text(checks))
+
+
+def test_on_colab_the_checks_cell_comes_from_the_page(
+    checks: handout.Handout, away: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Colab's kernel has no notebook file; its page sends the notebook when asked."""
+    notebook = json.loads(nbformat.writes(stub(checks)))
+    asked: list[str] = []
+
+    def blocking_request(request: str, timeout_sec: float) -> Any:
+        asked.append(request)
+        if request != "get_ipynb":
+            raise TimeoutError(request)
+        return {"ipynb": notebook}
+
+    colab = types.ModuleType("google.colab")
+    message = types.ModuleType("google.colab._message")
+    message.blocking_request = blocking_request  # type: ignore[attr-defined]
+    colab._message = message  # type: ignore[attr-defined]
+    google = types.ModuleType("google")
+    google.colab = colab  # type: ignore[attr-defined]
+    for name, module in [
+        ("google", google),
+        ("google.colab", colab),
+        ("google.colab._message", message),
+    ]:
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.setattr(check_cell, "_history", lambda: ["", "x = 1"])
+    found = check_cell.history_submission("lab2")
+    assert asked == ["get_ipynb"]
+    assert found is not None and found.checks_cell == handout.find_call(checks_text(checks))
+
+    # A page that does not answer: no checks cell, and the check cell says to run it.
+    def silent_page(request: str, timeout_sec: float) -> Any:
+        raise TimeoutError(request)
+
+    message.blocking_request = silent_page  # type: ignore[attr-defined]
+    silent = check_cell.history_submission("lab2")
+    assert silent is not None and silent.checks_cell is None
 
 
 def test_use_checks_says_whether_the_cell_is_usable(

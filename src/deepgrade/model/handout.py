@@ -26,6 +26,7 @@ import textwrap
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from deepgrade.errors import SpecError
 
@@ -110,6 +111,19 @@ def find_call(text: str) -> str | None:
         return None
     match = _CALL.search(text)
     return match.group(0) if match else None
+
+
+def checks_cell_of(notebook: Any) -> tuple[Any, str] | None:
+    """The checks cell of a notebook's JSON data, and its call; ``None`` if it has none."""
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            text = "".join(source) if isinstance(source, list) else str(source)
+            call = find_call(text)
+            if call is not None:
+                return cell, call
+    return None
 
 
 def lab_of(call: str) -> str | None:

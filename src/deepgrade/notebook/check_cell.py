@@ -66,11 +66,11 @@ def history_submission(lab_id: str) -> Submission | None:
 
 
 def _notebook_checks_cell() -> str | None:
-    """The checks cell of this kernel's notebook file, where the student has not run it.
+    """The checks cell of this kernel's notebook, where the student has not run it.
 
-    Jupyter's server tells the kernel its notebook (``JPY_SESSION_NAME``), as VS Code does
-    (``__vsc_ipynb_file__``); Colab keeps the notebook away from the kernel, so there the
-    student runs the cell (the check cells say so).
+    Jupyter's server tells the kernel its notebook file (``JPY_SESSION_NAME``), as VS Code does
+    (``__vsc_ipynb_file__``); Colab keeps the notebook in Drive, but its page hands it to the
+    kernel on request. Elsewhere the student runs the cell (the check cells say so).
     """
     from IPython import get_ipython
 
@@ -82,7 +82,25 @@ def _notebook_checks_cell() -> str | None:
             if path.suffix == ".ipynb" and path.is_file():
                 with contextlib.suppress(SubmissionError):
                     return load_submission(path).checks_cell
-    return None
+    found = handout.checks_cell_of(_colab_notebook())
+    return found[1] if found is not None else None
+
+
+# How long a check cell waits for Colab's page to send the notebook.
+_COLAB_WAIT = 5.0
+
+
+def _colab_notebook() -> Any:
+    """The notebook as Colab's page holds it (JSON data), or ``None`` outside Colab."""
+    try:
+        from google.colab import _message  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        reply = _message.blocking_request("get_ipynb", timeout_sec=_COLAB_WAIT)
+    except Exception:  # the page did not answer: the student runs the checks cell instead
+        return None
+    return reply.get("ipynb") if isinstance(reply, dict) else None
 
 
 def use_checks(lab: str, version: str, data: str) -> None:

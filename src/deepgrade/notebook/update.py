@@ -35,16 +35,18 @@ def update_checks(notebook: Path, release: Path) -> ChecksUpdate:
     The cell replaces the notebook's own checks cell, or goes before its first code cell when
     it has none. Refused when the two notebooks are of different labs.
     """
-    new_cell = _checks_cell(release, required=True)
-    assert new_cell is not None
+    new = handout.checks_cell_of(read_notebook(release))
+    if new is None:
+        raise UsageError(f"{release} has no checks cell: give the lab's released notebook")
+    new_cell, new_call = new
     try:
-        checks = handout.parse(_text(new_cell))
+        checks = handout.parse(new_call)
     except SpecError as exc:
         raise UsageError(f"{release}: {exc}") from None
     data = read_notebook(notebook)
-    old_cell = _checks_cell(notebook, data=data)
-    old = handout.lab_of(_text(old_cell)) if old_cell is not None else None
-    lab = old or _metadata_lab(data)
+    found = handout.checks_cell_of(data)
+    old_cell, old_call = found if found is not None else (None, None)
+    lab = (handout.lab_of(old_call) if old_call else None) or _metadata_lab(data)
     if lab is not None and lab != checks.lab:
         raise UsageError(f"{release} holds the checks of {checks.lab}, but {notebook} is {lab}'s")
     cells: list[Any] = data["cells"]
@@ -54,25 +56,10 @@ def update_checks(notebook: Path, release: Path) -> ChecksUpdate:
         first_code = next((i for i, c in enumerate(cells) if c.get("cell_type") == "code"), 0)
         cells.insert(first_code, new_cell)
     _replace(notebook, data)
-    before = handout.version_of(_text(old_cell)) if old_cell is not None else None
+    before = handout.version_of(old_call) if old_call is not None else None
     return ChecksUpdate(
         lab=checks.lab, before=before, after=checks.version, released=checks.released
     )
-
-
-def _checks_cell(path: Path, *, data: Any = None, required: bool = False) -> Any:
-    data = read_notebook(path) if data is None else data
-    for cell in data["cells"]:
-        if cell.get("cell_type") == "code" and handout.find_call(_text(cell)) is not None:
-            return cell
-    if required:
-        raise UsageError(f"{path} has no checks cell: give the lab's released notebook")
-    return None
-
-
-def _text(cell: Any) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def _metadata_lab(data: Any) -> str | None:
