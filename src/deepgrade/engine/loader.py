@@ -287,7 +287,13 @@ def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submissio
         if source.lstrip().startswith("%%"):
             continue
         cells.append(Cell(index, _MAGIC.sub(r"\1pass", source)))
-    lab = _mapping(_mapping(notebook.get("metadata")).get("deepgrade")).get("lab")
-    if not isinstance(lab, str) and checks_cell is not None:
+    lab = metadata_lab(notebook)
+    if lab is None and checks_cell is not None:
         lab = handout.lab_of(checks_cell)
-    return Submission(path, cells, lab if isinstance(lab, str) else None, is_notebook, checks_cell)
+    return Submission(path, cells, lab, is_notebook, checks_cell)
+
+
+def metadata_lab(notebook: Any) -> str | None:
+    """The lab a notebook's metadata names (``metadata.deepgrade.lab``), if it names one."""
+    lab = _mapping(_mapping(notebook.get("metadata")).get("deepgrade")).get("lab")
+    return lab if isinstance(lab, str) else None

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepgrade.engine.loader import Submission, load_submission
+from deepgrade.engine.loader import Submission, load_submission, read_notebook
 from deepgrade.errors import SpecError, SubmissionError, UsageError
 from deepgrade.model import handout, spec
 from deepgrade.model.spec import LabLocation, LabSpec
@@ -133,9 +133,11 @@ def _beside(path: Path) -> list[Path]:
     roots = []
     for notebook in sorted(path.parent.glob("*.ipynb"))[:_MAX_BESIDE]:
         with contextlib.suppress(SubmissionError, UsageError):
-            cell = load_submission(notebook).checks_cell
-            if cell is not None and handout_root(cell) not in roots:
-                roots.append(handout_root(cell))
+            # Only the checks cell is wanted: the notebook is not read as a submission.
+            found = handout.checks_cell_of(read_notebook(notebook))
+            root = handout_root(found[1]) if found is not None else None
+            if root is not None and root not in roots:
+                roots.append(root)
     return roots
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepgrade.engine.loader import Cell, Submission, load_submission
+from deepgrade.engine.loader import Cell, Submission, load_submission, read_notebook
 from deepgrade.engine.validation import validate_request
 from deepgrade.errors import DeepgradeError, SpecError, SubmissionError, UsageError
 from deepgrade.model import handout
@@ -81,7 +81,8 @@ def _notebook_checks_cell() -> str | None:
         for path in (Path(name), Path.cwd() / name, Path.cwd() / Path(name).name):
             if path.suffix == ".ipynb" and path.is_file():
                 with contextlib.suppress(SubmissionError):
-                    return load_submission(path).checks_cell
+                    found = handout.checks_cell_of(read_notebook(path))
+                    return found[1] if found is not None else None
     found = handout.checks_cell_of(_colab_notebook())
     return found[1] if found is not None else None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from deepgrade.engine.loader import read_notebook
+from deepgrade.engine.loader import metadata_lab, read_notebook
 from deepgrade.errors import SpecError, UsageError
 from deepgrade.model import handout
 
@@ -46,7 +46,7 @@ def update_checks(notebook: Path, release: Path) -> ChecksUpdate:
     data = read_notebook(notebook)
     found = handout.checks_cell_of(data)
     old_cell, old_call = found if found is not None else (None, None)
-    lab = (handout.lab_of(old_call) if old_call else None) or _metadata_lab(data)
+    lab = (handout.lab_of(old_call) if old_call else None) or metadata_lab(data)
     if lab is not None and lab != checks.lab:
         raise UsageError(f"{release} holds the checks of {checks.lab}, but {notebook} is {lab}'s")
     cells: list[Any] = data["cells"]
@@ -60,13 +60,6 @@ def update_checks(notebook: Path, release: Path) -> ChecksUpdate:
     return ChecksUpdate(
         lab=checks.lab, before=before, after=checks.version, released=checks.released
     )
-
-
-def _metadata_lab(data: Any) -> str | None:
-    meta = data.get("metadata")
-    ours = meta.get("deepgrade") if isinstance(meta, dict) else None
-    lab = ours.get("lab") if isinstance(ours, dict) else None
-    return lab if isinstance(lab, str) else None
 
 
 def _replace(path: Path, data: Any) -> None:
