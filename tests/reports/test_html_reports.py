@@ -15,11 +15,21 @@ from matplotlib.image import imread
 
 from deepgrade.errors import UsageError
 from deepgrade.model.records import RecordStatus, SubmissionRecord
-from deepgrade.model.results import CheckResult, ExerciseResult, LabResult, Status, score_exercise
+from deepgrade.model.results import (
+    CheckResult,
+    ExerciseResult,
+    LabResult,
+    Status,
+    Sweep,
+    TaskScore,
+    score_exercise,
+)
 from deepgrade.model.results import zero_result as zero
 from deepgrade.model.spec import LabSpec, load_lab
 from deepgrade.reports.feedback import render_feedback, write_feedback
 from deepgrade.reports.summary import (
+    OPEN_ROWS,
+    FailureGroup,
     class_statistics,
     normalise_message,
     render_summary,
@@ -172,6 +182,53 @@ def test_curves_of_public_checks_are_inline_figures(lab7: LabSpec) -> None:
     assert "Graded by hand" in page and "Generalisation" in page
 
 
+def _slope_sweep() -> Sweep:
+    """LeakyReLU with the slope 0.01 where 0.1 was asked, over [-2, 2]."""
+    inputs = [-2 + k / 10 for k in range(41)]
+    return Sweep(
+        call="leaky_relu",
+        inputs=inputs,
+        expected=[x if x >= 0 else 0.1 * x for x in inputs],
+        got=[x if x >= 0 else 0.01 * x for x in inputs],
+        expected_gradient=[1.0 if x >= 0 else 0.1 for x in inputs],
+        got_gradient=[1.0 if x >= 0 else float("inf") for x in inputs],
+        rtol=1e-7,
+        atol=1e-7,
+    )
+
+
+def _task() -> CheckResult:
+    tiers = [(0.9, 1.0), (0.8, 0.5)]
+    task = TaskScore(
+        name="test accuracy", value=0.85, higher_is_better=True, tiers=tiers, credit=0.5
+    )
+    series = {"loss": [2.0 / (k + 1) for k in range(30)]}
+    return check("test accuracy", Status.FAILED, message="accuracy 0.85", series=series, task=task)
+
+
+def test_a_wrong_function_is_drawn_against_the_reference(lab2: LabSpec) -> None:
+    wrong = zero("lab2.leaky_relu", 1.5, Status.FAILED, "slope").model_copy(
+        update={"checks": [check("forward", Status.FAILED)], "sweep": _slope_sweep()}
+    )
+    page = render_feedback(record("amy", [wrong]), lab2)
+    assert len(images(page)) == 1
+    # The text says what the figure shows: where the values and the derivative are wrong.
+    assert (
+        "leaky_relu(x) for x from -2 to 2: leaky_relu(x) differs from the reference at 20 of 41"
+        in page
+    )
+    assert "between x = -2 and x = -0.1; derivative differs from the reference at 20 of 41" in page
+
+
+def test_a_task_is_drawn_against_its_tiers(lab7: LabSpec) -> None:
+    training = score_exercise("lab7.train_digits", 7.0, [_task()])
+    page = render_feedback(record("fay", [training], lab="lab7"), lab7)
+    assert len(images(page)) == 2  # the loss curve and the tiers
+    assert (
+        "test accuracy 0.85; tiers &gt;= 0.9 earns 100%, &gt;= 0.8 earns 50%; reached 50%" in page
+    )
+
+
 @pytest.mark.parametrize(
     ("status", "shown", "hidden"),
     [
@@ -266,6 +323,26 @@ def test_summary_counts_statuses_and_groups_failures(lab2: LabSpec) -> None:
     assert re.search(r"<div><b>4</b> graded</div>", page)
 
 
+def test_failure_patterns_keep_the_numbers_every_student_shares() -> None:
+    formula = "expected 1/(1 + exp(-x)) = {} at index [{}], got {}"
+    group = FailureGroup("forward", "pattern", formula.format(0.73, 3, 0.5))
+    group.add("s1", group.example)
+    assert group.shown == group.example  # one student: nothing varies
+    group.add("s2", formula.format(0.73, 5, 0.25))
+    assert group.shown == "expected 1/(1 + exp(-x)) = 0.73 at index [#], got #"
+    group.add("s3", "expected 1/(1 + exp(-x)) = 0.73 at index [2, 1], got 0.25")
+    assert group.shown == "expected 1/(1 + exp(-x)) = 0.73 at index [#], got #"
+
+
+def test_summary_sections_fold_and_a_long_list_of_students_starts_folded(lab2: LabSpec) -> None:
+    short = render_summary(_class(lab2), lab2)
+    assert short.count('<details class="section" open>') == 4  # grades ... students
+    assert short.count('<details class="exercise"') == len(lab2.exercises)
+    many = [record(f"s{k:03d}", [sigmoid_with(check("forward"))]) for k in range(OPEN_ROWS + 1)]
+    long = render_summary(many, lab2)
+    assert '<details class="section">\n  <summary><h2>Students (41)</h2>' in long
+
+
 def test_summary_of_a_class_with_no_graded_submission(lab2: LabSpec) -> None:
     failed = record("zed", [], status=RecordStatus.GRADER_ERROR, error="worker died")
     page = render_summary([failed], lab2)
@@ -355,8 +432,12 @@ def test_feedback_page_shows_its_figures_in_chromium(tmp_path: Path, lab7: LabSp
         [check("test accuracy", Status.FAILED, message="accuracy 0.8", series=series)],
         output=ATTACK,
     )
-    html = render_feedback(record("amy", [training], lab="lab7"), lab7)
-    assert _probe(tmp_path, html) == {"loaded": 1, "images": 1}
+    drawn = score_exercise("lab7.train_digits", 7.0, [_task()]).model_copy(
+        update={"sweep": _slope_sweep()}
+    )
+    html = render_feedback(record("amy", [training, drawn], lab="lab7"), lab7)
+    # The training curves, and a function against its reference with a task's tiers.
+    assert _probe(tmp_path, html) == {"loaded": 4, "images": 4}
     _screenshot_is_not_blank(tmp_path, html)
 
 

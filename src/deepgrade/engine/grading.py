@@ -34,6 +34,7 @@ from deepgrade.engine.loader import Cell, Submission
 from deepgrade.engine.locations import located, reported, unlocated
 from deepgrade.engine.recording import Recordings, resolve_reference
 from deepgrade.engine.released_judges import released_judges
+from deepgrade.engine.sweeps import sweep
 from deepgrade.engine.validation import validate_request
 from deepgrade.errors import GraderError
 from deepgrade.model.results import (
@@ -41,6 +42,7 @@ from deepgrade.model.results import (
     ExerciseResult,
     LabResult,
     Status,
+    Sweep,
     score_exercise,
     zero_result,
 )
@@ -381,9 +383,22 @@ class Session:
         self._wall_budget = self._budget * self.settings.wall_clock_factor
         try:
             checks = self._run_checks([c for c in runnable(exercise.checks) if not c.hidden])
+            drawn = self._sweep(exercise, checks)
         except StudentForbidden as forbidden:
             return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, str(forbidden))
-        return _Public(exercise, checks, self._budget, self._wall_budget, "".join(self._output))
+        output = "".join(self._output)
+        return _Public(exercise, checks, self._budget, self._wall_budget, output, drawn)
+
+    def _sweep(self, exercise: ExerciseSpec, checks: list[CheckResult]) -> Sweep | None:
+        """The exercise's function against its reference, when a public check's values were
+        wrong (not when the code did not run: then the message says all there is)."""
+        if exercise.plot is None or all(c.status is not Status.FAILED for c in checks):
+            return None
+        try:
+            return sweep(self, exercise.plot)
+        except StudentTimeout:
+            self.close()
+            return None
 
     def _finish(self, graded: ExerciseResult | _Public) -> ExerciseResult:
         """Run the hidden checks of an exercise whose public checks ran; score it."""
@@ -400,7 +415,8 @@ class Session:
         except StudentForbidden:
             message = "a hidden check found a call of a function this exercise forbids"
             return zero_result(exercise.id, exercise.points, Status.FORBIDDEN, message)
-        return score_exercise(exercise.id, exercise.points, checks, graded.output)
+        scored = score_exercise(exercise.id, exercise.points, checks, graded.output)
+        return scored.model_copy(update={"sweep": graded.sweep}) if graded.sweep else scored
 
     def _run_checks(self, checks: Sequence[CheckSpec]) -> list[CheckResult]:
         results: list[CheckResult] = []
@@ -441,7 +457,11 @@ class Session:
             )
         status = Status.PASSED if outcome.passed else Status.FAILED
         return result(status, outcome.message).model_copy(
-            update={"credit": outcome.credit, "series": dict(outcome.series)}
+            update={
+                "credit": outcome.credit,
+                "series": dict(outcome.series),
+                "task": outcome.task,
+            }
         )
 
     def _missing(self, exercise: ExerciseSpec, missing: list[str]) -> ExerciseResult:
@@ -479,6 +499,7 @@ class _Public:
     budget: float
     wall_budget: float
     output: str
+    sweep: Sweep | None
 
 
 def _withheld(result: CheckResult) -> CheckResult:

@@ -34,6 +34,7 @@ from loguru import logger
 from deepgrade.engine.checks import CallResult, CheckSpec, judge
 from deepgrade.engine.checks.base import runnable
 from deepgrade.engine.checks.context import Harness
+from deepgrade.engine.sweeps import reference_side
 from deepgrade.errors import SpecError
 from deepgrade.model.spec import LAB_FILE, RECORDED_FILE, REFERENCES_FILE, LabSpec, load_lab
 from deepgrade.sandbox import wire
@@ -252,6 +253,9 @@ def record_public_checks(lab: LabSpec, path: Path) -> Recordings:
                     # what was reached is recorded, and a call never reached fails loudly
                     # when it is replayed.
                     logger.debug("recording {}: {} raised {!r}", exercise.id, check.name, exc)
+        if exercise.plot is not None:
+            # The plot drawn when a public check fails needs the reference over its range.
+            reference_side(ctx, exercise.plot)
     return recordings
 
 

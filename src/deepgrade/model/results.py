@@ -45,6 +45,40 @@ class Status(StrEnum):
     GRADER_ERROR = "grader_error"
 
 
+class TaskScore(BaseModel):
+    """What an outcome check measured, with its tiers: the feedback page draws the value
+    against each tier's threshold."""
+
+    name: str = Field(description="The metric as students read it, e.g. test accuracy.")
+    value: float
+    higher_is_better: bool
+    tiers: list[tuple[float, float]] = Field(description="(threshold, credit) pairs.")
+    credit: float = Field(ge=0, le=1, description="The credit of the best tier reached.")
+
+
+class Sweep(BaseModel):
+    """A student's function of one tensor next to its reference over a range of inputs, with
+    the gradients where both could be computed, for the feedback page's plot. Every number was
+    decoded and checked by the grader; the student's may be NaN or infinite."""
+
+    call: str
+    inputs: list[float]
+    expected: list[float]
+    got: list[float]
+    expected_gradient: list[float] = Field(default_factory=list)
+    got_gradient: list[float] = Field(default_factory=list)
+    rtol: float
+    atol: float
+
+    def differs(self, expected: list[float], got: list[float]) -> list[bool]:
+        """Where ``got`` is not within the tolerance of ``expected`` (NaN never is, unless
+        expected too)."""
+        return [
+            not (e == g or abs(g - e) <= self.atol + self.rtol * abs(e) or (e != e and g != g))
+            for e, g in zip(expected, got, strict=True)
+        ]
+
+
 class CheckResult(BaseModel):
     """One check's verdict; ``status`` is ``passed``, ``failed`` or what the code earned."""
 
@@ -59,6 +93,7 @@ class CheckResult(BaseModel):
     series: dict[str, list[float]] = Field(
         default_factory=dict, description="Curves the check recorded, such as a loss history."
     )
+    task: TaskScore | None = Field(None, description="An outcome check's metric and tiers.")
     # Set when the exercise is scored (score_exercise), which knows the exercise's points.
     score: float = Field(0.0, description="Points this check earned of its exercise's.")
     max_score: float = Field(0.0, description="Points this check is worth in its exercise.")
@@ -92,6 +127,9 @@ class ExerciseResult(BaseModel):
     message: str = ""
     checks: list[CheckResult] = Field(default_factory=list)
     output: str = ""
+    sweep: Sweep | None = Field(
+        None, description="The function against its reference, when a public check failed."
+    )
 
     @property
     def points_label(self) -> str:

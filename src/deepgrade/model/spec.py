@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,30 @@ def check_kinds() -> Mapping[str, type[CheckDeclaration]]:
     return dict(_KINDS)
 
 
+class PlotSpec(BaseModel):
+    """How to draw an exercise's function of one tensor against its reference: when a public
+    check fails, the feedback page shows both (and their derivatives) over ``range`` and marks
+    where they differ."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call: str = Field(description="The student's function, called on a 1-d tensor of inputs.")
+    reference: str = Field(description="Dotted name of the reference, or lab:<name>.")
+    range: tuple[float, float] = Field(description="The first and last input.")
+    points: int = Field(201, ge=11, le=1001, description="How many inputs, evenly spaced.")
+    kwargs: dict[str, float | int | bool] = Field(
+        default_factory=dict, description="Keyword arguments of both calls (a slope, an alpha)."
+    )
+    gradient: bool = Field(True, description="Also draw the derivatives (autograd's).")
+
+    @model_validator(mode="after")
+    def _increasing(self) -> PlotSpec:
+        low, high = self.range
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"range must be two finite, increasing numbers, not {self.range}")
+        return self
+
+
 class ExerciseSpec(BaseModel):
     """One graded exercise: its points, the names it needs, what it forbids, its checks."""
 
@@ -101,6 +126,9 @@ class ExerciseSpec(BaseModel):
     checks: list[SerializeAsAny[CheckDeclaration]] = Field(default_factory=list)
     timeout: float | None = Field(
         None, gt=0, description="Seconds for all its checks; the settings' default when unset."
+    )
+    plot: PlotSpec | None = Field(
+        None, description="Draw the function against its reference when a public check fails."
     )
 
     @model_validator(mode="before")

@@ -13,7 +13,7 @@ from pathlib import Path
 from deepgrade.model.records import RecordStatus, SubmissionRecord, write_atomic
 from deepgrade.model.results import CheckResult, ExerciseResult, Status
 from deepgrade.model.spec import LabSpec
-from deepgrade.reports import html
+from deepgrade.reports import figures, html
 
 # Characters of printed output kept per exercise: enough to see a traceback or a few prints.
 OUTPUT_LIMIT = 4000
@@ -34,12 +34,6 @@ _STATUS_HELP = {
 
 
 @dataclass(frozen=True)
-class _Curve:
-    uri: str
-    alt: str
-
-
-@dataclass(frozen=True)
 class _ExerciseView:
     result: ExerciseResult
     title: str
@@ -49,7 +43,7 @@ class _ExerciseView:
     passed: list[str]
     hidden_failures: list[CheckResult]
     hidden_total: int
-    curves: list[_Curve]
+    figures: list[figures.Figure]
     output: str
     output_withheld: bool
 
@@ -91,35 +85,18 @@ def _exercise_view(result: ExerciseResult, lab: LabSpec) -> _ExerciseView:
         passed=[c.name for c in public if c.status is Status.PASSED],
         hidden_failures=[] if unwritten else [c for c in hidden if c.status is not Status.PASSED],
         hidden_total=len(hidden),
-        curves=[_curve(check) for check in public if any(check.series.values())],
+        figures=_figures(result, public),
         output="" if hidden else html.shorten(result.output, OUTPUT_LIMIT),
         output_withheld=bool(hidden and result.output),
     )
 
 
-def _curve(check: CheckResult) -> _Curve:
-    """The check's recorded curves: losses on one plot, accuracies on another."""
-    curves = {name: values for name, values in check.series.items() if values}
-    groups = [
-        {n: v for n, v in curves.items() if "acc" not in n.lower()},
-        {n: v for n, v in curves.items() if "acc" in n.lower()},
-    ]
-    groups = [group for group in groups if group]
-    figure = html.new_figure(3.4 * len(groups) + 1.0, 3.0)
-    for axes, group in zip(figure.subplots(1, len(groups), squeeze=False)[0], groups, strict=True):
-        for values in group.values():
-            axes.plot(range(1, len(values) + 1), values, marker="." if len(values) < 30 else "")
-        low, high = min(min(v) for v in group.values()), max(max(v) for v in group.values())
-        if low > 0 and high / low > 100:
-            axes.set_yscale("log")
-        axes.set_xlabel("epoch")
-        axes.set_ylabel(", ".join(group))
-        axes.grid(alpha=0.3)
-        if len(group) > 1:
-            axes.legend(list(group), fontsize="small")
-    figure.suptitle(check.name, fontsize="medium")
-    summary = "; ".join(
-        f"{name}: {len(values)} values from {values[0]:.4g} to {values[-1]:.4g}"
-        for name, values in curves.items()
-    )
-    return _Curve(html.figure_uri(figure), f"{check.name}: {summary}")
+def _figures(result: ExerciseResult, public: list[CheckResult]) -> list[figures.Figure]:
+    """The function against its reference, then each public check's curves and tiers."""
+    drawn = [figures.function_sweep(result.sweep)] if result.sweep else []
+    for check in public:
+        if any(check.series.values()):
+            drawn.append(figures.training_curves(check))
+        if check.task is not None:
+            drawn.append(figures.task_tiers(check, check.task))
+    return drawn

@@ -27,9 +27,14 @@ from deepgrade.reports import html
 
 # Failure patterns listed per exercise; the rest are counted.
 TOP_FAILURES = 5
+# A list of students longer than this starts folded: a large class keeps the page short.
+OPEN_ROWS = 40
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)(?![\w])")
 _NUMBER_LIST = re.compile(r"\[\s*#(?:\s*,\s*#)*\s*\]")
+# A list of numbers, some of them already written #.
+_ITEM = rf"(?:#|{_NUMBER.pattern})"
+_ANY_LIST = re.compile(rf"\[\s*{_ITEM}(?:\s*,\s*{_ITEM})*\s*\]")
 _SPACE = re.compile(r"\s+")
 
 
@@ -41,12 +46,39 @@ def normalise_message(message: str) -> str:
 
 @dataclass
 class FailureGroup:
-    """One kind of failure of one exercise: the check, the message's pattern, who had it."""
+    """One kind of failure of one exercise: the check, the message's pattern, who had it.
+
+    ``numbers`` are the example's numbers where every message of the group has the same one
+    there (the constants of a formula, a shape, an index), ``None`` where they differ.
+    """
 
     check: str
     pattern: str
     example: str
     students: set[str] = field(default_factory=set)
+    numbers: list[str | None] = field(default_factory=list)
+    aligned: bool = True
+
+    def __post_init__(self) -> None:
+        self.numbers = list(_NUMBER.findall(self.example))
+
+    def add(self, student: str, message: str) -> None:
+        self.students.add(student)
+        numbers = _NUMBER.findall(message)
+        if len(numbers) != len(self.numbers):
+            self.aligned = False  # lists of numbers of another length: they vary
+            return
+        self.numbers = [a if a == b else None for a, b in zip(self.numbers, numbers, strict=True)]
+
+    @property
+    def shown(self) -> str:
+        """The pattern as staff read it: the example with only its varying numbers written
+        ``#``, so that a formula's constants stay (``1/(1 + exp(-x))``, not ``#/(# + ...)``)."""
+        kept = iter(self.numbers)
+        text = _NUMBER.sub(lambda match: next(kept) or "#", self.example)
+        if not self.aligned:
+            text = _ANY_LIST.sub("[#]", text)
+        return _SPACE.sub(" ", _NUMBER_LIST.sub("[#]", text)).strip()
 
 
 @dataclass
@@ -89,8 +121,7 @@ class ExerciseStats:
 
     def _count(self, student: str, check: str, message: str) -> None:
         key = (check, normalise_message(message))
-        group = self.failures.setdefault(key, FailureGroup(check, key[1], message))
-        group.students.add(student)
+        self.failures.setdefault(key, FailureGroup(check, key[1], message)).add(student, message)
 
 
 @dataclass(frozen=True)
@@ -166,6 +197,7 @@ def render_summary(
             if feedback_dir is not None
         },
         shorten=html.shorten,
+        open_rows=OPEN_ROWS,
         RecordStatus=RecordStatus,
     )
 

@@ -14,6 +14,7 @@ from deepgrade.engine.checks.context import CheckContext
 from deepgrade.engine.checks.inputs import DTYPES, DTypeName
 from deepgrade.engine.comparison import Tolerance, default_tolerance
 from deepgrade.errors import SpecError
+from deepgrade.model.results import TaskScore
 from deepgrade.model.spec import CheckDeclaration
 from deepgrade.model.spec import register_check as register_check
 
@@ -23,13 +24,15 @@ class CheckOutcome:
     """The verdict of one check: passed or not, with an explanation when not.
 
     ``credit`` is the share of the check's weight earned (1 when passed, 0 when not, unless a
-    check grades in tiers); ``series`` holds curves such as a loss history, for reports.
+    check grades in tiers); ``series`` holds curves such as a loss history, and ``task`` an
+    outcome's metric against its tiers, for reports.
     """
 
     passed: bool
     message: str = ""
     credit: float | None = None
     series: Mapping[str, list[float]] = field(default_factory=dict)
+    task: TaskScore | None = None
 
 
 class CheckSpec(CheckDeclaration, ABC):

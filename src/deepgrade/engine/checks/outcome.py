@@ -18,6 +18,7 @@ from pydantic import Field
 
 from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
 from deepgrade.engine.checks.context import CheckContext, call_with
+from deepgrade.model.results import TaskScore
 from deepgrade.sandbox.worker.drivers import outcome as outcome_driver
 
 Metric = Literal["accuracy_logit", "accuracy_argmax", "mse", "relative_error"]
@@ -69,12 +70,17 @@ class OutcomeCheck(CheckSpec):
         # metric reaches no tier, and a malformed one costs its share whatever the metric.
         tier = self._credit(score)
         message = f"{name} {score:.4g} ({self._tiers_text()})."
+        higher = _HIGHER_IS_BETTER.get(self.metric, False)
+        task = TaskScore(
+            name=name, value=score, higher_is_better=higher, tiers=self.tiers, credit=tier
+        )
         if tier >= 1 and not history_problem:
-            return CheckOutcome(True, message, series=series)
+            return CheckOutcome(True, message, series=series, task=task)
         credit = (1 - self.history_share) * tier + (0 if history_problem else self.history_share)
         if history_problem:
             message += f" {history_problem}"
-        return CheckOutcome(False, self.failed(message).message, credit=credit, series=series)
+        failed = self.failed(message).message
+        return CheckOutcome(False, failed, credit=credit, series=series, task=task)
 
     def _score(self, predictions: Any, targets: torch.Tensor) -> tuple[float, str | None]:
         if not isinstance(predictions, torch.Tensor) or not predictions.is_floating_point():
