@@ -280,3 +280,50 @@ def test_staff_are_told_to_release_first(course: Path, tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="no assignment 'lab9'"):
         read_manual_scores(course, "lab9")
+
+
+def _mtimes(course: Path) -> dict[str, int]:
+    """Every file of the course but deepgrade's own state, and when it last changed."""
+    return {
+        str(path.relative_to(course)): path.stat().st_mtime_ns
+        for path in course.rglob("*")
+        if path.is_file() and ".deepgrade" not in path.parts
+    }
+
+
+def test_a_second_write_of_the_same_records_touches_nothing(
+    course: Path, gradebook: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [record("alice", {TRAIN: 3.5}), record("bob", {})]
+    assert write_gradebook(course, LAB, records).written == ["alice", "bob"]
+    before = _mtimes(course)
+
+    def no_nbgrader(course_dir: Path) -> Any:
+        raise AssertionError("nbgrader was opened")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(gradebook_module, "_course", no_nbgrader)
+        again = write_gradebook(course, LAB, records)
+    assert (again.written, again.unchanged) == ([], ["alice", "bob"])
+    assert _mtimes(course) == before
+
+    # Once formgrader has changed the gradebook, the submissions are checked in it: still the
+    # same, still not written, and the hand score stays.
+    gradebook.find_grade("lab7_q_capacity", ASSIGNMENT, ASSIGNMENT, "bob").manual_score = 2.0
+    gradebook.db.commit()
+    changed = _mtimes(course)
+    again = write_gradebook(course, LAB, records)
+    assert (again.written, again.unchanged) == ([], ["alice", "bob"])
+    assert _mtimes(course) == changed
+
+    # A new result for one student, and an autograded notebook deleted by hand: both written.
+    (course / "autograded" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").unlink()
+    updated = [record("alice", {TRAIN: 3.5}), record("bob", {TRAIN: 1.0})]
+    again = write_gradebook(course, LAB, updated)
+    assert (again.written, again.unchanged) == (["alice", "bob"], [])
+    gradebook.db.expire_all()
+    assert auto_scores(gradebook, "bob") == {TEAM: 1.0, TRAIN: 1.0}
+    assert (
+        gradebook.find_grade("lab7_q_capacity", ASSIGNMENT, ASSIGNMENT, "bob").manual_score == 2.0
+    )
+    assert (course / "autograded" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()

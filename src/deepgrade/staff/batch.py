@@ -231,10 +231,15 @@ def run_batch(
             if progress is not None:
                 progress.advance(record)
 
-        # The summary's plotting library takes a second to import: while the graders work.
+        # The summary's plotting library takes a second to import, nbgrader five: while the
+        # graders work. (With nothing to grade, the gradebook may not need nbgrader at all.)
         threading.Thread(
             target=importlib.import_module, args=("deepgrade.reports.summary",)
         ).start()
+        if options.gradebook is not None and tasks:
+            from deepgrade.staff.gradebook import preload
+
+            threading.Thread(target=preload).start()
         grader.grade(tasks, config, arrived)
         gradebook_report = _publish(out, spec, options, team_of, fresh=set(graded))
     return BatchResult(

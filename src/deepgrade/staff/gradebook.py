@@ -9,7 +9,11 @@ from result records instead of by running the notebooks again. Scores typed by h
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib
 import io
+import json
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -27,7 +31,10 @@ from deepgrade.staff.nbgrader import course_config
 from deepgrade.staff.release import grade_id
 
 TIMESTAMP_FILE = "timestamp.txt"
+# Where deepgrade keeps, in an nbgrader course folder, what it wrote into the gradebook.
+STATE_DIR = ".deepgrade"
 _SQLITE = "sqlite:///"
+_STATE_LIMIT = 64 * 2**20
 
 
 class GradebookReport(BaseModel):
@@ -36,6 +43,9 @@ class GradebookReport(BaseModel):
     course_dir: Path
     assignment: str
     written: list[str] = Field(default_factory=list, description="Students whose scores landed.")
+    unchanged: list[str] = Field(
+        default_factory=list, description="Students already written from the same record."
+    )
     skipped: dict[str, str] = Field(
         default_factory=dict, description="Students not written (not graded), with the reason."
     )
@@ -52,37 +62,166 @@ def write_gradebook(
     exercise's score goes to the ``auto_score`` of its test cell, in one transaction per
     submission, and the graded notebook goes to ``autograded/``. Every record is checked
     against the gradebook before anything is written.
+
+    A submission already written from the same record is left alone (``unchanged``), and when
+    every one is and the gradebook's file is as this function left it, nbgrader is not even
+    opened: a batch run again with nothing new touches nothing.
     """
-    course = _course(course_dir)
     assignment = lab.folder.name
-    report = GradebookReport(course_dir=Path(course.root), assignment=assignment)
+    report = GradebookReport(course_dir=course_dir.resolve(), assignment=assignment)
+    graded: list[tuple[SubmissionRecord, LabResult]] = []
+    for record in records:
+        if record.status is not RecordStatus.GRADED or record.result is None:
+            reason = f": {record.error}" if record.error else ""
+            report.skipped[record.student] = f"{record.status.value}{reason}"
+            continue
+        graded.append((record, record.result))
+    state = _WrittenState.load(report.course_dir, assignment)
+    digests = {record.student: _digest(record, assignment) for record, _ in graded}
+    if state.covers(digests):
+        report.unchanged = sorted(digests)
+        return report
+    course = _course(course_dir)
     with _open_gradebook(course, lab) as gradebook:
+        # The rows read once (released cells, submissions) stay valid across this function's own
+        # commits; expiring them would reload each on its next use: 4 s for a class of 40.
+        gradebook.db().expire_on_commit = False
         points = _test_cells(gradebook, lab, assignment, course)
-        graded: list[tuple[SubmissionRecord, LabResult]] = []
-        for record in records:
-            if record.status is not RecordStatus.GRADED or record.result is None:
-                reason = f": {record.error}" if record.error else ""
-                report.skipped[record.student] = f"{record.status.value}{reason}"
-                continue
-            _check_record(record, record.result, lab, points)
-            graded.append((record, record.result))
         for record, result in graded:
-            notebook = _autograded_notebook(course, assignment, record, result, report)
-            _write_submission(gradebook, course, assignment, record.student, result)
+            _check_record(record, result, lab, points)
+        written = _WrittenSubmissions(gradebook, assignment)
+        released = _ReleasedCells(gradebook, assignment)
+        notebooks: dict[str, Path] = {}
+        for record, result in graded:
             folder = Path(
                 course.format_path(course.autograded_directory, record.student, assignment)
             )
+            same = state.students.get(record.student) == digests[record.student]
+            timestamp = _submitted_timestamp(course, assignment, record.student)
+            if (
+                same
+                and state.kept(record.student)
+                and written.holds(record.student, result, timestamp)
+            ):
+                report.unchanged.append(record.student)
+                continue
+            notebook = _autograded_notebook(course, released, assignment, record, result, report)
+            _write_submission(gradebook, written, course, assignment, record.student, result)
             if notebook is not None:
-                write_atomic(folder / f"{assignment}.ipynb", notebook)
+                notebooks[record.student] = folder / f"{assignment}.ipynb"
+                write_atomic(notebooks[record.student], notebook)
             _copy_timestamp(course, assignment, record.student, folder)
             report.written.append(record.student)
+        db = _database_file(course)
+    state.save(digests, notebooks, db)
     logger.info(
-        "gradebook {}: {} submissions written, {} skipped",
+        "gradebook {}: {} submissions written, {} unchanged, {} skipped",
         assignment,
         len(report.written),
+        len(report.unchanged),
         len(report.skipped),
     )
     return report
+
+
+def _digest(record: SubmissionRecord, assignment: str) -> str:
+    """What a written submission is made of: the student's file and its result."""
+    parts = [assignment, record.source, record.graded_file, record.content_hash]
+    parts += [record.checks_version, record.result.model_dump_json() if record.result else ""]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+class _WrittenSubmissions:
+    """The gradebook's students and submissions of the assignment, read in two queries."""
+
+    def __init__(self, gradebook: Any, assignment: str) -> None:
+        self.students: set[str] = {student.id for student in gradebook.students}
+        self.submissions: dict[str, Any] = {
+            submission.student_id: submission
+            for submission in gradebook.assignment_submissions(assignment)
+        }
+
+    def holds(self, student: str, result: LabResult, timestamp: Any) -> bool:
+        """Whether the student's submission has exactly these auto scores and this time."""
+        submission = self.submissions.get(student)
+        if submission is None or (timestamp is not None and submission.timestamp != timestamp):
+            return False
+        grades = _grades(submission)
+        return all(
+            grade_id(e.id) in grades and grades[grade_id(e.id)].auto_score == e.score
+            for e in result.exercises
+        )
+
+
+class _WrittenState(BaseModel):
+    """What :func:`write_gradebook` last wrote for one assignment of a course: each student's
+    record digest and autograded notebook, and the gradebook file's size and time right after.
+    While that file is untouched (formgrader changes it) and the digests are the same, the
+    gradebook holds exactly those records."""
+
+    path: Path = Field(Path(), exclude=True, description="Where it is kept.")
+    database: Path | None = None
+    stamp: tuple[int, int] | None = None
+    students: dict[str, str] = Field(default_factory=dict)
+    notebooks: dict[str, Path] = Field(
+        default_factory=dict, description="Each student's autograded notebook, where written."
+    )
+
+    @classmethod
+    def load(cls, course_dir: Path, assignment: str) -> _WrittenState:
+        path = course_dir / STATE_DIR / f"gradebook-{assignment}.json"
+        try:
+            return cls.model_validate_json(path.read_bytes()[:_STATE_LIMIT]).model_copy(
+                update={"path": path}
+            )
+        except (OSError, ValueError):
+            return cls(path=path)  # none yet, or unreadable: everything is checked
+
+    def covers(self, digests: dict[str, str]) -> bool:
+        if self.database is None or self.stamp is None or _stamp(self.database) != self.stamp:
+            return False
+        return all(
+            self.students.get(student) == digest and self.kept(student)
+            for student, digest in digests.items()
+        )
+
+    def kept(self, student: str) -> bool:
+        """Whether the student's autograded notebook, if one was written, is still there."""
+        notebook = self.notebooks.get(student)
+        return notebook is None or notebook.is_file()
+
+    def save(
+        self, digests: dict[str, str], notebooks: dict[str, Path], database: Path | None
+    ) -> None:
+        state = self.model_copy(
+            update={
+                "database": database,
+                "stamp": _stamp(database) if database else None,
+                "students": self.students | digests,
+                "notebooks": self.notebooks | notebooks,
+            }
+        )
+        write_atomic(self.path, state.model_dump_json(indent=1))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
+
+
+def _database_file(course: Any) -> Path | None:
+    url = str(course.db_url)
+    return Path(url.removeprefix(_SQLITE)).resolve() if url.startswith(_SQLITE) else None
+
+
+def preload() -> None:
+    """Import what writing a gradebook needs: nbgrader takes seconds (its package imports its
+    server extensions). A batch that will write one calls this in a thread while it grades."""
+    for module in ("nbformat", "nbgrader.api", "nbgrader.coursedir", "nbgrader.preprocessors"):
+        importlib.import_module(module)
 
 
 def read_manual_scores(course_dir: Path, assignment: str) -> dict[str, dict[str, float | None]]:
@@ -214,39 +353,51 @@ def _one_transaction(gradebook: Any) -> Iterator[None]:
 
 
 def _write_submission(
-    gradebook: Any, course: Any, assignment: str, student: str, result: LabResult
+    gradebook: Any,
+    written: _WrittenSubmissions,
+    course: Any,
+    assignment: str,
+    student: str,
+    result: LabResult,
 ) -> None:
     """The student, the submission and every exercise's auto score: all of them or none."""
-    from nbgrader.api import MissingEntry
     from sqlalchemy.exc import SAWarning
 
-    submitted = Path(course.format_path(course.submitted_directory, student, assignment))
-    timestamp = course.get_existing_timestamp(str(submitted))
+    timestamp = _submitted_timestamp(course, assignment, student)
     with _one_transaction(gradebook):
-        try:
-            gradebook.find_student(student)
-        except MissingEntry:
+        if student not in written.students:
             gradebook.add_student(student)
-        try:
-            submission = gradebook.find_submission(assignment, student)
-        except MissingEntry:
+        submission = written.submissions.get(student)
+        if submission is None:
             with warnings.catch_warnings():
                 # add_submission builds its rows before adding them to the session, and
                 # SQLAlchemy warns about each one on the way: nothing is wrong.
                 warnings.simplefilter("ignore", SAWarning)
-                gradebook.add_submission(assignment, student, timestamp=timestamp)
-        else:
-            if timestamp is not None:
-                submission.timestamp = timestamp
+                submission = gradebook.add_submission(assignment, student, timestamp=timestamp)
+        elif timestamp is not None:
+            submission.timestamp = timestamp
+        grades = _grades(submission)
         for exercise in result.exercises:
-            try:
-                grade = gradebook.find_grade(grade_id(exercise.id), assignment, assignment, student)
-            except MissingEntry:
+            grade = grades.get(grade_id(exercise.id))
+            if grade is None:
                 raise DeepgradeError(
                     f"{student}'s submission of {assignment} predates its test cell "
                     f"{grade_id(exercise.id)}; remove the submission in formgrader and write again"
-                ) from None
+                )
             _set_auto_score(grade, exercise.score)
+    # Known from now on: a later submission of the batch needs no query to find them.
+    written.students.add(student)
+    written.submissions[student] = submission
+
+
+def _grades(submission: Any) -> dict[str, Any]:
+    """A submission's grade rows by their cell's name (the exercise's grade id)."""
+    return {grade.name: grade for notebook in submission.notebooks for grade in notebook.grades}
+
+
+def _submitted_timestamp(course: Any, assignment: str, student: str) -> Any:
+    submitted = Path(course.format_path(course.submitted_directory, student, assignment))
+    return course.get_existing_timestamp(str(submitted))
 
 
 def _set_auto_score(grade: Any, score: float) -> None:
@@ -268,6 +419,7 @@ def _copy_timestamp(course: Any, assignment: str, student: str, folder: Path) ->
 
 def _autograded_notebook(
     course: Any,
+    released_cells: _ReleasedCells,
     assignment: str,
     record: SubmissionRecord,
     result: LabResult,
@@ -292,14 +444,17 @@ def _autograded_notebook(
         if path.suffix != ".ipynb" or not path.is_file():
             continue
         try:
-            notebook = _sanitized(path, course, assignment, record.student)
+            notebook = _sanitized(path, course, released_cells, assignment, record.student)
         except Exception as exc:  # nbgrader raises bare exceptions for unusable metadata
             note = f"{record.student}: {path} does not match the release ({exc})"
             logger.warning(note)
             report.notes.append(note)
             continue
         _fill_test_cells(notebook, by_cell, result)
-        return str(_nbformat().writes(notebook))
+        notebook.metadata["deepgrade"] = {"record": _digest(record, assignment)}
+        # nbformat's v4 writer without nbformat.writes's schema validation, which only logs
+        # (and the cells are the release's, nbgrader-checked, and deepgrade's outputs).
+        return str(_nbformat().v4.nbjson.writes(notebook))
     note = f"{record.student}: no notebook to show in autograded/ (feedback will lack one)"
     report.notes.append(note)
     return None
@@ -312,16 +467,16 @@ def _nbformat() -> Any:
     return nbformat
 
 
-def _sanitized(path: Path, course: Any, assignment: str, student: str) -> Any:
+def _sanitized(
+    path: Path, course: Any, released: _ReleasedCells, assignment: str, student: str
+) -> Any:
     """nbgrader's own clean-up of a submitted notebook: no outputs, locked cells restored."""
-    from nbgrader.preprocessors import (
-        CheckCellMetadata,
-        ClearOutput,
-        DeduplicateIds,
-        OverwriteCells,
-    )
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds
 
-    notebook = _nbformat().read(path, as_version=4)
+    # nbformat.read without its schema validation, which only logs what it finds (a third of
+    # the time of reading): nbgrader's own checks below are what refuses a broken notebook.
+    nbformat = _nbformat()
+    notebook = nbformat.convert(nbformat.reader.reads(path.read_text(encoding="utf-8")), 4)
     resources = {
         "nbgrader": {
             "notebook": assignment,
@@ -330,14 +485,100 @@ def _sanitized(path: Path, course: Any, assignment: str, student: str) -> Any:
             "db_url": course.db_url,
         }
     }
-    for step in (
-        ClearOutput(),
-        DeduplicateIds(),
-        OverwriteCells(add_missing_cells=True),
-        CheckCellMetadata(),
-    ):
-        notebook, resources = step.preprocess(notebook, resources)
+    steps = [ClearOutput(), DeduplicateIds(), released.overwrite_cells(), CheckCellMetadata()]
+    with _schemas_checked_once():
+        for step in steps:
+            notebook, resources = step.preprocess(notebook, resources)
     return notebook
+
+
+class _ReleasedCells:
+    """The released notebook's cells as nbgrader's ``OverwriteCells`` asks the gradebook for
+    them, read once for the whole batch: nbgrader's own preprocessor opens the gradebook again
+    and queries each cell of every submission (a third of the time of writing a class)."""
+
+    def __init__(self, gradebook: Any, assignment: str) -> None:
+        self._notebook = gradebook.find_notebook(assignment, assignment)
+        self._source = {cell.name: cell for cell in self._notebook.source_cells}
+        graded = [*self._notebook.grade_cells, *self._notebook.task_cells]
+        self._graded = {cell.name: cell for cell in graded}
+
+    def __enter__(self) -> _ReleasedCells:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def find_notebook(self, name: str, assignment: str) -> Any:
+        return self._notebook
+
+    def find_source_cell(self, name: str, notebook: str, assignment: str) -> Any:
+        return _found(self._source, name)
+
+    def find_graded_cell(self, name: str, notebook: str, assignment: str) -> Any:
+        return _found(self._graded, name)
+
+    def overwrite_cells(self) -> Any:
+        """nbgrader's ``OverwriteCells`` (missing cells added back), answered from here."""
+        from nbgrader.preprocessors import OverwriteCells
+
+        released = self
+
+        class Overwrite(OverwriteCells):  # type: ignore[misc]
+            def preprocess(self, nb: Any, resources: Any) -> Any:
+                self.notebook_id = resources["nbgrader"]["notebook"]
+                self.assignment_id = resources["nbgrader"]["assignment"]
+                self.gradebook = released
+                # The per-cell pass of OverwriteCells, then the cells it adds back.
+                nb, resources = super(OverwriteCells, self).preprocess(nb, resources)
+                nb, resources = self.add_missing_grade_cells(nb, resources)
+                return self.add_missing_task_cells(nb, resources)
+
+        return Overwrite(add_missing_cells=True)
+
+
+def _found(cells: dict[str, Any], name: str) -> Any:
+    from nbgrader.api import MissingEntry
+
+    if name not in cells:
+        raise MissingEntry()
+    return cells[name]
+
+
+@contextmanager
+def _schemas_checked_once() -> Iterator[None]:
+    """nbgrader checks each cell's metadata with ``jsonschema.validate``, which first checks
+    the schema itself, every call: 5 ms a cell. Within this block nbgrader's metadata module
+    validates with one validator per schema instead, and each distinct value once: the same
+    verdicts."""
+    from nbgrader.nbgraderformat import common
+
+    real = common.jsonschema
+    validators: dict[str, Any] = {}
+    valid: set[tuple[str, str]] = set()
+
+    class OneValidatorPerSchema:
+        ValidationError = real.ValidationError
+
+        @staticmethod
+        def validate(instance: Any, schema: dict[str, Any]) -> None:
+            key = json.dumps(schema, sort_keys=True)
+            if key not in validators:
+                kind = real.validators.validator_for(schema)
+                kind.check_schema(schema)
+                validators[key] = kind(schema)
+            # A class hands in the released cells' metadata again and again: each distinct
+            # value is checked once.
+            seen = (key, json.dumps(instance, sort_keys=True, default=str))
+            if seen not in valid:
+                validators[key].validate(instance)
+                valid.add(seen)
+
+    common.jsonschema = OneValidatorPerSchema
+    try:
+        yield
+    finally:
+        common.jsonschema = real
 
 
 def _fill_test_cells(notebook: Any, by_cell: dict[str, ExerciseResult], result: LabResult) -> None:
@@ -346,22 +587,38 @@ def _fill_test_cells(notebook: Any, by_cell: dict[str, ExerciseResult], result: 
     The explanation on stdout, then the points as the cell's value, or, for no points, the
     AssertionError that makes nbgrader count zero.
     """
-    nbformat = _nbformat()
+    # Built as nbformat's new_output would, without its schema validation of each output (a
+    # tenth of the time of writing a class): these three shapes are fixed.
+    node = _nbformat().from_dict
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         exercise = by_cell.get(meta.get("grade_id", ""))
         if cell.cell_type != "code" or exercise is None or meta.get("solution"):
             continue
-        outputs = [nbformat.v4.new_output("stream", name="stdout", text=_explain(exercise, result))]
+        text = _explain(exercise, result)
+        outputs = [node({"output_type": "stream", "name": "stdout", "text": text})]
         if exercise.score > 0:
+            value = {"text/plain": f"{exercise.score:g}"}
             outputs.append(
-                nbformat.v4.new_output("execute_result", data={"text/plain": f"{exercise.score:g}"})
+                node(
+                    {
+                        "output_type": "execute_result",
+                        "data": value,
+                        "metadata": {},
+                        "execution_count": None,
+                    }
+                )
             )
         else:
             message = f"{exercise.id}: {exercise.status.value}: {exercise.message}"
             outputs.append(
-                nbformat.v4.new_output(
-                    "error", ename="AssertionError", evalue=message, traceback=[]
+                node(
+                    {
+                        "output_type": "error",
+                        "ename": "AssertionError",
+                        "evalue": message,
+                        "traceback": [],
+                    }
                 )
             )
         cell.outputs = outputs
@@ -369,12 +626,19 @@ def _fill_test_cells(notebook: Any, by_cell: dict[str, ExerciseResult], result: 
 
 def _explain(exercise: ExerciseResult, result: LabResult) -> str:
     """deepgrade's report of one exercise, as the test cell prints it."""
+    one = result.model_copy(update={"exercises": [exercise], "notes": []})
+    return _report(one.model_dump_json())
+
+
+@functools.lru_cache(maxsize=4096)
+def _report(result_json: str) -> str:
+    """The terminal report of a one-exercise result: a class shares most of them (every full
+    mark of an exercise reads the same), and rich takes 5 ms to lay each one out."""
     from rich.console import Console
 
     from deepgrade.reports.terminal import render_result
 
     stream = io.StringIO()
     console = Console(file=stream, force_jupyter=False, width=100, no_color=True)
-    one = result.model_copy(update={"exercises": [exercise], "notes": []})
-    render_result(one, console, verbose=False)
+    render_result(LabResult.model_validate_json(result_json), console, verbose=False)
     return stream.getvalue()
