@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from deepgrade.errors import SpecError, UsageError
+from deepgrade.model.spec import LabSpec
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -159,3 +160,23 @@ def build_course(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(content, encoding="utf-8")
     return changed
+
+
+def default_solution(spec: LabSpec) -> Path:
+    """``solutions/<folder>/<folder>.py`` of the course that holds the lab's checks."""
+    folder = spec.folder.resolve()
+    return folder.parent.parent / "solutions" / folder.name / f"{folder.name}.py"
+
+
+def owners(spec: LabSpec) -> dict[str, str]:
+    """Each top-level name of the solution to the exercise that grades it: the exercise that
+    names it first among what it requires (``TwoLayerNet`` requires ``Linear`` too, but
+    ``Linear`` is its own exercise's), else the first that requires it at all."""
+    found: dict[str, str] = {}
+    for exercise in spec.exercises:
+        if exercise.requires:
+            found.setdefault(exercise.requires[0], exercise.id)
+    for exercise in spec.exercises:
+        for name in exercise.requires:
+            found.setdefault(name, exercise.id)
+    return found

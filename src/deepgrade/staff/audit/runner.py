@@ -23,10 +23,10 @@ from deepgrade.engine.validation import validate_request
 from deepgrade.errors import UsageError
 from deepgrade.model.records import RecordStatus, SubmissionRecord, checks_version
 from deepgrade.model.results import IsolationLevel, Status
-from deepgrade.model.spec import LabSpec
 from deepgrade.sandbox.isolation import isolation_level
 from deepgrade.settings import GraderSettings
 from deepgrade.staff.audit.mutants import OPERATORS, Mutant, generate, sample
+from deepgrade.staff.authoring import default_solution, owners
 from deepgrade.staff.batch import BatchOptions, BatchProgress
 from deepgrade.staff.executors import GradingConfig, GradingTask, LocalPool
 from deepgrade.staff.submissions import FoundSubmission, SourceKind
@@ -229,26 +229,6 @@ def run_audit(
         exercises=list(audits.values()),
         stale_equivalents=stale,
     )
-
-
-def default_solution(spec: LabSpec) -> Path:
-    """``solutions/<folder>/<folder>.py`` of the course that holds the lab's checks."""
-    folder = spec.folder.resolve()
-    return folder.parent.parent / "solutions" / folder.name / f"{folder.name}.py"
-
-
-def owners(spec: LabSpec) -> dict[str, str]:
-    """Each top-level name of the solution to the exercise that grades it: the exercise that
-    names it first among what it requires (``TwoLayerNet`` requires ``Linear`` too, but
-    ``Linear`` is its own exercise's), else the first that requires it at all."""
-    found: dict[str, str] = {}
-    for exercise in spec.exercises:
-        if exercise.requires:
-            found.setdefault(exercise.requires[0], exercise.id)
-    for exercise in spec.exercises:
-        for name in exercise.requires:
-            found.setdefault(name, exercise.id)
-    return found
 
 
 def load_equivalents(folder: Path) -> list[Equivalent]:
