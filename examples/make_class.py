@@ -365,6 +365,156 @@ RARE = {
 }
 
 
+# -- two disguised copies, for grade similarity -------------------------------------------------
+# One student writes four exercises their own way (correct, and computing exactly what the
+# solution computes); two classmates hand in that notebook disguised, one renamed and one
+# reordered. Only the cells of those four exercises are disguised: the copied mistakes stay
+# word for word, as the tests look for them.
+OWN_CELLS = (
+    "class Sigmoid(Function):",
+    "class Heaviside(Function):",
+    "class PReLU(",
+    "class Softmax(",
+)
+PRELU_SLOPE = (
+    "        shape = [1] * x.dim()\n        if a.numel() > 1:\n            shape[1] = a.numel()\n"
+    "        a_b = a.reshape(shape)\n"
+)
+OWN_WORK = _replace(
+    (
+        SIGMOID_FORWARD,
+        "        # exp only ever sees -|x|, so neither side overflows\n"
+        "        positive = 1 / (1 + torch.exp(-x.clamp(min=0)))\n"
+        "        negative = torch.exp(x.clamp(max=0)) / (1 + torch.exp(x.clamp(max=0)))\n"
+        "        y = torch.where(x >= 0, positive, negative)\n",
+    ),
+    (
+        "return (x >= 0).to(x.dtype)",
+        "return torch.where(x >= 0, torch.ones_like(x), torch.zeros_like(x))",
+    ),
+    (
+        "# %%\nclass PReLU(Function):",
+        "# %%\ndef _slope_like(a, x):\n"
+        '    """a shaped to broadcast against x: one slope per channel (dimension 1), or one."""\n'
+        "    dims = [1] * x.dim()\n"
+        "    if a.numel() > 1:\n"
+        "        dims[1] = a.numel()\n"
+        "    return a.reshape(dims)\n\n\n"
+        "class PReLU(Function):",
+    ),
+    (
+        PRELU_SLOPE + "        ctx.save_for_backward(x, a)\n"
+        "        return torch.where(x > 0, x, a_b * x)\n",
+        "        ctx.save_for_backward(x, a)\n        slope = _slope_like(a, x)\n"
+        "        return torch.where(x > 0, x, slope * x)\n",
+    ),
+    (
+        PRELU_SLOPE + "        positive = x > 0\n"
+        "        grad_x = torch.where(positive, grad_output, a_b * grad_output)\n"
+        "        grad_a_full = torch.where(positive, 0.0, x * grad_output)\n"
+        "        if a.numel() > 1:\n"
+        "            other_dims = [d for d in range(x.dim()) if d != 1]\n"
+        "            grad_a = grad_a_full.sum(dim=other_dims)\n"
+        "        else:\n"
+        "            grad_a = grad_a_full.sum()\n"
+        "        return grad_x, grad_a.reshape(a.shape)\n",
+        "        slope = _slope_like(a, x)\n        above = x > 0\n"
+        "        grad_x = grad_output * torch.where(above, torch.ones_like(x), slope)\n"
+        "        grad_slope = torch.where(above, torch.zeros_like(x), x * grad_output)\n"
+        "        if a.numel() > 1:\n"
+        "            # sum over every dimension but the channels\n"
+        "            grad_slope = grad_slope.sum(dim=[d for d in range(x.dim()) if d != 1])\n"
+        "        else:\n"
+        "            grad_slope = grad_slope.sum()\n"
+        "        return grad_x, grad_slope.reshape(a.shape)\n",
+    ),
+    (
+        "        e = torch.exp(x - x.amax(dim=dim, keepdim=True))\n"
+        "        y = e / e.sum(dim=dim, keepdim=True)\n",
+        "        shifted = x - x.max(dim=dim, keepdim=True).values\n"
+        "        numerators = shifted.exp()\n"
+        "        y = numerators / numerators.sum(dim=dim, keepdim=True)\n",
+    ),
+    (
+        "        inner = (grad_output * y).sum(dim=ctx.dim, keepdim=True)\n"
+        "        return y * (grad_output - inner), None\n",
+        "        weighted = grad_output * y\n"
+        "        return weighted - y * weighted.sum(dim=ctx.dim, keepdim=True), None\n",
+    ),
+)
+RENAMES = {
+    "positive": "upper", "negative": "lower", "_slope_like": "_expand_a", "slope": "a_view",
+    "above": "mask", "grad_slope": "ga", "dims": "view", "shifted": "z", "numerators": "ez",
+    "weighted": "gy", "y": "out", "e": "ex",
+}  # fmt: skip
+COMMENTS = {
+    "# exp only ever sees -|x|, so neither side overflows": "# stable: never exp of a big x",
+    "# sum over every dimension but the channels": "# reduce all dims except dim 1",
+}
+
+
+def _own_cells(edit: Callable[[str], str]) -> Edit:
+    """``edit`` applied to the code of the cells of the four exercises written by hand."""
+
+    def apply(source: str, _stub: str) -> str:
+        cells = _cells(source)
+        return "".join(edit(c) if any(m in c for m in OWN_CELLS) else c for c in cells)
+
+    return apply
+
+
+def _renamed(cell: str) -> str:
+    """Variables and the helper renamed (never an attribute), comments reworded."""
+    for old, new in COMMENTS.items():
+        cell = cell.replace(old, new)
+    for old, new in RENAMES.items():
+        cell = re.sub(rf"(?<![.\w]){old}\b", new, cell)
+    return cell
+
+
+def _reordered(cell: str) -> str:
+    """Top-level definitions in the reverse order, indented by two spaces, operators tight."""
+    head, body = cell.split("\n", 1)
+    chunks = re.split(r"\n\n\n(?=\S)", body.strip("\n"))
+    body = "\n\n\n".join(reversed(chunks))
+    body = re.sub(r"(?m)^((?:    )+)", lambda m: "  " * (len(m.group(1)) // 4), body)
+    body = body.replace(" * ", "*").replace(" / ", "/")
+    return f"{head}\n{body}\n\n\n"
+
+
+DISGUISES: dict[str, Edit] = {"renamed": _own_cells(_renamed), "reordered": _own_cells(_reordered)}
+
+
+def _plant_copies(work: list[Lab2Work]) -> list[Lab2Work]:
+    """The first student (by id) whose mistakes avoid the four exercises writes them by hand;
+    the next two students with ordinary work hand in their notebook, disguised. No draw of the
+    seed's generator is used, so the rest of the class stays as it was."""
+    ordinary = [w for w in work if w.special is None and not set(w.mistakes) & set(RARE.values())]
+    own = {"lab2.sigmoid", "lab2.heaviside", "lab2.prelu", "lab2.softmax"}
+    source = next(
+        w
+        for w in ordinary
+        if len(w.mistakes) >= 2 and not own & {e for m in w.mistakes for e in m.exercises}
+    )
+    copiers = [w for w in ordinary if w is not source][: len(DISGUISES)]
+    replaced = {w.student.id: w for w in copiers}
+    disguised = dict(zip((w.student.id for w in copiers), DISGUISES, strict=True))
+    return [
+        Lab2Work(
+            w.student,
+            source.mistakes,
+            own_work=True,
+            copy_of=source.student.id,
+            disguise=disguised[w.student.id],
+        )
+        if w.student.id in replaced
+        else Lab2Work(w.student, w.mistakes, w.special, own_work=True)
+        if w is source
+        else w
+        for w in work
+    ]
+
+
 # -- the lab report's teams --------------------------------------------------------------------
 TEAM_LINE = '    return ["Ada Example", "Alan Example"]'
 TRAIN_LINE = "    model, history = fit_mlp(X_train, y_train, hidden=128, epochs=30)"
@@ -467,6 +617,10 @@ class Lab2Work:
     student: Person
     mistakes: tuple[Mistake, ...] = ()
     special: str | None = None
+    # The four exercises written by hand (OWN_WORK); a copy of whose notebook, disguised how.
+    own_work: bool = False
+    copy_of: str | None = None
+    disguise: str | None = None
 
     @property
     def expected(self) -> float | None:
@@ -622,9 +776,11 @@ class _Lab:
 def _lab2_file(lab: _Lab, work: Lab2Work) -> str:
     if work.special == "never_started":
         return lab.released
-    source = lab.source
+    source = OWN_WORK(lab.source, lab.stub) if work.own_work else lab.source
     for mistake in work.mistakes:
         source = mistake.edit(source, lab.stub)
+    if work.disguise is not None:
+        source = DISGUISES[work.disguise](source, lab.stub)
     text = lab.notebook(source)
     if work.special == "truncated":
         # An upload cut short: the notebook's JSON stops in the middle of a cell.
@@ -696,6 +852,7 @@ def _planted(work: list[Lab2Work], teams: list[Team]) -> str:
                 "mistakes": [m.key for m in w.mistakes] + ([w.special] if w.special else []),
                 "expected_score": w.expected,
             }
+            | ({"copy_of": w.copy_of, "disguise": w.disguise} if w.copy_of else {})
             for w in work
         },
         "lab7": {
@@ -716,7 +873,7 @@ def class_files(root: Path = ROOT, seed: int = SEED) -> dict[str, str]:
     """Every file of the class, by path relative to the class folder."""
     rng = random.Random(seed)
     people = _people(rng)
-    work = _lab2_work(rng, people)
+    work = _plant_copies(_lab2_work(rng, people))
     teams = _teams(rng, people)
     lab2, lab7 = _Lab(root, LAB2), _Lab(root, LAB7)
     files = {lab2.path(w.student): _lab2_file(lab2, w) for w in work}
