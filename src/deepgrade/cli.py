@@ -364,6 +364,85 @@ def audit(
 
 
 @main.command()
+@click.argument("submissions", type=click.Path(path_type=Path))
+@click.option("--lab", required=True, help="Lab id (lab2) or folder name (lab2_activations).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for similarity.html (staff only) and similarity.json.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Flag an exercise when a pair shares this share of the smaller side's own code.",
+)
+@click.option(
+    "--min-matches",
+    type=click.IntRange(min=1),
+    default=15,
+    show_default=True,
+    help="...and at least this many fingerprints (about 2.5 tokens each).",
+)
+@click.option(
+    "--common",
+    type=click.FloatRange(0, 1),
+    default=0.1,
+    show_default=True,
+    help="Code shared by more than this share of the class (and by more than 4) never counts.",
+)
+@click.option(
+    "--max-pairs",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show at most this many pairs, the most alike.",
+)
+@click.option(
+    "--exclude",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    multiple=True,
+    help="Code that never counts, instead of the course's solution and released stub "
+    "(repeatable: the released notebook, last year's solution...).",
+)
+def similarity(
+    submissions: Path,
+    lab: str,
+    out: Path,
+    threshold: float,
+    min_matches: int,
+    common: float,
+    max_pairs: int,
+    exclude: tuple[Path, ...],
+) -> None:
+    """Flag pairs of submissions that are suspiciously alike, per exercise (staff only)."""
+    import deepgrade.staff  # noqa: F401  (a student install says what to install, first)
+    from deepgrade.staff.similarity import SimilarityOptions, find_similar
+    from deepgrade.staff.similarity.report import write_reports
+
+    options = SimilarityOptions(
+        threshold=threshold, min_matches=min_matches, common=common, max_pairs=max_pairs
+    )
+    report = find_similar(submissions, lab, exclude=list(exclude) or None, options=options)
+    shown = (
+        f" (the {len(report.pairs)} most alike shown)"
+        if report.flagged_pairs > len(report.pairs)
+        else ""
+    )
+    click.echo(
+        f"{len(report.compared)} submissions compared, {len(report.skipped)} unreadable; "
+        f"{report.flagged_pairs} pairs flagged{shown}"
+    )
+    for pair in report.pairs[:10]:
+        exercises = ", ".join(match.exercise for match in pair.flagged)
+        click.echo(f"  {pair.a} {pair.b}: {pair.share:.0%} shared ({exercises})")
+    written = write_reports(report, out)
+    click.echo(f"wrote {', '.join(str(p) for p in written)}")
+
+
+@main.command()
 @click.option(
     "--course",
     "course_file",

@@ -4,8 +4,9 @@ The code is cut into its top-level definitions (found with :mod:`ast`, or line b
 cell does not parse), and each definition goes to the exercise that requires its name, or, for
 a helper, to the exercises whose definitions use it. A definition becomes a sequence of
 normalised tokens: every identifier but an attribute's is ``N`` and every string ``S``,
-comments and blank lines are dropped and a statement ends at its newline only outside brackets,
-so renamed variables, new comments, docstrings and reformatting leave it unchanged. Each run of
+comments, blank lines and trailing commas are dropped and a statement ends at its newline only
+outside brackets, so renamed variables, new comments, docstrings and reformatting leave it
+unchanged. Each run of
 :data:`K` tokens is hashed and winnowing (Schleimer, Wilkerson and Aiken, 2003) keeps the
 smallest hash of every :data:`WINDOW` consecutive ones: any match of ``K + WINDOW - 1`` tokens
 or more shares at least one fingerprint, and reordering definitions changes none, since no
@@ -18,19 +19,21 @@ is bounded (:data:`MAX_CODE_CHARS`).
 from __future__ import annotations
 
 import ast
-import hashlib
 import keyword
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from typing import NamedTuple
 
 # Tokens a fingerprint covers, and the winnowing window: matches of 12 tokens or more (about
 # one statement) are always seen; shorter ones are chance.
 K = 9
 WINDOW = 4
-# Code beyond this many characters of one submission is not compared (the rest of a 8 MiB
-# notebook would only slow everyone's comparison down).
-MAX_CODE_CHARS = 400_000
+# Code beyond this many characters of one submission is not compared: a lab's code is 10 to 40
+# thousand, and the rest of an 8 MiB notebook would only slow the comparison down.
+MAX_CODE_CHARS = 200_000
 # Where a definition belongs when no exercise requires or uses it (imports, scratch code).
 OUTSIDE = "(outside the exercises)"
 
@@ -54,8 +57,7 @@ _ASSIGNED = re.compile(r"^([^\W\d]\w*)[ \t]*(?::[^=]*)?=(?!=)")
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """A normalised token and where its text lies in the segment (character offsets)."""
 
     text: str
@@ -86,6 +88,8 @@ def tokens(code: str) -> list[Token]:
             depth += 1
         elif text in _CLOSING:
             depth = max(depth - 1, 0)
+            if found and found[-1].text == ",":
+                found.pop()  # a formatter's trailing comma: (a, b,) is (a, b)
         found.append(Token(text, match.start(), match.end()))
     return found
 
@@ -100,14 +104,17 @@ class Fingerprint:
     end: int
 
 
-def _hash(run: Iterable[Token]) -> int:
-    joined = "\x1f".join(token.text for token in run).encode()
-    return int.from_bytes(hashlib.blake2b(joined, digest_size=8).digest(), "big")
+@cache
+def _token_id(text: str) -> int:
+    # A digest, not hash(): string hashes change from one process to the next.
+    return zlib.crc32(text.encode())
 
 
 def kgram_hashes(found: list[Token]) -> list[int]:
-    """The hash of every run of :data:`K` tokens, in order."""
-    return [_hash(found[i : i + K]) for i in range(len(found) - K + 1)]
+    """The hash of every run of :data:`K` tokens, in order (a tuple of integers hashes the
+    same in every process)."""
+    ids = [_token_id(token.text) for token in found]
+    return [hash(tuple(ids[i : i + K])) for i in range(len(ids) - K + 1)]
 
 
 def winnow(hashes: list[int]) -> list[int]:
