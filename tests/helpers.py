@@ -5,6 +5,7 @@ planted bugs) and a small class of Lab 2 submissions. Fixtures that use these ar
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import time
@@ -551,3 +552,52 @@ def student_venv(tmp_path: Path) -> Path:
     grade.write_text(f"#!{python}\nfrom deepgrade.cli import main\n\nmain()\n", encoding="utf-8")
     grade.chmod(0o755)
     return python
+
+
+# -- grade similarity: a student's own code, and a disguised copy of it --------------------------
+SOLUTION = LAB2_SOLUTION.read_text(encoding="utf-8")
+# A student's own softmax and PReLU (correct, and unlike the solution's code).
+OWN = [
+    (
+        "        e = torch.exp(x - x.amax(dim=dim, keepdim=True))\n"
+        "        y = e / e.sum(dim=dim, keepdim=True)\n",
+        "        # shift by the largest logit first\n"
+        "        biggest = x.max(dim=dim, keepdim=True).values\n"
+        "        tops = (x - biggest).exp()\n"
+        "        total = tops.sum(dim=dim, keepdim=True)\n"
+        "        y = tops / total\n",
+    ),
+    (
+        "        inner = (grad_output * y).sum(dim=ctx.dim, keepdim=True)\n"
+        "        return y * (grad_output - inner), None\n",
+        "        weighted = grad_output * y\n"
+        "        total = weighted.sum(dim=ctx.dim, keepdim=True)\n"
+        "        result = weighted - y * total\n"
+        "        return result, None\n",
+    ),
+    (
+        "        positive = x > 0\n"
+        "        grad_x = torch.where(positive, grad_output, a_b * grad_output)\n",
+        "        above = x > 0\n"
+        "        ones = torch.ones_like(x)\n"
+        "        grad_x = grad_output * torch.where(above, ones, a_b)\n"
+        "        positive = above\n",
+    ),
+]
+OWN_CODE = patched(SOLUTION, OWN)
+# The same code renamed, commented and docstrings changed.
+RENAMES = {"biggest": "m", "tops": "ez", "total": "tot", "weighted": "gy", "result": "res"}
+RENAMED = re.sub(
+    rf"(?<![.\w])({'|'.join(RENAMES)})\b",
+    lambda match: RENAMES[match.group(1)],
+    patched(
+        OWN_CODE,
+        [
+            (
+                "        # shift by the largest logit first\n",
+                "        # subtract the max (stability)\n",
+            ),
+            ('"""Softmax along one dimension."""', '"""My softmax."""'),
+        ],
+    ),
+)

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from deepgrade.cli import main
 from deepgrade.sandbox.templates import WorkerTemplate
 from deepgrade.staff import batch
-from tests.helpers import LAB2_SOLUTION_NB, LAB2_STUB_NB, ROOT
+from tests.helpers import LAB2_SOLUTION_NB, LAB2_STUB_NB, OWN_CODE, RENAMED, ROOT, SOLUTION
 
 pytestmark = pytest.mark.lab2
 
@@ -206,3 +206,20 @@ def test_help_is_quick_to_reach() -> None:
     run = grade("--help")
     assert run.returncode == 0
     assert "check" in run.stdout
+
+
+def test_similarity_writes_its_report_and_names_the_pairs(tmp_path: Path) -> None:
+    """The command over the API (tests/staff/test_similarity.py tests the comparison)."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for student, source in {"amy": OWN_CODE, "ben": RENAMED, "lena": SOLUTION}.items():
+        (folder / f"{student}.py").write_text(source, encoding="utf-8")
+    out = tmp_path / "out"
+    command = ["similarity", str(folder), "--lab", "lab2", "--out", str(out)]
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    assert "3 submissions compared, 0 unreadable; flagged pairs: 1" in result.stdout
+    assert "  amy ben: 100% shared (lab2.softmax)" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["similarity.html", "similarity.json"]
+    unknown = CliRunner().invoke(main, [*command[:3], "lab99", *command[4:]])
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("Error: unknown lab 'lab99'")

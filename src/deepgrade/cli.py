@@ -433,7 +433,7 @@ def similarity(
     )
     click.echo(
         f"{len(report.compared)} submissions compared, {len(report.skipped)} unreadable; "
-        f"{report.flagged_pairs} pairs flagged{shown}"
+        f"flagged pairs: {report.flagged_pairs}{shown}"
     )
     for pair in report.pairs[:10]:
         exercises = ", ".join(match.exercise for match in pair.flagged)
