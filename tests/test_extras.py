@@ -65,6 +65,7 @@ print(sorted(m for m in sys.modules if m.partition(".")[0] in {STAFF_ONLY!r} + (
     [
         ["release", "lab2", "--to", "handout"],
         ["batch", "submitted", "--lab", "lab2", "--out", "out"],
+        ["similarity", "submitted", "--lab", "lab2", "--out", "out"],
         ["grades", "--course", "course.toml", "--out", "out"],
         ["build", "lab2"],
         ["new-lab", "lab8", "--title", "Convolutions"],
