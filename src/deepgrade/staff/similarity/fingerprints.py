@@ -23,7 +23,7 @@ import keyword
 import re
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import NamedTuple
 
@@ -139,11 +139,16 @@ class Segment:
     """A run of a submission's top-level code: one definition, or statements between them."""
 
     text: str
-    label: str
+    cell: str
+    line: int
     name: str | None
     uses: frozenset[str]
     parsed: bool
     exercise: str = OUTSIDE
+
+    @property
+    def label(self) -> str:
+        return f"{self.cell}, line {self.line}"
 
 
 @dataclass
@@ -215,8 +220,8 @@ def segments(cells: Iterable[tuple[str, str]]) -> list[Segment]:
         for chunk in chunks if chunks is not None else _line_chunks(code):
             text = "".join(lines[chunk.first - 1 : chunk.last])
             if text.strip():
-                where = f"{label}, line {chunk.first}"
-                found.append(Segment(text, where, chunk.name, frozenset(chunk.uses), parsed))
+                uses = frozenset(chunk.uses)
+                found.append(Segment(text, label, chunk.first, chunk.name, uses, parsed))
     return found
 
 
@@ -239,10 +244,7 @@ def assign_exercises(found: list[Segment], owners: Mapping[str, str]) -> list[Se
                     exercise_of[helper] = exercise_of[name]
                     following.append(helper)
         frontier = following
-    return [
-        Segment(s.text, s.label, s.name, s.uses, s.parsed, exercise_of.get(s.name or "", OUTSIDE))
-        for s in found
-    ]
+    return [replace(s, exercise=exercise_of.get(s.name or "", OUTSIDE)) for s in found]
 
 
 def fingerprints(found: list[Segment]) -> list[Fingerprint]:

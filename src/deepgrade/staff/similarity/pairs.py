@@ -142,13 +142,7 @@ def read_code(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
 
 def document(student: str, file: str, cells: list[tuple[str, str]], spec: LabSpec) -> Document:
     found = assign_exercises(segments(cells), owners(spec))
-    notes = sorted(
-        {
-            f"{s.label.split(',')[0]} does not parse: compared as tokens"
-            for s in found
-            if not s.parsed
-        }
-    )
+    notes = sorted({f"{s.cell} does not parse: compared as tokens" for s in found if not s.parsed})
     return Document(student, file, found, fingerprints(found), notes)
 
 
@@ -158,24 +152,31 @@ def excluded_code(spec: LabSpec, paths: Sequence[Path] | None) -> tuple[set[int]
     texts: list[tuple[str, list[tuple[str, str]]]] = []
     if paths is None:
         solution = default_solution(spec)
-        if solution.is_file():
-            source = solution.read_text(encoding="utf-8")
-            texts.append((str(solution), [(solution.name, source)]))
-            stub = stub_source(source, lab_label(spec.id))
-            texts.append((f"the stub generated from {solution.name}", [("stub", stub)]))
         released = solution.parent.parent.parent / "exercises" / spec.folder.name
-        paths = [p for p in (released / spec.module, released / spec.notebook) if p.is_file()]
+        candidates = (solution, released / spec.module, released / spec.notebook)
+        paths = [path for path in candidates if path.is_file()]
+        if solution.is_file():
+            stub = stub_source(solution.read_text(encoding="utf-8"), lab_label(spec.id))
+            texts.append((f"the stub generated from {solution.name}", [("stub", stub)]))
     for path in paths:
         try:
-            texts.append((str(path), read_code(path)[0]))
-        except SubmissionError as exc:
-            raise UsageError(f"cannot read the code to exclude: {exc}") from None
+            texts.append((str(path), _whole_code(path)))
+        except (SubmissionError, OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the code to exclude, {path}: {exc}") from None
     hashes: set[int] = set()
     for _, cells in texts:
         hashes |= all_hashes(segments(cells))
     if not texts:
         logger.warning("no solution or stub of {} found: every line counts", spec.id)
     return hashes, [name for name, _ in texts]
+
+
+def _whole_code(path: Path) -> list[tuple[str, str]]:
+    """Every line of a module (its plotting cells too, which a submission's reading skips),
+    or a notebook's code cells."""
+    if path.suffix == ".py":
+        return [(path.name, path.read_text(encoding="utf-8"))]
+    return read_code(path)[0]
 
 
 def read_class(root: Path, spec: LabSpec) -> tuple[list[Document], list[Skipped]]:
@@ -295,6 +296,7 @@ def _shown(doc: Document, exercise: str, shared: set[int]) -> list[Shown]:
             spans[fp.segment].append((fp.start, fp.end))
     shown = []
     for index, segment in enumerate(doc.segments):
+        # Outside the exercises, only what is shared: imports and scratch cells would bury it.
         if segment.exercise == exercise and (index in spans or exercise != OUTSIDE):
             shown.append(Shown(label=segment.label, text=segment.text, marks=_merged(spans[index])))
     return shown
