@@ -234,3 +234,19 @@ def test_the_example_classs_planted_copies_come_first_and_alone(example_class: P
     # Honest students who made the same mistake share a line or two: below the threshold.
     assert report.flagged_pairs == 3
     assert all(pair.share >= 0.9 and len(pair.flagged) >= 2 for pair in report.pairs)
+
+
+@pytest.mark.browser
+def test_the_marks_show_in_chromium(tmp_path: Path, small_report: Any) -> None:
+    """The marked code is visibly highlighted on both sides of the page (mark.match's yellow)."""
+    from matplotlib.image import imread
+
+    from tests.reports.test_html_reports import _chromium
+
+    _, page = write_reports(small_report, tmp_path / "out")
+    shot = tmp_path / "shot.png"
+    _chromium(page, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1400,2400")
+    pixels = imread(shot)[..., :3]
+    yellow = (abs(pixels - [1.0, 0xE0 / 255, 0x8A / 255]).max(axis=2) < 0.05).any(axis=0)
+    width = pixels.shape[1]
+    assert yellow[: width // 2].any() and yellow[width // 2 :].any()
