@@ -23,7 +23,7 @@ import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -487,7 +487,7 @@ DISGUISES: dict[str, Edit] = {"renamed": _own_cells(_renamed), "reordered": _own
 
 def _plant_copies(work: list[Lab2Work]) -> list[Lab2Work]:
     """The first student (by id) whose mistakes avoid the four exercises writes them by hand;
-    the next two students with ordinary work hand in their notebook, disguised. No draw of the
+    the first two others with ordinary work hand in that notebook, disguised. No draw of the
     seed's generator is used, so the rest of the class stays as it was."""
     ordinary = [w for w in work if w.special is None and not set(w.mistakes) & set(RARE.values())]
     own = {"lab2.sigmoid", "lab2.heaviside", "lab2.prelu", "lab2.softmax"}
@@ -497,22 +497,17 @@ def _plant_copies(work: list[Lab2Work]) -> list[Lab2Work]:
         if len(w.mistakes) >= 2 and not own & {e for m in w.mistakes for e in m.exercises}
     )
     copiers = [w for w in ordinary if w is not source][: len(DISGUISES)]
-    replaced = {w.student.id: w for w in copiers}
-    disguised = dict(zip((w.student.id for w in copiers), DISGUISES, strict=True))
-    return [
-        Lab2Work(
-            w.student,
-            source.mistakes,
-            own_work=True,
-            copy_of=source.student.id,
-            disguise=disguised[w.student.id],
-        )
-        if w.student.id in replaced
-        else Lab2Work(w.student, w.mistakes, w.special, own_work=True)
-        if w is source
-        else w
-        for w in work
-    ]
+    disguise = dict(zip((w.student.id for w in copiers), DISGUISES, strict=True))
+    written = replace(source, own_work=True)
+    planted = []
+    for item in work:
+        if item.student.id in disguise:
+            how = disguise[item.student.id]
+            item = replace(written, student=item.student, copy_of=source.student.id, disguise=how)
+        elif item is source:
+            item = written
+        planted.append(item)
+    return planted
 
 
 # -- the lab report's teams --------------------------------------------------------------------
