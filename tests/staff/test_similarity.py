@@ -170,6 +170,17 @@ def test_a_huge_or_unreadable_submission_is_bounded_or_skipped(
     assert "not a valid notebook" in report.skipped[0].reason
 
 
+@pytest.mark.parametrize(
+    "code",
+    ["(" * 5000 + "x", 'x = """' + "never closed\n" * 50, "a = 1\0b = 2\n", "def f(:\n  \\\n"],
+    ids=["nested", "unclosed", "nul", "garbage"],
+)
+def test_hostile_code_is_tokenised_not_parsed(code: str) -> None:
+    found = segments([("cell 1", code)])
+    assert found and all(not segment.parsed for segment in found)
+    fingerprints(found)  # no error, whatever the text
+
+
 def test_tokenising_is_linear_in_the_size_of_the_code() -> None:
     code = "junk = [" + "1, " * (MAX_CODE_CHARS // 3) + "]\n"
     began = time.process_time()
