@@ -89,6 +89,7 @@ if TYPE_CHECKING:
         write_exports as write_exports,
     )
     from deepgrade.staff.release import release_lab as release_lab
+    from deepgrade.staff.similarity import find_similar as find_similar
 
 _EXPORTS = {
     "check": "deepgrade.notebook",
@@ -111,6 +112,7 @@ _EXPORTS = {
     "Submission": "deepgrade.engine.loader",
     "load_submission": "deepgrade.engine.loader",
     "release_lab": "deepgrade.staff.release",
+    "find_similar": "deepgrade.staff.similarity",
     "SubmissionRecord": "deepgrade.model.records",
     "read_records": "deepgrade.model.records",
     "CheckResult": "deepgrade.model.results",
