@@ -163,16 +163,24 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
 
 # -- optimisers -------------------------------------------------------------------------------
 def optimizer_run(optimizer_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Step an optimiser with prescribed gradients; record the parameters after every step."""
+    """Step an optimiser with prescribed gradients; record the parameters after every step.
+
+    With ``reuse_grad`` each step's gradients are copied into the ``.grad`` tensors already
+    there, as backward() accumulates into them after ``zero_grad(set_to_none=False)``.
+    """
     params = [p.detach().clone().requires_grad_(True) for p in payload["params"]]
     optimizer = optimizer_class(params, **payload.get("kwargs", {}))
     lrs = payload.get("lrs") or []
+    reuse = bool(payload.get("reuse_grad"))
     trajectory = []
     for step, grads in enumerate(payload["grads"]):
         if step < len(lrs):
             set_lr(optimizer, float(lrs[step]))
         for parameter, grad in zip(params, grads, strict=True):
-            parameter.grad = None if grad is None else grad.clone()
+            if grad is not None and reuse and parameter.grad is not None:
+                parameter.grad.copy_(grad)
+            else:
+                parameter.grad = None if grad is None else grad.clone()
         optimizer.step()
         trajectory.append([p.detach().clone() for p in params])
     if not payload.get("zero_grad", True):
