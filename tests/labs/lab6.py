@@ -227,6 +227,17 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["optimizer.step() ran 21 times; expected 18", "not one epoch later"],
     ),
+    "fit validating on the training batches": Bug(
+        [
+            (
+                "val_loss = evaluate(model, val, loss_fn)",
+                "val_loss = evaluate(model, train, loss_fn)",
+            )
+        ],
+        {"lab6.fit": 0.0},
+        "error",
+        ["evaluate was given train as its argument 2, where it takes val"],
+    ),
     # -- tasks
     "train_affine without standardising the inputs": Bug(
         # Inputs up to 100 make lr 0.1 far too large: the weights overflow to NaN in either dtype.
