@@ -214,16 +214,17 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["cross-entropy in evaluation mode", "call model.eval() first"],
     ),
-    # -- fit: triggering 1, never triggering 1, hidden triggering 1: 1 point each
+    # -- fit: triggering 1, never triggering 1, hidden triggering 1, hidden ties 0.5: 3.5
+    #    weights for 3 points
     "fit not restoring the best weights": Bug(
         [("    if best_state is not None:\n        model.load_state_dict(best_state)\n", "")],
-        {"lab6.fit": 1.0},
+        {"lab6.fit": 1.285714},
         "failed",
         ["when it returned, the weights", "load the best weights back"],
     ),
     "fit with patience off by one": Bug(
         [("if waited >= patience:", "if waited > patience:")],
-        {"lab6.fit": 1.0},
+        {"lab6.fit": 0.857143},
         "failed",
         ["optimizer.step() ran 21 times; expected 18", "not one epoch later"],
     ),
