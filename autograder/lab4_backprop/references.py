@@ -182,6 +182,14 @@ def sin_cubic_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     return _probe_inputs("sin_cubic", [3, 4], generator, dtype)
 
 
+def sin_cubic_transposed_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """sin_cubic at a non-contiguous x of shape [3, 4], the transpose of a [4, 3] draw: code
+    that perturbs x's own storage through x.view(-1) fails there, however exactly it restores
+    each entry afterwards."""
+    (probe, x), kwargs = _probe_inputs("sin_cubic", [4, 3], generator, dtype)
+    return [probe, x.mT], kwargs
+
+
 def logsumexp_inputs(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """logsumexp of all entries (couples them) at a random x of shape [2, 3, 2]."""
     return _probe_inputs("logsumexp", [2, 3, 2], generator, dtype)

@@ -393,8 +393,15 @@ def fit_calls(
     these calls, so that ``fit`` is graded on its own logic, not on the other two exercises.
     """
     for _ in range(epochs):
-        record("train_epoch", train_epoch(model, train, loss_fn, optimizer))
-        record("evaluate", evaluate(model, val, loss_fn))
+        record(
+            "train_epoch",
+            train_epoch(model, train, loss_fn, optimizer),
+            model,
+            train,
+            loss_fn,
+            optimizer,
+        )
+        record("evaluate", evaluate(model, val, loss_fn), model, val, loss_fn)
 
 
 def _early_stopping(doc: str, *, stop_at: int = 0, reset: bool = True) -> Fit:
@@ -456,12 +463,12 @@ fit_without_reset = _early_stopping(
 Task = dict[str, Any]
 
 
-def _affine(seed: int, n: int, dtype: torch.dtype) -> Task:
+def _affine(seed: int, n: int, dtype: torch.dtype, outputs: int = 4) -> Task:
     """Deck 000's map: ``n`` training inputs in [0, 100]^4 (exactly ``make_affine_data(n,
-    seed)``), and 500 fresh inputs from the same distribution to test on."""
+    seed)`` with 4 outputs), and 500 fresh inputs from the same distribution to test on."""
     generator = torch.Generator().manual_seed(seed)
-    A = 2 * torch.rand(4, 4, generator=generator) - 1
-    c = 100 * torch.rand(4, generator=generator) - 50
+    A = 2 * torch.rand(outputs, 4, generator=generator) - 1
+    c = 100 * torch.rand(outputs, generator=generator) - 50
     X = 100 * torch.rand(n, 4, generator=generator)
     test = torch.Generator().manual_seed(10_000 + seed)
     X_test = 100 * torch.rand(500, 4, generator=test, dtype=torch.float64)
@@ -479,8 +486,9 @@ def affine_task(seed: int) -> Task:
 
 
 def affine_task_float64(seed: int) -> Task:
-    """Another map and 400 samples, in float64."""
-    return _affine(seed, 400, torch.float64)
+    """Another map, to 3 outputs (so that a layer built as nn.Linear(k, d) cannot fit), and
+    400 samples, in float64."""
+    return _affine(seed, 400, torch.float64, outputs=3)
 
 
 def _sine_target(X: torch.Tensor) -> torch.Tensor:

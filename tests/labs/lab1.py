@@ -64,7 +64,7 @@ BUGS: dict[str, Bug] = {
                 "    return ((Y_hat - Y) ** 2).sum() / Y.shape[0]\n",
             )
         ],
-        {"lab1.mse": 0.428571},
+        {"lab1.mse": 0.375},
         {"lab1.mse": "failed"},
         ["mse(randn(6, 3) (seed 1)", "3 times the expected", "divide by Y.numel(), not by n"],
     ),
@@ -75,9 +75,20 @@ BUGS: dict[str, Bug] = {
                 "    return ((Y_hat - Y) ** 2).mean().item()\n",
             )
         ],
-        {"lab1.mse": 0.857143},
+        {"lab1.mse": 0.75},
         {"lab1.mse": "failed"},
         ["should be a tensor, but it is float", ".item() turns it into a Python float"],
+    ),
+    "mse detached from the graph": Bug(
+        [
+            (
+                "    return ((Y_hat - Y) ** 2).mean()\n",
+                "    return ((Y_hat - Y) ** 2).mean().detach()\n",
+            )
+        ],
+        {"lab1.mse": 1.3125},
+        {"lab1.mse": "failed"},
+        ["no gradient flows back to the inputs", "still attached to the graph"],
     ),
     "mse_grad with N = n": Bug(
         [("    scale = 2.0 / R.numel()\n", "    scale = 2.0 / R.shape[0]\n")],

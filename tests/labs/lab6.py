@@ -69,7 +69,8 @@ EVALUATE_BODY = """    with torch.no_grad():
 #         the exercise's message must contain. Each bug is graded on its exercise only.
 BUGS: dict[str, Bug] = {
     # -- SGD: plain 0.5 (+ zero_grad), momentum 1, decay 0.5, both 1, changing lr 0.5
-    #    (+ zero_grad), hidden 0.5: 4 weights for 3 points
+    #    (+ zero_grad), hidden 0.5 and 0.5 (gradients written into the same .grad): 4.5
+    #    weights for 3 points
     "SGD momentum with dampening": Bug(
         [
             (
@@ -79,21 +80,27 @@ BUGS: dict[str, Bug] = {
                 ),
             )
         ],
-        {"lab6.SGD": 0.75},
+        {"lab6.SGD": 0.666667},
         "failed",
         ["momentum=0.9", "after step 1 of 10", "no dampening"],
     ),
     "SGD forgetting weight decay": Bug(
         [(SGD_DECAY, "")],
-        {"lab6.SGD": 1.5},
+        {"lab6.SGD": 1.666667},
         "failed",
         ["weight_decay=0.01", "weight_decay is ignored"],
     ),
     "SGD momentum buffer reset every step": Bug(
         [(SGD_MOMENTUM, SGD_MOMENTUM.replace("if self.buffers[i] is None:", "if True:"))],
-        {"lab6.SGD": 0.75},
+        {"lab6.SGD": 0.666667},
         "failed",
         ["momentum=0.9", "must live from one step to the next"],
+    ),
+    "SGD momentum buffer that is p.grad itself": Bug(
+        [(SGD_MOMENTUM, SGD_MOMENTUM.replace("g.clone()", "g"))],
+        {"lab6.SGD": 2.666667},
+        "failed",
+        ["same .grad tensors", "after step 2 of 6", "the momentum buffer must be a copy"],
     ),
     "SGD zero_grad rebinding a local name": Bug(
         [
@@ -105,7 +112,7 @@ BUGS: dict[str, Bug] = {
                 ),
             )
         ],
-        {"lab6.SGD": 2.25},
+        {"lab6.SGD": 2.333333},
         "failed",
         [
             "after zero_grad() a parameter still has a non-zero .grad",
@@ -120,7 +127,7 @@ BUGS: dict[str, Bug] = {
             ),
             ("p.add_(g, alpha=-self.lr)", "p.add_(g, alpha=-self.lr0)"),
         ],
-        {"lab6.SGD": 2.625},
+        {"lab6.SGD": 2.666667},
         "failed",
         ["optimizer.lr set to 0.1, 0.05, 0.02, 0.01", "must read self.lr each time"],
     ),
@@ -207,18 +214,30 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["cross-entropy in evaluation mode", "call model.eval() first"],
     ),
-    # -- fit: triggering 1, never triggering 1, hidden triggering 1: 1 point each
+    # -- fit: triggering 1, never triggering 1, hidden triggering 1, hidden ties 0.5: 3.5
+    #    weights for 3 points
     "fit not restoring the best weights": Bug(
         [("    if best_state is not None:\n        model.load_state_dict(best_state)\n", "")],
-        {"lab6.fit": 1.0},
+        {"lab6.fit": 1.285714},
         "failed",
         ["when it returned, the weights", "load the best weights back"],
     ),
     "fit with patience off by one": Bug(
         [("if waited >= patience:", "if waited > patience:")],
-        {"lab6.fit": 1.0},
+        {"lab6.fit": 0.857143},
         "failed",
         ["optimizer.step() ran 21 times; expected 18", "not one epoch later"],
+    ),
+    "fit validating on the training batches": Bug(
+        [
+            (
+                "val_loss = evaluate(model, val, loss_fn)",
+                "val_loss = evaluate(model, train, loss_fn)",
+            )
+        ],
+        {"lab6.fit": 0.0},
+        "error",
+        ["evaluate was given train as its argument 2, where it takes val"],
     ),
     # -- tasks
     "train_affine without standardising the inputs": Bug(

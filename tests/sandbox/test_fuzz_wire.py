@@ -7,6 +7,7 @@ import json
 import math
 from typing import Any
 
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from deepgrade.sandbox.replies import check_reply
 KEYS = [
     "__tensor__",
     "device",
+    "mT",
     "__list__",
     "__tuple__",
     "__dict__",
@@ -148,6 +150,26 @@ def test_the_largest_honest_values_still_cross() -> None:
         head = json.dumps({"header": {"v": wire.encode(value, tensors)}, "tensors": []})
         header, _ = wire.unpack(head.encode(), b"")
         assert wire.decode(header["v"], []) == value
+
+
+def test_a_transposed_matrix_arrives_transposed() -> None:
+    """So that a check can give student code a non-contiguous input (lab4's numerical_gradient
+    must not .view(-1) x itself); a contiguous tensor is sent as it is."""
+    base = torch.arange(24.0).reshape(2, 3, 4)
+    tensors: list[torch.Tensor] = []
+    encoded = [wire.encode(base.mT, tensors), wire.encode(base, tensors)]
+    message = wire.pack({"v": encoded}, tensors)
+    head_len, _ = wire.parse_lengths(message[: wire.PREFIX_SIZE], 1 << 20)
+    head = message[wire.PREFIX_SIZE : wire.PREFIX_SIZE + head_len]
+    header, received = wire.unpack(head, message[wire.PREFIX_SIZE + head_len :])
+    transposed, contiguous = (wire.decode(value, received) for value in header["v"])
+    assert not transposed.is_contiguous() and torch.equal(transposed, base.mT)
+    assert contiguous.is_contiguous() and torch.equal(contiguous, base)
+    for bad in (1, "yes"):
+        with pytest.raises(wire.WireError, match="malformed tensor reference"):
+            wire.decode({"__tensor__": 0, "device": "cpu", "mT": bad}, received)
+    with pytest.raises(wire.WireError, match="fewer than 2 dimensions"):
+        wire.decode({"__tensor__": 0, "device": "cpu", "mT": True}, [torch.zeros(3)])
 
 
 def test_integers_beyond_64_bits_are_named_not_sent() -> None:

@@ -123,6 +123,7 @@ class Session:
         grad_output: torch.Tensor | None = None,
         return_args: bool = False,
         collect: bool = False,
+        detached_ok: bool = False,
     ) -> CallResult:
         tensors: list[torch.Tensor] = []
         header = {
@@ -134,6 +135,7 @@ class Session:
             "grad_output": wire.encode(grad_output, tensors),
             "return_args": return_args,
             "collect": collect,
+            "detached_ok": detached_ok,
         }
         reply, out = self._request(target, header, tensors)
         value, grads = self._decoded(

@@ -112,7 +112,13 @@ def encode(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
         odd = _odd_kind(value)
         if odd:
             return {"__object__": odd}
-        tensors.append(value.detach().to("cpu"))
+        tensor = value.detach().to("cpu")
+        if tensor.dim() >= 2 and not tensor.is_contiguous() and tensor.mT.is_contiguous():
+            # A transposed matrix travels as its transpose and arrives transposed again, so a
+            # check can hand student code a non-contiguous input (one .view(-1) refuses).
+            tensors.append(tensor.mT)
+            return {"__tensor__": len(tensors) - 1, "device": str(value.device), "mT": True}
+        tensors.append(tensor)
         return {"__tensor__": len(tensors) - 1, "device": str(value.device)}
     if isinstance(value, SympyTree):
         return {"__sympy__": value.tree}
@@ -177,9 +183,14 @@ def decode(data: Any, tensors: list[torch.Tensor], depth: int = 0) -> Any:
         index = data["__tensor__"]
         if type(index) is not int or not 0 <= index < len(tensors):
             raise WireError("bad tensor reference")
-        if set(data) != {"__tensor__", "device"} or device_of(data) is None:
+        transposed = data.get("mT", False)
+        if set(data) - {"mT"} != {"__tensor__", "device"} or device_of(data) is None:
             raise WireError("malformed tensor reference")
-        return tensors[index]
+        if transposed is not True and transposed is not False:
+            raise WireError("malformed tensor reference")
+        if transposed and tensors[index].dim() < 2:
+            raise WireError("transposed tensor of fewer than 2 dimensions")
+        return tensors[index].mT if transposed else tensors[index]
     if not isinstance(data, dict) or len(data) != 1:
         raise WireError("malformed value in message")
     ((key, inner),) = data.items()

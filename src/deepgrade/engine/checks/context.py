@@ -79,11 +79,15 @@ class CheckContext(Protocol):
         grad_output: torch.Tensor | None = None,
         return_args: bool = False,
         collect: bool = False,
+        detached_ok: bool = False,
     ) -> CallResult:
         """Call ``target`` in the worker; raises a :class:`StudentFailure` when it fails.
 
         With ``return_args``, ``grads`` holds the arguments as the call left them instead;
-        with ``collect``, the result is iterated and its items come back as a list.
+        with ``collect``, the result is iterated and its items come back as a list; with
+        ``detached_ok``, a result that no gradient can flow back through (a Python number, a
+        detached tensor) comes back with ``None`` gradients instead of failing the call, so
+        that a check can judge its value first and call the missing gradient a wrong answer.
         """
         ...
 

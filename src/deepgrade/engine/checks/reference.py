@@ -71,6 +71,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 grad_output=grad_output,
                 return_args=self.untouched,
                 collect=self.collect,
+                detached_ok=self.backward,
             )
             where = self.describe_call(args, self.hidden, kwargs)
             # Inputs of 1e4 make any correct float32 result off by about 1e-3 (see at_scale).
@@ -100,6 +101,12 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
                 return self.failed(
                     f"{where}: {verdict.message}{self._at(args, expected, verdict.worst_index)}",
                     hint,
+                )
+            if grad_of and all(grad is None for grad in result.grads):
+                return self.failed(
+                    f"{where}: no gradient flows back to the inputs: the output is cut off from "
+                    "their graph (.detach(), .item(), torch.no_grad() or a tensor rebuilt from "
+                    "numbers), so backward() cannot train through it."
                 )
             for position, wanted, got, device in zip(
                 grad_of, wanted_grads, result.grads, result.grad_devices, strict=False

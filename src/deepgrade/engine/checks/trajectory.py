@@ -134,6 +134,12 @@ class OptimizerTrajectoryCheck(_HarnessCheck):
         description="Then call zero_grad() and require every .grad cleared; false grades the "
         "steps alone, so that zero_grad() earns its own share in the checks that keep it.",
     )
+    reuse_grad: bool = Field(
+        False,
+        description="Write each step's gradients into the .grad tensors already there, in "
+        "place, as backward() does after zero_grad(set_to_none=False): an optimiser that keeps "
+        "p.grad itself (a momentum buffer without .clone()) sees its state change with it.",
+    )
 
     def _harness(self, target: Any, payload: dict[str, Any]) -> dict[str, Any]:
         return optimizer_run(target, payload)
@@ -199,7 +205,8 @@ class OptimizerTrajectoryCheck(_HarnessCheck):
             "kwargs": kwargs,
             "lrs": list(self.lrs),
             "zero_grad": self.zero_grad,
-        }
+            # Only when set: the payloads of existing checks, and so their recordings, stay.
+        } | ({"reuse_grad": True} if self.reuse_grad else {})
 
 
 @register_check

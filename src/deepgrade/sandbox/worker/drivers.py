@@ -163,16 +163,24 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
 
 # -- optimisers -------------------------------------------------------------------------------
 def optimizer_run(optimizer_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Step an optimiser with prescribed gradients; record the parameters after every step."""
+    """Step an optimiser with prescribed gradients; record the parameters after every step.
+
+    With ``reuse_grad`` each step's gradients are copied into the ``.grad`` tensors already
+    there, as backward() accumulates into them after ``zero_grad(set_to_none=False)``.
+    """
     params = [p.detach().clone().requires_grad_(True) for p in payload["params"]]
     optimizer = optimizer_class(params, **payload.get("kwargs", {}))
     lrs = payload.get("lrs") or []
+    reuse = bool(payload.get("reuse_grad"))
     trajectory = []
     for step, grads in enumerate(payload["grads"]):
         if step < len(lrs):
             set_lr(optimizer, float(lrs[step]))
         for parameter, grad in zip(params, grads, strict=True):
-            parameter.grad = None if grad is None else grad.clone()
+            if grad is not None and reuse and parameter.grad is not None:
+                parameter.grad.copy_(grad)
+            else:
+                parameter.grad = None if grad is None else grad.clone()
         optimizer.step()
         trajectory.append([p.detach().clone() for p in params])
     if not payload.get("zero_grad", True):
@@ -253,8 +261,9 @@ def run_loop(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
     namespace = getattr(function, "__globals__", None)
     kept = {name: namespace[name] for name in replay if name in namespace} if namespace else {}
     if namespace is not None:
+        pieces = _piece_names(payload["arguments"], arguments)
         for name, records in replay.items():
-            namespace[name] = _replayer(name, list(records), model, recorder)
+            namespace[name] = _replayer(name, list(records), model, recorder, pieces)
     try:
         value = function(*arguments)
     finally:
@@ -274,32 +283,63 @@ def observe_loop(observer: Any, payload: dict[str, Any]) -> dict[str, list[dict[
     """Run a grader-side ``observer(record, *arguments)`` on the pieces ``run_loop`` builds.
 
     The observer calls the reference versions of the functions a loop under test calls, and
-    reports each result with ``record(name, value)``; each record keeps the value, the
-    parameters after the call and the optimiser steps it made, for ``_replayer``.
+    reports each result with ``record(name, value, *arguments)``; each record keeps the value,
+    the parameters after the call, the optimiser steps it made and which of the loop's pieces
+    it was called with, in order, for ``_replayer``.
     """
     model, recorder, arguments = _loop_pieces(payload)
+    pieces = _piece_names(payload["arguments"], arguments)
     records: dict[str, list[dict[str, Any]]] = {}
 
-    def record(name: str, value: Any) -> None:
+    def record(name: str, value: Any, *called_with: Any) -> None:
         steps, recorder.steps = recorder.steps, []
         state = [p.detach().clone() for p in model.parameters()]
-        records.setdefault(name, []).append({"value": value, "state": state, "steps": steps})
+        used = [pieces.get(id(argument)) for argument in called_with]
+        records.setdefault(name, []).append(
+            {"value": value, "state": state, "steps": steps, "arguments": used}
+        )
 
     observer(record, *arguments)
     return records
 
 
+def _piece_names(names: Sequence[str], arguments: Sequence[Any]) -> dict[int, str]:
+    """The loop's pieces by identity (``model``, ``val``...): numbers and strings are left
+    out, since equal small ones can be one object."""
+    return {
+        id(argument): name
+        for name, argument in zip(names, arguments, strict=True)
+        if not isinstance(argument, int | float | str)
+    }
+
+
 def _replayer(
-    name: str, records: list[dict[str, Any]], model: nn.Module, recorder: _Recorder
+    name: str,
+    records: list[dict[str, Any]],
+    model: nn.Module,
+    recorder: _Recorder,
+    pieces: dict[int, str],
 ) -> Callable[..., Any]:
     """A stand-in for ``name``: each call replays the next record (the parameters it left,
-    the optimiser steps it made, the value it returned), whatever it is called with."""
+    the optimiser steps it made, the value it returned). A call that passes another of the
+    loop's pieces in a position than the reference did (``evaluate(val, model, ...)``, or
+    ``train`` for ``val``) fails as the real function would; keyword arguments and objects
+    that are not the loop's own pieces are not judged."""
     calls = len(records)
 
     def replay(*args: Any, **kwargs: Any) -> Any:
         if not records:
             raise RuntimeError(f"{name} was called more than the {calls} times foreseen")
         record = records.pop(0)
+        for position, (wanted, argument) in enumerate(
+            zip(record.get("arguments") or [], args, strict=False), start=1
+        ):
+            given = pieces.get(id(argument))
+            if wanted is not None and given is not None and given != wanted:
+                raise TypeError(
+                    f"{name} was given {given} as its argument {position}, where it takes "
+                    f"{wanted}: check the order and choice of its arguments"
+                )
         with torch.no_grad():
             for parameter, value in zip(model.parameters(), record["state"], strict=True):
                 parameter.copy_(value)

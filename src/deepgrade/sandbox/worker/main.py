@@ -232,7 +232,11 @@ class Worker:
                 return result, list(args)
             if grad_output is None:
                 return result, []
-            return result, _backward(result, grad_output.to(device), [args[i] for i in grad_of])
+            inputs = [args[i] for i in grad_of]
+            if header.get("detached_ok") and not _has_graph(result):
+                # The grader judges the value first; no gradient is then a wrong answer.
+                return result, [None for _ in inputs]
+            return result, _backward(result, grad_output.to(device), inputs)
 
         return self._run_student(header, action)
 
@@ -326,6 +330,10 @@ def _to_device(value: Any, device: torch.device) -> Any:
     if isinstance(value, dict):
         return {key: _to_device(item, device) for key, item in value.items()}
     return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
+def _has_graph(result: Any) -> bool:
+    return isinstance(result, torch.Tensor) and result.requires_grad
 
 
 def _backward(result: Any, grad_output: torch.Tensor, inputs: list[torch.Tensor]) -> list[Any]:
