@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -64,8 +72,12 @@ class LatePolicy(BaseModel):
     )
 
 
-# A student's extension: a new deadline, or a number of days added to the lab's.
-Extension = datetime | Annotated[float, Field(gt=0)]
+# A student's extension: a number of days added to the lab's deadline, or a new deadline (a
+# TOML date-time: a number must never pass for a time).
+Extension = Annotated[
+    Annotated[float, Field(gt=0)] | Annotated[datetime, Strict()],
+    Field(union_mode="left_to_right"),
+]
 
 
 class LabEntry(BaseModel):

@@ -156,7 +156,7 @@ def penalty(
         reason = f"{span}, after the cut-off ({policy.cutoff:g} days): 100 %"
         return Penalty(deadline=deadline, submitted=submitted, percent=100.0, reason=reason)
     percent = min(policy.cap, started * policy.percent)
-    capped = " (the cap)" if started * policy.percent > policy.cap else ""
+    capped = " (the cap)" if started * policy.percent > policy.cap < 100 else ""
     reason = f"{span}, {percent:g} %{capped}"
     return Penalty(deadline=deadline, submitted=submitted, percent=percent, reason=reason)
 
