@@ -198,6 +198,16 @@ def test_a_malformed_timestamp_is_reported_and_the_file_time_used(
     assert found.problem.startswith("timestamp.txt unreadable (") and problem in found.problem
 
 
+def test_a_linked_timestamp_is_not_followed(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2", encoding="utf-8")
+    found = _folder(tmp_path, None)
+    (found.source / "timestamp.txt").symlink_to(secret)
+    time = submission_time(found, UTC)
+    assert time.source is TimeSource.MTIME and "symbolic links" in time.problem
+    assert "hunter2" not in time.problem
+
+
 def test_an_archive_gives_its_members_time(tmp_path: Path) -> None:
     archive = tmp_path / "s01.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
@@ -285,6 +295,8 @@ def test_every_team_member_gets_the_team_page(team_batch: tuple[Path, BatchResul
     # dee's extension: the same submission is on time for dee, late for cat.
     assert "On time: deadline 2025-10-08 23:59 CEST" in pages["dee"]
     assert "1 day late, 10 %" in pages["cat"] and "1 day late" not in pages["dee"]
+    # What was wrong with the timestamp file is for staff: it may quote the student's file.
+    assert "(file modification time)" in pages["cat"] and "yesterday" not in pages["cat"]
 
 
 def test_course_grades_apply_the_penalties(

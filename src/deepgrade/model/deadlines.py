@@ -29,10 +29,13 @@ class SubmissionTime(BaseModel):
     source: TimeSource = TimeSource.UNKNOWN
     problem: str = ""
 
+    def when(self) -> str:
+        """``2025-10-06 21:12 UTC (nbgrader timestamp)``, or ``unknown``."""
+        return f"{self.at:%Y-%m-%d %H:%M %Z} ({self.source.value})" if self.at else "unknown"
+
     def describe(self) -> str:
-        """``2025-10-06 21:12 UTC (nbgrader timestamp)``, and the problem if any."""
-        when = f"{self.at:%Y-%m-%d %H:%M %Z} ({self.source.value})" if self.at else "unknown"
-        return f"{when}; {self.problem}" if self.problem else when
+        """:meth:`when` and, for staff, the problem if any (it may quote the student's file)."""
+        return f"{self.when()}; {self.problem}" if self.problem else self.when()
 
 
 class Penalty(BaseModel):

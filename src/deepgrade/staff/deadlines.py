@@ -9,7 +9,9 @@ with bounds, and one that cannot be parsed is reported on the time, never raised
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import zipfile
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -66,11 +68,16 @@ def submission_time(found: FoundSubmission, zone: tzinfo) -> SubmissionTime:
 
 
 def _read_bounded(path: Path) -> str:
+    """The file's text, if it is a small regular file: never a link (to another file, whose
+    text an error message would quote) nor a pipe (that would block)."""
     try:
-        with path.open("rb") as stream:
-            data = stream.read(_TIMESTAMP_LIMIT + 1)
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        raise ValueError(exc.strerror or "cannot be read") from None
+        raise ValueError(exc.strerror or "cannot be opened") from None
+    with os.fdopen(handle, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise ValueError("not a regular file")
+        data = stream.read(_TIMESTAMP_LIMIT + 1)
     if len(data) > _TIMESTAMP_LIMIT:
         raise ValueError(f"longer than {_TIMESTAMP_LIMIT} bytes")
     try:
