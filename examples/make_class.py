@@ -24,8 +24,9 @@ import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -792,6 +793,36 @@ def _report_file(lab: _Lab, team: Team) -> str:
     return lab.notebook(team.mistake.edit(source, lab.stub))
 
 
+# -- deadlines: when each submission came in (nbgrader's timestamp.txt) ------------------------
+TIMEZONE = "Europe/Paris"
+# The labs' deadlines, in TIMEZONE, and the late policy of course.toml.
+DEADLINES = {LAB2: datetime(2025, 10, 6, 23, 59), LAB7: datetime(2025, 12, 12, 23, 59)}
+LATE_POLICY = ("percent = 10", "cap = 50", "cutoff = 7")
+# Lab 2 students (by their place in the roster) who hand in this many hours late: 1 day
+# started (10 %), 3 days (30 %), after the 7 days' cut-off (0), and one covered by an extension.
+LATE_LAB2 = {3: 5.0, 11: 51.0, 22: 220.0, 17: 50.0}
+EXTENSION_LAB2 = (17, 3)  # (place in the roster, days)
+LATE_TEAMS = {2: 20.0}  # the third team's report: 1 day started (10 %)
+
+
+def _timestamps(work: list[Lab2Work], teams: list[Team], seed: int) -> dict[str, str]:
+    """Each submission's ``timestamp.txt``, as ``nbgrader submit`` writes it (in UTC): most a
+    few hours before the deadline, drawn apart from the class so that its draws stay the same."""
+    rng = random.Random(seed + 1)
+    handed: list[tuple[str, str, float | None]] = [
+        (LAB2, w.student.id, LATE_LAB2.get(place)) for place, w in enumerate(work)
+    ]
+    handed += [(LAB7, t.members[0].id, LATE_TEAMS.get(place)) for place, t in enumerate(teams)]
+    stamps = {}
+    for folder, student, late in handed:
+        deadline = DEADLINES[folder].replace(tzinfo=ZoneInfo(TIMEZONE)).astimezone(UTC)
+        hours = late if late is not None else -rng.uniform(0.2, 72.0)
+        at = deadline + timedelta(hours=hours, microseconds=rng.randrange(10**6))
+        path = f"submitted/{student}/{folder}/timestamp.txt"
+        stamps[path] = at.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    return stamps
+
+
 def _csv(header: tuple[str, ...], rows: Iterable[Sequence[object]]) -> str:
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
@@ -809,23 +840,32 @@ def _exam(rng: random.Random, work: list[Lab2Work]) -> str:
     return _csv(("id", "grade"), rows)
 
 
-def _course_toml(teams: list[Team]) -> str:
+def _course_toml(teams: list[Team], work: list[Lab2Work]) -> str:
     lines = [
         "# The synthetic class's course configuration (docs/grades.md describes every key).",
         "# Paths are relative to this file. The labs' results are the grade batch output",
         "# folders that these commands, run from the repository's root, write:",
-        "#   grade batch examples/class/submitted --lab lab2 --out out/lab2",
-        "#   grade batch examples/class/submitted --lab lab7 --out out/lab7",
+        "#   grade batch examples/class/submitted --lab lab2 --out out/lab2 --course \\",
+        "#       examples/class/course.toml",
+        "#   grade batch examples/class/submitted --lab lab7 --out out/lab7 --course \\",
+        "#       examples/class/course.toml",
         "scale = 20.0",
         'roster = "roster.csv"',
         'exam = "exam.csv"',
+        f'timezone = "{TIMEZONE}"',
         "",
         "[teams]",
         *(f"{t.id} = {json.dumps([m.id for m in t.members])}" for t in teams),
         "",
         "[labs]",
-        'lab2 = { weight = 0.25, results = "../../out/lab2" }',
-        'lab7 = { weight = 0.75, results = "../../out/lab7" }',
+        'lab2 = { weight = 0.25, results = "../../out/lab2", '
+        f"deadline = {DEADLINES[LAB2]:%Y-%m-%dT%H:%M:%S}, "
+        f"extensions = {{ {work[EXTENSION_LAB2[0]].student.id} = {EXTENSION_LAB2[1]} }} }}",
+        'lab7 = { weight = 0.75, results = "../../out/lab7", '
+        f"deadline = {DEADLINES[LAB7]:%Y-%m-%dT%H:%M:%S} }}",
+        "",
+        "[late]",
+        *LATE_POLICY,
         "",
         "[report]",
         'lab = "lab7"',
@@ -860,6 +900,12 @@ def _planted(work: list[Lab2Work], teams: list[Team]) -> str:
             }
             for t in teams
         },
+        # Hours after the deadline (an extension's days move it), by student and by team.
+        "late": {
+            "lab2": {work[place].student.id: hours for place, hours in LATE_LAB2.items()},
+            "lab7": {teams[place].id: hours for place, hours in LATE_TEAMS.items()},
+            "extensions": {"lab2": {work[EXTENSION_LAB2[0]].student.id: EXTENSION_LAB2[1]}},
+        },
     }
     return json.dumps(key, indent=2, ensure_ascii=False) + "\n"
 
@@ -878,7 +924,8 @@ def class_files(root: Path = ROOT, seed: int = SEED) -> dict[str, str]:
     files["exam.csv"] = _exam(rng, work)
     manual = [(t.id, part, f"{score:g}") for t in teams for part, score in t.manual.items()]
     files["report_manual.csv"] = _csv(("id", "part", "score"), manual)
-    files["course.toml"] = _course_toml(teams)
+    files["course.toml"] = _course_toml(teams, work)
+    files |= _timestamps(work, teams, seed)
     files["planted.json"] = _planted(work, teams)
     return dict(sorted(files.items()))
 

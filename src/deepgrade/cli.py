@@ -212,7 +212,7 @@ def new_lab(lab_id: str, title: str, folder: str | None, course: Path) -> None:
 @click.option(
     "--course",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Course configuration (TOML), for the team column.",
+    help="Course configuration (TOML): teams, the lab's deadline and late policy.",
 )
 @_DEVICE
 @_EXERCISES
@@ -283,6 +283,8 @@ def batch(
         )
     if result.isolation is not None:
         click.echo(f"isolation: {result.isolation.value}")
+    for note in result.notes:
+        click.echo(note)
     sys.exit(0 if result.complete else 1)
 
 

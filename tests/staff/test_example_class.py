@@ -200,3 +200,31 @@ def test_chosen_students_get_their_planted_lab2_score(mistake: str) -> None:
     result = grade_submission(_lab2(student), settings=FAST, device="cpu")
     assert result.score == pytest.approx(key[student]["expected_score"], abs=1e-5)
     assert result.max_score == 20.0
+
+
+def test_late_submissions_and_an_extension_are_planted() -> None:
+    course = pytest.importorskip("deepgrade.staff.course")
+    from zoneinfo import ZoneInfo
+
+    from deepgrade.staff.deadlines import penalty, submission_time
+    from deepgrade.staff.submissions import FoundSubmission, SourceKind
+
+    config = course.load_course(CLASS / "course.toml")
+    late = _key()["late"]
+    costs: dict[str, dict[str, float]] = {"lab2": {}, "lab7": {}}
+    for lab, folder in (("lab2", LAB2), ("lab7", LAB7)):
+        for submitted in sorted((CLASS / "submitted").glob(f"*/{folder}")):
+            student = submitted.parent.name
+            found = FoundSubmission(student, SourceKind.FOLDER, (submitted,))
+            time = submission_time(found, ZoneInfo(config.timezone))
+            assert time.source == "nbgrader timestamp", student
+            cost = penalty(config, lab, student, time)
+            assert cost is not None
+            if cost.percent or student in late["extensions"].get(lab, {}):
+                costs[lab][config.team_of(student) if lab == "lab7" else student] = cost.percent
+    # 5 h late: 1 day started, 10 %; 51 h: 30 %; 220 h: past the 7 days' cut-off; 50 h with
+    # 3 days' extension: on time. The report 20 h late: 10 %.
+    expected = {5.0: 10.0, 51.0: 30.0, 220.0: 100.0, 50.0: 0.0, 20.0: 10.0}
+    assert costs == {
+        lab: {who: expected[hours] for who, hours in late[lab].items()} for lab in costs
+    }

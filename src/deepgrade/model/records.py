@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from deepgrade.errors import SubmissionError
+from deepgrade.model.deadlines import SubmissionTime
 from deepgrade.model.results import IsolationLevel, LabResult
 from deepgrade.model.spec import LabSpec
 from deepgrade.version import __version__
@@ -53,6 +54,9 @@ class SubmissionRecord(BaseModel):
     duration_s: float = 0.0
     isolation: IsolationLevel | None = Field(
         None, description="How its worker was isolated; None if unknown."
+    )
+    submitted: SubmissionTime | None = Field(
+        None, description="When it was handed in, as the batch found it; None if not looked up."
     )
 
     @property

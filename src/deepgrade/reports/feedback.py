@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepgrade.model.deadlines import Penalty
 from deepgrade.model.records import RecordStatus, SubmissionRecord, write_atomic
 from deepgrade.model.results import CheckResult, ExerciseResult, Status
 from deepgrade.model.spec import LabSpec
@@ -34,6 +35,15 @@ _STATUS_HELP = {
 
 
 @dataclass(frozen=True)
+class TeamView:
+    """The team whose submission a page shows: its id, its members and who handed it in."""
+
+    id: str
+    members: tuple[str, ...]
+    submitter: str
+
+
+@dataclass(frozen=True)
 class _ExerciseView:
     result: ExerciseResult
     title: str
@@ -48,12 +58,27 @@ class _ExerciseView:
     output_withheld: bool
 
 
-def render_feedback(record: SubmissionRecord, lab: LabSpec) -> str:
-    """The feedback page for ``record``, a submission of ``lab``, as HTML text."""
+def render_feedback(
+    record: SubmissionRecord,
+    lab: LabSpec,
+    *,
+    student: str | None = None,
+    team: TeamView | None = None,
+    late: Penalty | None = None,
+) -> str:
+    """The feedback page for ``record``, a submission of ``lab``, as HTML text.
+
+    ``student`` is the one the page is for (the submitter by default): a member of ``team``,
+    which handed ``record`` in. ``late`` is what lateness costs them: the page shows the raw
+    score, the penalty and why, and the final score.
+    """
     exercises = [_exercise_view(e, lab) for e in record.result.exercises] if record.result else []
     return html.render(
         "feedback.html.j2",
         record=record,
+        student=student or record.student,
+        team=team,
+        late=late,
         lab=lab,
         file=Path(record.graded_file or record.source).name,
         percent=100 * record.score / record.max_score if record.max_score else 0.0,
@@ -63,9 +88,17 @@ def render_feedback(record: SubmissionRecord, lab: LabSpec) -> str:
     )
 
 
-def write_feedback(record: SubmissionRecord, lab: LabSpec, path: Path) -> None:
-    """Write the feedback page of ``record`` to ``path`` in one step."""
-    write_atomic(path, render_feedback(record, lab))
+def write_feedback(
+    record: SubmissionRecord,
+    lab: LabSpec,
+    path: Path,
+    *,
+    student: str | None = None,
+    team: TeamView | None = None,
+    late: Penalty | None = None,
+) -> None:
+    """Write the feedback page of ``record`` to ``path`` in one step (see render_feedback)."""
+    write_atomic(path, render_feedback(record, lab, student=student, team=team, late=late))
 
 
 def _exercise_view(result: ExerciseResult, lab: LabSpec) -> _ExerciseView:

@@ -19,11 +19,14 @@ import importlib
 import os
 import statistics
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from deepgrade.engine.grading import resolve_device
 from deepgrade.engine.validation import validate_request
 from deepgrade.errors import BusyError, SubmissionError, UsageError
+from deepgrade.model.deadlines import Penalty, SubmissionTime
 from deepgrade.model.records import (
     RESULTS_DIR,
     RecordStatus,
@@ -48,10 +52,12 @@ from deepgrade.model.results import IsolationLevel, Status
 from deepgrade.model.spec import LabSpec
 from deepgrade.sandbox.isolation import isolation_level
 from deepgrade.settings import GraderSettings
+from deepgrade.staff.deadlines import latest, penalty, submission_time
 from deepgrade.staff.executors import ExecutorName, GradingConfig, GradingTask, open_executor
 from deepgrade.staff.submissions import FoundSubmission, find_submissions
 
 if TYPE_CHECKING:
+    from deepgrade.staff.course import CourseConfig
     from deepgrade.staff.gradebook import GradebookReport
 
 GRADES_FILE = "grades.csv"
@@ -77,7 +83,9 @@ class BatchOptions(BaseModel):
     gradebook: Path | None = Field(
         None, description="nbgrader course folder whose gradebook receives the scores."
     )
-    course: Path | None = Field(None, description="Course configuration, for the team column.")
+    course: Path | None = Field(
+        None, description="Course configuration: teams, the lab's deadline and late policy."
+    )
     device: str = "auto"
     exercises: tuple[str, ...] = Field((), description="Only these exercises.")
     settings: GraderSettings = Field(default_factory=GraderSettings)
@@ -126,6 +134,7 @@ class BatchResult:
     complete: bool
     gradebook: GradebookReport | None = None
     isolation: IsolationLevel | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> list[SubmissionRecord]:
@@ -188,7 +197,7 @@ def run_batch(
     spec = request.load_lab()
     exercise_ids = request.exercises
     chosen = [spec.exercise(e) for e in exercise_ids] or spec.exercises
-    team_of = _team_of(options.course)
+    course = _Course.load(options.course, spec.id)
     # Resolved once: every grader then runs at this level or fails, never silently at another.
     isolation = isolation_level(options.settings.isolation)
     if isolation is IsolationLevel.LIMITS and not options.settings.allow_limits_only:
@@ -204,6 +213,7 @@ def run_batch(
         isolation=isolation,
     )
     found = find_submissions(submissions, spec, exclude=out)
+    times = {f.student: submission_time(f, course.zone) for f in found}
     connected = open_executor(
         options.executor,
         jobs=options.workers,
@@ -214,6 +224,7 @@ def run_batch(
         for folder in (out, out / RESULTS_DIR, out / FEEDBACK_DIR):
             remove_leftovers(folder)
         tasks, kept = _plan(found, out, config.version, force=options.force)
+        kept = [_stamped(out, record, times[record.student]) for record in kept]
         if progress is not None:
             progress.start(len(tasks))
         tally = _Tally()
@@ -223,9 +234,13 @@ def run_batch(
         from deepgrade.reports.feedback import write_feedback
 
         def arrived(record: SubmissionRecord) -> None:
+            record = record.model_copy(update={"submitted": times[record.student]})
             write_record(record, record_path(out, record.student))
-            # Written now, while this process mostly waits for the graders, not at the end.
-            write_feedback(record, spec, _feedback_path(out, record.student))
+            # Written now, while this process mostly waits for the graders, not at the end;
+            # a team's pages wait for all its members' submissions.
+            if course.team_of(record.student) is None or not course.team_lab:
+                path = _feedback_path(out, record.student)
+                write_feedback(record, spec, path, late=course.penalty(record.student, record))
             graded.append(record.student)
             tally.add(record, fresh=True)
             if progress is not None:
@@ -241,7 +256,7 @@ def run_batch(
 
             threading.Thread(target=preload).start()
         grader.grade(tasks, config, arrived)
-        gradebook_report = _publish(out, spec, options, team_of, fresh=set(graded))
+        gradebook_report = _publish(out, spec, options, course, fresh=set(graded))
     return BatchResult(
         out=out,
         max_score=config.max_score,
@@ -252,6 +267,7 @@ def run_batch(
         complete=tally.grader_errors == 0,
         gradebook=gradebook_report,
         isolation=config.isolation,
+        notes=_time_notes(times),
     )
 
 
@@ -280,13 +296,60 @@ def _locked(out: Path) -> Iterator[None]:
         yield
 
 
-def _team_of(course: Path | None) -> Callable[[str], str | None] | None:
-    """The course's team lookup, read before any grading so that a mistake in it costs none."""
-    if course is None:
-        return None
-    from deepgrade.staff.course import load_course
+@dataclass(frozen=True)
+class _Course:
+    """What a course configuration adds to a batch of one of its labs: the team column, a
+    page for every member of a team (on the team lab) and the lab's deadline."""
 
-    return load_course(course).team_of
+    config: CourseConfig | None
+    lab: str
+
+    @classmethod
+    def load(cls, path: Path | None, lab: str) -> _Course:
+        """Read before any grading, so that a mistake in the configuration costs none."""
+        if path is None:
+            return cls(None, lab)
+        from deepgrade.staff.course import load_course
+
+        return cls(load_course(path), lab)
+
+    @property
+    def zone(self) -> tzinfo:
+        return ZoneInfo(self.config.timezone) if self.config is not None else UTC
+
+    @property
+    def team_lab(self) -> bool:
+        return self.config is not None and self.config.report.lab == self.lab
+
+    @property
+    def has_deadline(self) -> bool:
+        return self.config is not None and self.config.late_policy(self.lab) is not None
+
+    def team_of(self, student: str) -> str | None:
+        return self.config.team_of(student) if self.config is not None else None
+
+    def penalty(self, student: str, record: SubmissionRecord) -> Penalty | None:
+        """What lateness costs ``student`` on ``record`` (their own, or their team's)."""
+        if self.config is None:
+            return None
+        return penalty(self.config, self.lab, student, record.submitted)
+
+
+def _stamped(out: Path, record: SubmissionRecord, submitted: SubmissionTime) -> SubmissionRecord:
+    """A kept record with the time found now: a resubmission of the same file is later."""
+    if record.submitted == submitted:
+        return record
+    record = record.model_copy(update={"submitted": submitted})
+    write_record(record, record_path(out, record.student))
+    return record
+
+
+def _time_notes(times: dict[str, SubmissionTime]) -> list[str]:
+    """Where the submission times came from, and every time that needs a look."""
+    sources = Counter(time.source.value for time in times.values())
+    notes = [f"submission times: {', '.join(f'{n} {s}' for s, n in sources.most_common())}"]
+    notes += [f"{student}: {time.describe()}" for student, time in times.items() if time.problem]
+    return notes
 
 
 def _version(lab: LabSpec, exercises: Sequence[str]) -> str:
@@ -331,10 +394,14 @@ def write_grades(
     records: Iterable[SubmissionRecord],
     *,
     team_of: Callable[[str], str | None] | None = None,
+    late: Callable[[str, SubmissionRecord], Penalty | None] | None = None,
 ) -> None:
     """``grades.csv``: one row per student with each exercise's score, total and status.
 
-    ``team_of`` gives a student's team (a course configuration's ``team_of``). A submission
+    ``team_of`` gives a student's team (a course configuration's ``team_of``). With ``late``
+    (what lateness costs a student), the row goes on with the submission's time and its
+    source, the penalty's reason and points, and the final score; ``total`` is the raw score,
+    before the penalty. A submission
     the grader failed on has no total (it is not the student's zero), and an exercise the
     grader failed on no score; one that could not be read scores 0. The records are read once,
     and only their scores kept.
@@ -345,11 +412,14 @@ def write_grades(
         exercises = record.result.exercises if record.result else []
         scores = {e.id: e.score for e in exercises if e.status is not Status.GRADER_ERROR}
         scored |= {e.id for e in exercises}
-        total = "" if record.status is RecordStatus.GRADER_ERROR else _number(record.score)
-        rows.append((record.student, scores, total, record.max_score, record.status.value))
+        failed = record.status is RecordStatus.GRADER_ERROR
+        total = "" if failed else _number(record.score)
+        extra = _late_cells(late(record.student, record), record, failed) if late else []
+        rows.append((record.student, scores, total, record.max_score, record.status.value, extra))
     # The lab's exercises that some record scores, in the lab's order (all when none does).
     exercise_ids = [e.id for e in lab.exercises if e.id in scored] or [e.id for e in lab.exercises]
     header = ["student", "team", *exercise_ids, "total", "max_score", "status"]
+    header += list(_LATE_COLUMNS) if late else []
     lines = [
         [
             student,
@@ -358,10 +428,25 @@ def write_grades(
             total,
             _number(max_score),
             status,
+            *extra,
         ]
-        for student, scores, total, max_score, status in sorted(rows, key=lambda row: row[0])
+        for student, scores, total, max_score, status, extra in sorted(rows, key=lambda r: r[0])
     ]
     write_atomic(path, csv_text([header, *lines]))
+
+
+_LATE_COLUMNS = ("submitted", "time_source", "late", "penalty", "final")
+
+
+def _late_cells(penalty: Penalty | None, record: SubmissionRecord, failed: bool) -> list[str]:
+    submitted = record.submitted or SubmissionTime()
+    when = submitted.at.isoformat() if submitted.at else ""
+    problem = f" ({submitted.problem})" if submitted.problem else ""
+    source = f"{submitted.source.value}{problem}"
+    if penalty is None or failed:
+        return [when, source, "", "", ""]
+    points = penalty.points(record.score)
+    return [when, source, penalty.reason, _number(points), _number(record.score - points)]
 
 
 def _number(value: float) -> str:
@@ -376,13 +461,14 @@ def _publish(
     out: Path,
     lab: LabSpec,
     options: BatchOptions,
-    team_of: Callable[[str], str | None] | None,
+    course: _Course,
     *,
     fresh: set[str],
 ) -> GradebookReport | None:
     """``grades.csv``, the feedback pages not written yet (``fresh`` students have theirs),
     the class summary and, if asked, the scores in nbgrader's gradebook, from every record in
-    ``out`` (those of earlier runs too: an interrupted run may not have published them).
+    ``out`` (those of earlier runs too: an interrupted run may not have published them). On
+    the team lab, every member of a team gets the page of the team's latest submission.
 
     Each output reads the records from disk one at a time: a class of any size is published
     in the memory of one record and a line per student.
@@ -393,16 +479,44 @@ def _publish(
     def records() -> Iterator[SubmissionRecord]:
         return (r for r in iter_records(out) if r.lab == lab.id)
 
-    write_grades(out / GRADES_FILE, lab, records(), team_of=team_of)
+    late = course.penalty if course.has_deadline else None
+    write_grades(out / GRADES_FILE, lab, records(), team_of=course.team_of, late=late)
+    teams: dict[str, list[SubmissionRecord]] = {}
     for record in records():
-        if record.student not in fresh:
-            write_feedback(record, lab, _feedback_path(out, record.student))
+        team = course.team_of(record.student) if course.team_lab else None
+        if team is not None:
+            # Only what picks the latest is kept: the class's records stay on disk.
+            teams.setdefault(team, []).append(record.model_copy(update={"result": None}))
+        elif record.student not in fresh:
+            path = _feedback_path(out, record.student)
+            write_feedback(record, lab, path, late=course.penalty(record.student, record))
+    if course.config is not None:
+        _write_team_pages(out, lab, course, course.config.teams, teams)
     write_summary(records(), lab, out / SUMMARY_FILE, feedback_dir=FEEDBACK_DIR)
     if options.gradebook is None:
         return None
     from deepgrade.staff.gradebook import write_gradebook
 
     return write_gradebook(options.gradebook, lab, records())
+
+
+def _write_team_pages(
+    out: Path,
+    lab: LabSpec,
+    course: _Course,
+    members: dict[str, list[str]],
+    submitted: dict[str, list[SubmissionRecord]],
+) -> None:
+    """Each team member's page of the team's latest submission, named for them."""
+    from deepgrade.reports.feedback import TeamView, write_feedback
+
+    for team, records in submitted.items():
+        chosen = read_record(record_path(out, latest(records).student))
+        view = TeamView(id=team, members=tuple(members[team]), submitter=chosen.student)
+        for student in members[team]:
+            path = _feedback_path(out, student)
+            late = course.penalty(student, chosen)
+            write_feedback(chosen, lab, path, student=student, team=view, late=late)
 
 
 # -- showing progress ---------------------------------------------------------------------------

@@ -12,9 +12,20 @@ import math
 import tomllib
 from collections import Counter
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -47,13 +58,41 @@ class Student(BaseModel):
     canvas_id: str = ""
 
 
+class LatePolicy(BaseModel):
+    """What handing a lab in late costs: ``percent`` of its score per day (or hour) started
+    after the student's deadline, ``cap`` percent at most, and all of it after ``cutoff`` days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    percent: float = Field(ge=0, le=100, description="% of the score per day or hour started.")
+    per: Literal["day", "hour"] = "day"
+    cap: float = Field(100.0, ge=0, le=100, description="The most lateness costs, in %.")
+    cutoff: float | None = Field(
+        None, gt=0, description="Days after the student's deadline after which the score is 0."
+    )
+
+
+# A student's extension: a number of days added to the lab's deadline, or a new deadline (a
+# TOML date-time: a number must never pass for a time).
+Extension = Annotated[
+    Annotated[float, Field(gt=0)] | Annotated[datetime, Strict()],
+    Field(union_mode="left_to_right"),
+]
+
+
 class LabEntry(BaseModel):
-    """A lab counted in G1: its weight and the ``grade batch`` output folder of its results."""
+    """A lab counted in G1: its weight, the ``grade batch`` output folder of its results and,
+    optionally, its deadline with the late policy and the students' extensions."""
 
     model_config = ConfigDict(extra="forbid")
 
     weight: float = Field(ge=0, le=1)
     results: Path
+    deadline: datetime | None = Field(None, description="Naive: in the course's timezone.")
+    late: LatePolicy | None = Field(None, description="This lab's policy; the course's if unset.")
+    extensions: dict[str, Extension] = Field(
+        default_factory=dict, description="Student id -> a new deadline or days added."
+    )
 
 
 class ReportConfig(BaseModel):
@@ -132,6 +171,8 @@ class CourseConfig(BaseSettings):
         None, description="Folder of lab definitions; the bundled one when unset."
     )
     lms: LmsConfig = Field(default_factory=LmsConfig)
+    timezone: str = Field("UTC", description="Where naive deadlines and zip times are read.")
+    late: LatePolicy | None = Field(None, description="The labs' late policy, unless their own.")
 
     @classmethod
     def settings_customise_sources(
@@ -216,6 +257,49 @@ class CourseConfig(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (an IANA name: Europe/Paris, UTC)"
+            ) from None
+        return name
+
+    @model_validator(mode="after")
+    def _check_deadlines(self) -> CourseConfig:
+        """Naive times read in the course's timezone; a policy and extensions only with a
+        deadline, and no extension that moves a deadline earlier."""
+        problems = []
+        for lab, entry in self.labs.items():
+            if entry.deadline is None:
+                if entry.late is not None or entry.extensions:
+                    problems.append(f"labs.{lab}: late or extensions set, but no deadline")
+                continue
+            entry.deadline = self._aware(entry.deadline)
+            if entry.late is None and self.late is None:
+                problems.append(
+                    f"labs.{lab}: a deadline but no late policy (set late or labs.{lab}.late)"
+                )
+            for student, extension in entry.extensions.items():
+                if isinstance(extension, datetime):
+                    entry.extensions[student] = extension = self._aware(extension)
+                    if extension < entry.deadline:
+                        problems.append(
+                            f"labs.{lab}.extensions.{student}: {extension:%Y-%m-%d %H:%M} "
+                            f"is before the deadline {entry.deadline:%Y-%m-%d %H:%M}"
+                        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _aware(self, moment: datetime) -> datetime:
+        return (
+            moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(self.timezone))
+        )
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> CourseConfig:
         base = self.file.parent
@@ -233,6 +317,20 @@ class CourseConfig(BaseSettings):
     def team_of(self, student: str) -> str | None:
         """The id of the team ``student`` belongs to, or ``None``."""
         return next((team for team, members in self.teams.items() if student in members), None)
+
+    def deadline_of(self, lab: str, student: str) -> datetime | None:
+        """``student``'s deadline for ``lab``, their extension included; None without one."""
+        entry = self.labs.get(lab)
+        if entry is None or entry.deadline is None:
+            return None
+        extension = entry.extensions.get(student)
+        if isinstance(extension, datetime):
+            return extension
+        return entry.deadline + timedelta(days=extension or 0)
+
+    def late_policy(self, lab: str) -> LatePolicy | None:
+        entry = self.labs.get(lab)
+        return (entry.late or self.late) if entry is not None and entry.deadline else None
 
     def read_roster(self) -> dict[str, Student]:
         """The roster by student id, checked: unique ids, and every team member listed."""
@@ -259,6 +357,16 @@ class CourseConfig(BaseSettings):
         ]
         if strangers:
             problems.append(f"team members missing from the roster: {', '.join(strangers)}")
+        unknown = [
+            f"{student} ({lab})"
+            for lab, entry in self.labs.items()
+            for student in entry.extensions
+            if student not in students
+        ]
+        if unknown:
+            problems.append(
+                f"extensions for students missing from the roster: {', '.join(unknown)}"
+            )
         raise_problems(problems)
         return students
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from deepgrade.model.deadlines import Penalty
 from deepgrade.model.records import (
     RecordStatus,
     SubmissionRecord,
@@ -30,6 +31,7 @@ from deepgrade.staff.course import (
     raise_problems,
     read_csv_rows,
 )
+from deepgrade.staff.deadlines import latest, penalty
 
 COURSE_FILE = "course.csv"
 MOODLE_FILE = "moodle.csv"
@@ -53,6 +55,12 @@ class StudentGrades(BaseModel):
     notes: list[str] = Field(
         default_factory=list, description="Why a grade is zero or missing, for staff to check."
     )
+    raw: dict[str, float | None] = Field(
+        default_factory=dict, description="Labs with a deadline: the grade before the penalty."
+    )
+    late: dict[str, Penalty] = Field(
+        default_factory=dict, description="Labs with a deadline: what lateness cost, and why."
+    )
 
     def grade(self, column: str) -> float | None:
         """The grade in a course.csv column: a lab id, ``G1``, ``G2`` or ``course``."""
@@ -67,6 +75,9 @@ class CourseGrades(BaseModel):
     decimals: int
     labs: list[str]
     students: list[StudentGrades]
+    deadlines: list[str] = Field(
+        default_factory=list, description="The labs with a deadline, whose penalties show."
+    )
 
     @property
     def columns(self) -> list[str]:
@@ -104,11 +115,22 @@ def compute_grades(config: CourseConfig) -> CourseGrades:
         notes: list[str] = []
         team = config.team_of(student.id)
         exact: dict[str, float | None] = {}
+        raw: dict[str, float | None] = {}
+        late: dict[str, Penalty] = {}
         for lab in config.labs:
             if lab == report:
-                exact[lab] = _report_grade(config, spec, team, submissions, manual, notes)
+                record = submissions.get(team) if team is not None else None
+                raw[lab] = _report_grade(config, spec, team, submissions, manual, notes)
             else:
-                exact[lab] = _lab_grade(config, lab, records[lab].get(student.id), notes)
+                record = records[lab].get(student.id)
+                raw[lab] = _lab_grade(config, lab, record, notes)
+            grade = exact[lab] = raw[lab]
+            cost = penalty(config, lab, student.id, record.submitted) if record else None
+            if cost is not None:
+                late[lab] = cost
+                exact[lab] = cost.final(grade) if grade is not None else None
+                if cost.submitted.problem or cost.submitted.at is None:
+                    notes.append(f"{lab}: submission time {cost.submitted.describe()}")
         g1 = _weighted_mean(exact, {lab: entry.weight for lab, entry in config.labs.items()})
         g2 = exam.get(student.id) if exam is not None else None
         if exam is not None and g2 is None:
@@ -127,10 +149,16 @@ def compute_grades(config: CourseConfig) -> CourseGrades:
                 g2=_round(g2, config.decimals),
                 course=_round(course, config.decimals),
                 notes=notes,
+                raw={lab: _round(raw[lab], config.decimals) for lab in late},
+                late=late,
             )
         )
     return CourseGrades(
-        scale=config.scale, decimals=config.decimals, labs=list(config.labs), students=rows
+        scale=config.scale,
+        decimals=config.decimals,
+        labs=list(config.labs),
+        students=rows,
+        deadlines=[lab for lab in config.labs if config.late_policy(lab) is not None],
     )
 
 
@@ -196,8 +224,9 @@ def _lab_grade(
 def _team_submissions(
     config: CourseConfig, records: dict[str, SubmissionRecord], problems: list[str]
 ) -> dict[str, SubmissionRecord]:
-    """The submission that counts for each team: its only one, the same file sent by several
-    members, or the one of the member that ``report.submitters`` names."""
+    """The submission that counts for each team: its only one, the one of the member that
+    ``report.submitters`` names, or else the team's latest (by the batch's submission times;
+    where some are unknown, the same file sent by several members)."""
     by_team: dict[str, list[SubmissionRecord]] = {}
     for student, record in records.items():
         team = config.team_of(student)
@@ -219,6 +248,8 @@ def _team_submissions(
                 )
                 continue
             chosen[team] = pick[0]
+        elif all(record.submitted and record.submitted.at for record in found):
+            chosen[team] = latest(found)
         elif len({record.content_hash for record in found}) == 1:
             chosen[team] = found[0]
         else:
@@ -379,7 +410,18 @@ def write_exports(
 
 
 def _course_rows(grades: CourseGrades) -> Iterator[list[str]]:
-    yield ["id", "last_name", "first_name", "email", "team", *grades.columns, "notes"]
+    """Each lab with a deadline adds its raw grade, the penalty and why before the grades."""
+    late = [f"{lab}_{part}" for lab in grades.deadlines for part in ("raw", "penalty", "late")]
+    yield [
+        "id",
+        "last_name",
+        "first_name",
+        "email",
+        "team",
+        *late,
+        *grades.columns,
+        "notes",
+    ]
     for row in grades.students:
         person = row.student
         yield [
@@ -388,9 +430,17 @@ def _course_rows(grades: CourseGrades) -> Iterator[list[str]]:
             person.first_name,
             person.email,
             row.team or "",
+            *(cell for lab in grades.deadlines for cell in _late_cells(grades, row, lab)),
             *(grades.format(row.grade(column)) for column in grades.columns),
             "; ".join(row.notes),
         ]
+
+
+def _late_cells(grades: CourseGrades, row: StudentGrades, lab: str) -> list[str]:
+    cost, raw = row.late.get(lab), row.raw.get(lab)
+    if cost is None or raw is None:
+        return ["", "", ""]
+    return [grades.format(raw), grades.format(cost.points(raw)), cost.reason]
 
 
 def _moodle_rows(grades: CourseGrades, items: dict[str, str]) -> Iterator[list[str]]:
