@@ -107,7 +107,7 @@ def dropout_judge(result: dict[str, Any], args: list[Any], kwargs: dict[str, Any
                 f"kept elements are returned unscaled (x, not x / (1 - p) = {scale:.4g} x): "
                 "without the 1/(1-p) scale the expected output is (1 - p) x."
             )
-        return f"a kept element is x times {float(seen):.6g}; it should be x / (1 - p) = {scale:.6g} x."
+        return f"a kept element is x times {float(seen):.6g}, not x / (1 - p) = {scale:.6g} x."
     n = x.numel()
     dropped = 1 - float(kept.double().mean())
     margin = math.sqrt(math.log(2 / _FALSE_FAILURE) / (2 * n))
@@ -123,6 +123,6 @@ def dropout_judge(result: dict[str, Any], args: list[Any], kwargs: dict[str, Any
     if not torch.allclose(grad.detach().cpu().double(), wanted, rtol=tolerance, atol=0):
         return (
             "the gradient of the input is not grad_output times the same mask and scale as the "
-            "output (draw the mask once per forward, and let autograd differentiate x * mask / (1 - p))."
+            "output (draw the mask once per forward; autograd differentiates x * mask / (1 - p))."
         )
     return None

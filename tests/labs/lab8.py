@@ -146,8 +146,9 @@ BUGS: dict[str, Bug] = {
     "d_conv1d_weight with symbols of its own": Bug(
         [
             (
-                "    return [[x[i + j] for j in range(len(w))] for i in range(len(x) - len(w) + 1)]\n",
-                '    s = sympy.symbols("x0:3", real=True)\n    return [[s[0], s[1]], [s[1], s[2]]]\n',
+                "    return [[x[i + j] for j in range(len(w))]",
+                '    s = sympy.symbols("x0:3", real=True)\n'
+                "    return [[s[i + j] for j in range(len(w))]",
             )
         ],
         {"lab8.d_conv1d_weight": 1.0},

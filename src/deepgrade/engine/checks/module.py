@@ -170,9 +170,11 @@ class ModuleCheck(_Constructed):
         for name, wanted_buffer in side.get("buffers", {}).items():
             if name not in got_buffers:
                 return f"it has no buffer named {name!r} (register it with register_buffer)."
-            verdict = compare(wanted_buffer, got_buffers[name], tolerance, what=f"{name}")
+            verdict = compare(wanted_buffer, got_buffers[name], tolerance, what=name)
             if not verdict.ok:
-                return f"after {self.warmup} training batches and the probed call, {verdict.message}"
+                return (
+                    f"after {self.warmup} training batches and the probed call, {verdict.message}"
+                )
         return None
 
 
