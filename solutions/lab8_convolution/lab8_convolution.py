@@ -55,6 +55,10 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.autograd import Function
 
+# The tensors of this lab are small: one CPU thread computes them faster than several, which
+# spend longer waiting for each other than working (the grader's worker uses one as well).
+torch.set_num_threads(1)
+
 
 def pair(value):
     """(value, value) for an int, the pair itself otherwise."""
@@ -347,7 +351,7 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x times a random keep-mask scaled by 1 / (1 - p), in training mode; x otherwise."""
         ### BEGIN SOLUTION
-        if not self.training or self.p == 0:
+        if not self.training:
             return x
         mask = (torch.rand_like(x) >= self.p).to(x.dtype)
         return x * mask / (1 - self.p)

@@ -112,7 +112,7 @@ BUGS: dict[str, Bug] = {
         ["Dropout(p=0.3)", "without the 1/(1-p) scale"],
     ),
     "Dropout active in evaluation mode": Bug(
-        [("if not self.training or self.p == 0:", "if self.p == 0:")],
+        [("        if not self.training:\n            return x\n", "")],
         {"lab8.Dropout": 1.6},
         "failed",
         ["evaluation mode is the identity", "return x unchanged"],
