@@ -104,6 +104,17 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["evaluation mode after 3 training batches", "not with the batch's statistics"],
     ),
+    "BatchNorm2d calling F.batch_norm": Bug(
+        [
+            (
+                "        return self.weight[:, None, None] * x_hat + self.bias[:, None, None]\n",
+                "        return F.batch_norm(x, mean, var, self.weight, self.bias, eps=self.eps)\n",
+            )
+        ],
+        {"lab8.BatchNorm2d": 0.0},
+        "forbidden",
+        ["batch_norm"],
+    ),
     # -- Dropout: public 1.5 (training), 0.5 (eval); hidden 0.5: 0.8 points each
     "Dropout without the 1/(1-p) scale": Bug(
         [("        return x * mask / (1 - self.p)\n", "        return x * mask\n")],
@@ -122,6 +133,12 @@ BUGS: dict[str, Bug] = {
         {"lab8.Dropout": 0.4},
         "failed",
         ["Dropout(p=0.3)", "of the 20000 elements are zero"],
+    ),
+    "Dropout calling F.dropout": Bug(
+        [("        return x * mask / (1 - self.p)\n", "        return F.dropout(x, self.p)\n")],
+        {"lab8.Dropout": 0.0},
+        "forbidden",
+        ["dropout"],
     ),
     # -- SmallCNN: public 1, hidden 1
     "SmallCNN without the second ReLU": Bug(
