@@ -25,7 +25,7 @@ from deepgrade.engine.comparison import Tolerance, compare_tree
 from deepgrade.engine.grading import grade_submission
 from deepgrade.sandbox import wire
 from deepgrade.sandbox.probes import Probe
-from deepgrade.sandbox.worker.drivers import optimizer_run, run_loop, run_program
+from deepgrade.sandbox.worker.drivers import module_probe, optimizer_run, run_loop, run_program
 from deepgrade.staff.authoring import ANSWER_PLACEHOLDER, stub_source, to_notebook
 from tests.helpers import FAST, ToyCourse, exercise
 
@@ -220,6 +220,23 @@ def test_manual_answer_cells_become_nbgrader_manual_cells() -> None:
     assert "x = 1" in stub
     notebook = to_notebook(stub, "lab7", {"lab7.q": 4.0})
     assert '"points": 4.0' in notebook and '"grade": true' in notebook
+
+
+def test_module_probe_warms_up_then_probes_in_the_mode_asked_and_reports_buffers() -> None:
+    # Batch normalisation (Lab 8): running statistics learnt from training batches, then used
+    # in evaluation mode; only the buffers asked for come back, and only those that exist.
+    generator = torch.Generator().manual_seed(0)
+    x, *warmup = (torch.randn(4, 2, 3, 3, generator=generator) for _ in range(3))
+    payload = {"init_args": [2], "input": x, "warmup": warmup, "mode": "eval"}
+    report = module_probe(torch.nn.BatchNorm2d, payload | {"buffers": ["running_var", "nope"]})
+    reference = torch.nn.BatchNorm2d(2)
+    for batch in warmup:
+        reference(batch)
+    reference.eval()
+    assert torch.equal(report["output"], reference(x))
+    assert list(report["buffers"]) == ["running_var"]
+    assert torch.equal(report["buffers"]["running_var"], reference.running_var)
+    assert "buffers" not in module_probe(torch.nn.BatchNorm2d, payload)
 
 
 # -- the drivers across the process boundary ------------------------------------------------------

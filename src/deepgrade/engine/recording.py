@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from loguru import logger
 
-from deepgrade.engine.checks import CallResult, CheckSpec, judge
+from deepgrade.engine.checks import CallResult, CheckSpec, judge, module
 from deepgrade.engine.checks.base import runnable
 from deepgrade.engine.checks.context import Harness
 from deepgrade.engine.sweeps import reference_side
@@ -265,7 +265,9 @@ def judge_names(lab: LabSpec) -> list[str]:
         check.judge.removeprefix(_LAB_PREFIX)
         for exercise in lab.exercises
         for check in exercise.checks
-        if isinstance(check, judge.JudgeCheck) and check.judge.startswith(_LAB_PREFIX)
+        if isinstance(check, judge.JudgeCheck | module.ModuleCheck)
+        and check.judge is not None
+        and check.judge.startswith(_LAB_PREFIX)
     }
     return sorted(names)
 

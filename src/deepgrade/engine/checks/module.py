@@ -3,6 +3,10 @@
 Equivalence: the student's module and a grader-side reference are constructed with the same
 arguments, their parameter lists must agree in count, order and shape, and then both receive
 the same parameter values; outputs, input gradients and parameter gradients must then agree.
+Modules whose output depends on a mode and on what they saw (batch normalisation's running
+statistics) run ``warmup`` training batches first and are probed in ``mode``; named buffers
+are compared too. A module whose output is random (dropout) has no reference output: a
+grader-side ``judge`` decides instead.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
 from deepgrade.engine.checks.context import CheckContext
 from deepgrade.engine.checks.inputs import DTYPES, DTypeName, TensorSpec, both_dtypes
 from deepgrade.engine.comparison import Tolerance, compare
-from deepgrade.sandbox.worker.drivers import module_probe
+from deepgrade.sandbox.worker.drivers import buffers_of, module_probe, settle
 
 InitArgument = int | float | bool | str
 
@@ -66,9 +70,28 @@ class ModuleCheck(_Constructed):
         "own values into the student's (inputs that must hit a boundary exactly).",
     )
     dtypes: list[DTypeName] = Field(default_factory=both_dtypes)
+    mode: Literal["train", "eval"] | None = Field(
+        None, description="The mode of the probed call (default: as constructed, training)."
+    )
+    warmup: int = Field(
+        0,
+        ge=0,
+        description="Forward passes in training mode on seeded inputs of the input's shape "
+        "before the probed call, where running statistics are learnt.",
+    )
+    buffers: list[str] = Field(
+        default_factory=list, description="Named buffers compared after the probed call."
+    )
+    judge: str | None = Field(
+        None,
+        description="lab:<name> deciding a random output instead of the reference's output and "
+        "gradients: judge({'output', 'input_grad'}, [input, grad_output], init_kwargs) returns "
+        "None or the reason.",
+    )
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
         for dtype_name in self.dtypes:
+            settling = self._settling()
             side = ctx.run_reference(
                 self.reference,
                 _reference_module,
@@ -79,9 +102,12 @@ class ModuleCheck(_Constructed):
                     backward=self.backward,
                     attributes=self.attributes,
                     values=self.values,
+                    **settling,
                 ),
             )
-            extra: dict[str, Any] = {"input": side["input"], "method": self.method}
+            extra: dict[str, Any] = {"input": side["input"], "method": self.method} | settling
+            if self.warmup:
+                extra["warmup"] = side["warmup"]
             if self.attributes:
                 extra["attributes"] = dict(zip(self.attributes, side["values"], strict=True))
             else:
@@ -89,10 +115,29 @@ class ModuleCheck(_Constructed):
             if self.backward:
                 extra["grad_output"] = side["grad_output"]
             got = ctx.drive(module_probe, self.call, self.payload(dtype_name, **extra))
-            problem = self._compare(got, side, self.tolerance(DTYPES[dtype_name], ctx.device))
+            if self.judge is not None and isinstance(got, dict) and "output" in got:
+                problem = ctx.resolve(self.judge)(
+                    {"output": got["output"], "input_grad": got.get("input_grad")},
+                    [side["input"], side["grad_output"]],
+                    dict(self.init_kwargs),
+                )
+            else:
+                problem = self._compare(got, side, self.tolerance(DTYPES[dtype_name], ctx.device))
             if problem:
                 return self.failed(f"{self.constructor()} in {dtype_name}: {problem}")
         return CheckOutcome(True)
+
+    def _settling(self) -> dict[str, Any]:
+        """The payload's fields for the mode, the warm-up and the buffers (none by default,
+        so that the other checks' payloads, and their recordings, stay as they were)."""
+        settling: dict[str, Any] = {}
+        if self.mode is not None:
+            settling["mode"] = self.mode
+        if self.warmup:
+            settling["warmup_count"] = self.warmup
+        if self.buffers:
+            settling["buffers"] = list(self.buffers)
+        return settling
 
     def _compare(self, got: Any, side: dict[str, Any], tolerance: Tolerance) -> str | None:
         if not isinstance(got, dict):
@@ -121,6 +166,15 @@ class ModuleCheck(_Constructed):
             verdict = compare(wanted_grad, got_grad, tolerance, what=f"the gradient of {label}")
             if not verdict.ok:
                 return f"after backward with a random grad_output, {verdict.message}"
+        got_buffers = got.get("buffers") or {}
+        for name, wanted_buffer in side.get("buffers", {}).items():
+            if name not in got_buffers:
+                return f"it has no buffer named {name!r} (register it with register_buffer)."
+            verdict = compare(wanted_buffer, got_buffers[name], tolerance, what=name)
+            if not verdict.ok:
+                return (
+                    f"after {self.warmup} training batches and the probed call, {verdict.message}"
+                )
         return None
 
 
@@ -151,15 +205,21 @@ def _reference_module(build: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 setattr(reference, name, value.clone())
             else:
                 wanted[name].copy_(value)
-    x = TensorSpec.model_validate(payload["input"]).make(generator, dtype)
+    spec = TensorSpec.model_validate(payload["input"])
+    x = spec.make(generator, dtype)
+    side: dict[str, Any] = {"values": values, "input": x, "grad_output": None, "grads": []}
+    if payload.get("warmup_count"):
+        side["warmup"] = [spec.make(generator, dtype) for _ in range(payload["warmup_count"])]
+    settle(reference, {"warmup": side.get("warmup", [])} | payload)
     x_ref = x.clone().requires_grad_(payload["backward"])
     expected = getattr(reference, payload["method"])(x_ref)
-    side: dict[str, Any] = {"values": values, "input": x, "grad_output": None, "grads": []}
     if payload["backward"]:
         grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
         side["grad_output"] = grad_output.to(dtype)
         expected.backward(side["grad_output"])
         side["grads"] = [x_ref.grad] + ([] if attributes else [t.grad for t in wanted.values()])
+    if payload.get("buffers"):
+        side["buffers"] = buffers_of(reference, payload["buffers"])
     return side | {"expected": expected.detach()}
 
 

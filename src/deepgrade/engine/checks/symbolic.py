@@ -24,11 +24,13 @@ class SymbolicCheck(CheckSpec):
     With ``arguments``, the call receives those instead of one symbol per name in ``symbols``:
     a list of names arrives as a list of symbols, an integer as itself (``f([z0, z1, z2], 1)``).
     With ``variables``, the answer is a list with the derivative for each of them, in order.
+    With a list of formulas (a vector function, and ``variables``), the answer is its Jacobian:
+    one such list per formula, in order.
     """
 
     kind: Literal["symbolic"] = "symbolic"
     call: str
-    formula: str
+    formula: str | list[str]
     variable: str = "x"
     symbols: list[str] = Field(default_factory=lambda: ["x"])
     arguments: list[Argument] | None = Field(
@@ -45,28 +47,53 @@ class SymbolicCheck(CheckSpec):
         import sympy
 
         table = {name: sympy.Symbol(name, real=True) for name in self.symbols}
-        expression = sympy.parse_expr(self.formula, local_dict=table)
         arguments: list[Argument] = (
             list(self.symbols) if self.arguments is None else list(self.arguments)
         )
         result = ctx.call(self.call, [_encode(a) for a in arguments], {})
         where = f"{self.call}({', '.join(_show(a) for a in arguments)})"
-        if self.variables is None:
-            return self._judge(result.value, expression, self.variable, table, where)
+        if isinstance(self.formula, str):
+            return self._gradient(result.value, self.formula, table, where)
         value = result.value
+        if not isinstance(value, list | tuple) or len(value) != len(self.formula):
+            return self.failed(
+                f"{where} should return a list of {len(self.formula)} rows (one per output), "
+                f"but it returned {describe_value(value)}."
+            )
+        for index, (row, formula) in enumerate(zip(value, self.formula, strict=True)):
+            outcome = self._gradient(row, formula, table, f"{where}[{index}]")
+            if not outcome.passed:
+                return outcome
+        return CheckOutcome(True)
+
+    def _gradient(
+        self, value: Any, formula: str, table: dict[str, Any], where: str
+    ) -> CheckOutcome:
+        """Is ``value`` the derivative of ``formula`` (the list of them, with ``variables``)?"""
+        import sympy
+
+        expression = sympy.parse_expr(formula, local_dict=table)
+        if self.variables is None:
+            return self._judge(value, expression, formula, self.variable, table, where)
         if not isinstance(value, list | tuple) or len(value) != len(self.variables):
             return self.failed(
                 f"{where} should return a list of {len(self.variables)} sympy expressions "
                 f"(one per variable), but it returned {describe_value(value)}."
             )
         for index, (item, variable) in enumerate(zip(value, self.variables, strict=True)):
-            outcome = self._judge(item, expression, variable, table, f"{where}[{index}]")
+            outcome = self._judge(item, expression, formula, variable, table, f"{where}[{index}]")
             if not outcome.passed:
                 return outcome
         return CheckOutcome(True)
 
     def _judge(
-        self, value: Any, expression: Any, variable: str, table: dict[str, Any], where: str
+        self,
+        value: Any,
+        expression: Any,
+        formula: str,
+        variable: str,
+        table: dict[str, Any],
+        where: str,
     ) -> CheckOutcome:
         """Is ``value`` (a reply) the derivative of ``expression`` with respect to ``variable``?"""
         import sympy
@@ -92,7 +119,7 @@ class SymbolicCheck(CheckSpec):
             return self.failed(f"{where}: {verdict['refused']}.")
         if verdict["ok"]:
             return CheckOutcome(True)
-        wanted = f"d/d{variable} of {self.formula}"
+        wanted = f"d/d{variable} of {formula}"
         return self.failed(
             f"{where} returned {verdict['answer']}, which is not {wanted}: {verdict['reason']}."
         )

@@ -145,6 +145,7 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
     x = payload.get("input")
     if x is None:
         return report
+    settle(module, payload)
     if payload.get("grad_output") is not None:
         x = x.detach().requires_grad_(True)
     out = getattr(module, payload.get("method", "forward"))(x)
@@ -158,7 +159,28 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
         out.backward(grad_output)
         report["input_grad"] = x.grad
         report["parameter_grads"] = [p.grad for _, p in named]
+    if payload.get("buffers"):
+        report["buffers"] = buffers_of(module, payload["buffers"])
     return report
+
+
+def settle(module: nn.Module, payload: dict[str, Any]) -> None:
+    """Before the probed call: forward passes in training mode on ``payload["warmup"]``'s
+    inputs (what running statistics learn from), then the mode of ``payload["mode"]``."""
+    warmup = payload.get("warmup", [])
+    if warmup:
+        module.train()
+        with torch.no_grad():
+            for batch in warmup:
+                module(batch)
+    if "mode" in payload:
+        module.train(payload["mode"] == "train")
+
+
+def buffers_of(module: nn.Module, names: Sequence[str]) -> dict[str, Any]:
+    """The module's buffers of those names, as they stand (absent ones left out)."""
+    found = dict(module.named_buffers())
+    return {name: found[name].detach().clone() for name in names if name in found}
 
 
 # -- optimisers -------------------------------------------------------------------------------

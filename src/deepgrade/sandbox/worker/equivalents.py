@@ -72,6 +72,24 @@ FAMILIES: tuple[Family, ...] = (
         "numpy.linalg.inv scipy.linalg.inv",
     ),
     _family("pinv linalg_pinv", "linalg_pinv", "numpy.linalg.pinv scipy.linalg.pinv"),
+    # Lab 8's layers. F.unfold and F.fold (im2col, col2im) stay allowed: they are how an
+    # honest convolution or pooling is written.
+    _family(
+        "conv2d Conv2d convolution _convolution",
+        "conv2d convolution _convolution mkldnn_convolution _slow_conv2d_forward "
+        "thnn_conv2d cudnn_convolution",
+        "scipy.signal.convolve2d scipy.signal.correlate2d",
+    ),
+    _family(
+        "max_pool2d MaxPool2d max_pool2d_with_indices",
+        "max_pool2d max_pool2d_with_indices mkldnn_max_pool2d",
+    ),
+    _family(
+        "batch_norm BatchNorm2d native_batch_norm",
+        "batch_norm native_batch_norm _native_batch_norm_legit "
+        "_native_batch_norm_legit_no_training _batch_norm_impl_index cudnn_batch_norm",
+    ),
+    _family("dropout Dropout native_dropout", "dropout native_dropout"),
 )
 
 
