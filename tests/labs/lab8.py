@@ -154,6 +154,13 @@ BUGS: dict[str, Bug] = {
         ["batch of 5 digits", "mat1 and mat2 shapes cannot be multiplied", "flatten(1)"],
     ),
     # -- d_conv1d_weight: public 1, hidden 1
+    # -- train_digits_cnn: the tiers 80 %, a well-formed history 20 % of 3 points
+    "train_digits_cnn recording summed batch losses": Bug(
+        [("            total += loss.item() * len(batch)\n", "            total += loss.item()\n")],
+        {"lab8.train_digits_cnn": 2.4},
+        "failed",
+        ["The history's first 'loss' is 0.0", "not between 0.5 and 3"],
+    ),
     "d_conv1d_weight with the kernel flipped": Bug(
         [("x[i + j] for j in range(len(w))", "x[i + len(w) - 1 - j] for j in range(len(w))")],
         {"lab8.d_conv1d_weight": 0.0},

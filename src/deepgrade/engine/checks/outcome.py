@@ -53,6 +53,17 @@ class OutcomeCheck(CheckSpec):
         description="Share of the check's weight earned by a well-formed history, whatever the "
         "metric; the tiers share the rest.",
     )
+    history_decreases: list[str] = Field(
+        default_factory=list,
+        description="History keys (losses) whose last value must be below their first: a "
+        "curve that never goes down (all zeros, a constant) is not the training's.",
+    )
+    history_first: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="History keys and the range their first value lies in: a loss starts near "
+        "its untrained value (ln 10 for ten classes), so a curve of sums or of means divided "
+        "again is off by a batch size.",
+    )
     seed: int = 0
 
     def run(self, ctx: CheckContext) -> CheckOutcome:
@@ -140,4 +151,18 @@ class OutcomeCheck(CheckSpec):
             ):
                 return series, f"The history's {key!r} must be a non-empty list of numbers."
             series[key] = [float(v) for v in curve]
+        for key in self.history_decreases:
+            curve = series.get(key, [])
+            if len(curve) < 2 or not curve[-1] < curve[0]:
+                return series, (
+                    f"The history's {key!r} does not go down from its first value to its last: "
+                    "record the loss of each epoch as training computes it."
+                )
+        for key, (low, high) in self.history_first.items():
+            first = series[key][0] if series.get(key) else math.nan
+            if not low <= first <= high:
+                return series, (
+                    f"The history's first {key!r} is {first:.4g}, not between {low:g} and "
+                    f"{high:g}: record each epoch's mean {key} over its examples."
+                )
         return series, None
