@@ -95,6 +95,12 @@ def qkv_causal(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     return [q.to(dtype), k.to(dtype), v.to(dtype), causal], {}
 
 
+def qkv_three_dimensional(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """q [3, 4, 6], k [3, 5, 6] and v [3, 5, 2]: a batch of sequences without heads."""
+    shapes = ([3, 4, 6], [3, 5, 6], [3, 5, 2])
+    return [torch.randn(s, generator=generator, dtype=torch.float64).to(dtype) for s in shapes], {}
+
+
 def qkv_large(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """qkv scaled by 40: scores of several hundred, whose exponentials overflow."""
     q, k, v = _qkv(generator, dtype, scale=40.0)
@@ -146,6 +152,12 @@ def self_attention(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
 def cross_attention(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
     """query [2, 4, 8], key and value [2, 6, 8], all different."""
     shapes = ([2, 4, 8], [2, 6, 8], [2, 6, 8])
+    return [_sequence(generator, dtype, s) for s in shapes], {}
+
+
+def cross_attention_wide(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
+    """query [2, 3, 12], key and value [2, 5, 12]."""
+    shapes = ([2, 3, 12], [2, 5, 12], [2, 5, 12])
     return [_sequence(generator, dtype, s) for s in shapes], {}
 
 
@@ -206,9 +218,3 @@ def pointer_task(seed: int) -> Task:
         "test_inputs": tokens,
         "test_targets": digits.gather(1, pointers.unsqueeze(1)).squeeze(1),
     }
-
-
-def cross_attention_wide(generator: torch.Generator, dtype: torch.dtype) -> Inputs:
-    """query [2, 3, 12], key and value [2, 5, 12]."""
-    shapes = ([2, 3, 12], [2, 5, 12], [2, 5, 12])
-    return [_sequence(generator, dtype, s) for s in shapes], {}

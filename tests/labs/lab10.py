@@ -32,9 +32,9 @@ PRE_NORM = """        y = self.norm1(x)
 # name -> the replacements in the solution, {exercise: expected score}, expected status, words
 #         the exercise's message must contain. Each bug is graded on its exercise only.
 #
-# Weights (public + hidden): attention 1, 1, 1, 0.5 + 0.5 for 3 points; LayerNorm 1, 0.5, 0.5
-# + 0.5 for 2; MultiHeadAttention 1, 0.75, 0.5, 0.25 + 0.5 for 3; positional_encoding 1, 0.5,
-# 0.5 + 0.5 for 2; the block 1.5, 0.5, 0.5 + 0.5 for 3.
+# Weights (public + hidden): attention 1, 1, 1, 0.5 + 0.25, 0.25 for 3 points; LayerNorm 1,
+# 0.5, 0.5 + 0.5 for 2; MultiHeadAttention 1, 0.75, 0.5, 0.25 + 0.25, 0.25 for 3;
+# positional_encoding 1, 0.5, 0.5 + 0.5 for 2; the block 1.5, 0.5, 0.5 + 0.5 for 3.
 BUGS: dict[str, Bug] = {
     # -- scaled_dot_product_attention
     "attention scaled by d instead of sqrt(d)": Bug(
@@ -51,7 +51,7 @@ BUGS: dict[str, Bug] = {
     ),
     "mask inverted": Bug(
         [("masked_fill(~mask,", "masked_fill(mask,")],
-        {"lab10.scaled_dot_product_attention": 1.5},
+        {"lab10.scaled_dot_product_attention": 1.6875},
         "failed",
         ["a boolean mask [5, 6]", "True in the mask means may attend"],
     ),
@@ -63,7 +63,7 @@ BUGS: dict[str, Bug] = {
     ),
     "attention weights detached from the graph": Bug(
         [("    return weights @ v, weights\n", "    return weights.detach() @ v, weights\n")],
-        {"lab10.scaled_dot_product_attention": 1.125},
+        {"lab10.scaled_dot_product_attention": 1.3125},
         "failed",
         ["gradient of argument 1"],
     ),
@@ -110,7 +110,7 @@ BUGS: dict[str, Bug] = {
     # -- MultiHeadAttention
     "heads split along the sequence": Bug(
         [(HEADS, "x.reshape(n, self.num_heads, x.shape[1], e // self.num_heads)")],
-        {"lab10.MultiHeadAttention": 0.25},
+        {"lab10.MultiHeadAttention": 0.5},
         "failed",
         ["MultiHeadAttention(8, 2)", "split the features into heads"],
     ),
@@ -121,7 +121,7 @@ BUGS: dict[str, Bug] = {
                 "w_q, w_v, w_k = self.in_proj_weight.chunk(3)",
             )
         ],
-        {"lab10.MultiHeadAttention": 0.25},
+        {"lab10.MultiHeadAttention": 0.5},
         "failed",
         ["in_proj_weight"],
     ),
