@@ -161,6 +161,8 @@ class LayerNorm(nn.Module):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.LayerNorm")
 
 # %% [markdown]
@@ -208,6 +210,8 @@ class MultiHeadAttention(nn.Module):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.MultiHeadAttention")
 
 # %% [markdown]
@@ -254,6 +258,8 @@ def plot_positional_encoding():
 plot_positional_encoding()
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.positional_encoding")
 
 # %% [markdown]
@@ -291,6 +297,8 @@ class TransformerEncoderBlock(nn.Module):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.TransformerEncoderBlock")
 
 # %% [markdown]
@@ -390,4 +398,6 @@ def plot_pointer_attention():
 plot_pointer_attention()
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.train_sequence_task")

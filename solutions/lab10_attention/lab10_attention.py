@@ -175,6 +175,8 @@ class LayerNorm(nn.Module):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.LayerNorm")
 
 # %% [markdown]
@@ -244,6 +246,8 @@ class MultiHeadAttention(nn.Module):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.MultiHeadAttention")
 
 # %% [markdown]
@@ -298,6 +302,8 @@ def plot_positional_encoding():
 plot_positional_encoding()
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.positional_encoding")
 
 # %% [markdown]
@@ -344,6 +350,8 @@ class TransformerEncoderBlock(nn.Module):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.TransformerEncoderBlock")
 
 # %% [markdown]
@@ -462,4 +470,6 @@ def plot_pointer_attention():
 plot_pointer_attention()
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab10.train_sequence_task")
