@@ -445,3 +445,51 @@ def test_module_checks_call_a_forward_of_several_arguments(
         assert pair.score == 0.0 and words in pair.message, pair.message
     else:
         assert pair.score == 1.0, pair.message
+
+
+# -- gradients through a tuple of results ---------------------------------------------------------
+TUPLE_LAB = """
+id = "toy"
+title = "Toy"
+notebook = "toy.ipynb"
+module = "toy.py"
+
+[[exercises]]
+id = "toy.pair"
+points = 1.0
+requires = ["pair"]
+
+[[exercises.checks]]
+kind = "reference"
+name = "both results differentiated"
+call = "pair"
+reference = "lab:pair"
+args = [{ shape = [3, 4] }]
+backward = true
+seed = 5
+"""
+
+TUPLE_REFERENCES = """
+def pair(x):
+    return 2 * x, x.sin().sum(dim=0)
+"""
+
+
+@pytest.mark.parametrize(
+    ("result", "words"),
+    [
+        ("2 * x, x.sin().sum(dim=0)", ""),
+        ("2 * x, x.sin().detach().sum(dim=0) + 0 * x.sum()", "the gradient of argument 1"),
+        ("2 * x", "no gradient can flow back"),
+    ],
+    ids=["correct", "second-result-detached", "one-result"],
+)
+def test_backward_goes_through_every_result_of_a_tuple(
+    toy_lab: ToyCourse, result: str, words: str
+) -> None:
+    toy_lab.lab(TUPLE_LAB, references=TUPLE_REFERENCES)
+    graded = exercise(toy_lab.grade(f"def pair(x):\n    return {result}\n", lab="toy"), "toy.pair")
+    if words:
+        assert graded.score == 0.0 and words in graded.message, graded.message
+    else:
+        assert graded.score == 1.0, graded.message
