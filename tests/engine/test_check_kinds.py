@@ -364,3 +364,132 @@ def test_generators_cross_the_wire_with_their_state() -> None:
     copy = wire.decode(wire.encode(generator, tensors), tensors)
     assert isinstance(copy, torch.Generator)
     assert torch.equal(torch.randperm(9, generator=copy), torch.randperm(9, generator=generator))
+
+
+# -- a module whose forward takes several tensors -------------------------------------------------
+PAIR_LAB = """
+id = "toy"
+title = "Toy"
+notebook = "toy.ipynb"
+module = "toy.py"
+
+[[exercises]]
+id = "toy.Pair"
+points = 1.0
+requires = ["Pair"]
+
+[[exercises.checks]]
+kind = "module"
+name = "same as nn.Bilinear, with a mask"
+call = "Pair"
+init_args = [3, 2, 4]
+reference = "lab:masked_bilinear"
+inputs = "lab:pair_inputs"
+parameter_names = ["weight", "bias"]
+seed = 3
+"""
+
+PAIR_REFERENCES = """
+import torch
+from torch import nn
+
+
+class MaskedBilinear(nn.Bilinear):
+    def forward(self, a, b, *, keep):
+        return super().forward(a, b) * keep
+
+
+def masked_bilinear(*args):
+    return MaskedBilinear(*args)
+
+
+def pair_inputs(generator, dtype):
+    a = torch.randn(5, 3, generator=generator, dtype=torch.float64).to(dtype)
+    b = torch.randn(5, 2, generator=generator, dtype=torch.float64).to(dtype)
+    keep = torch.rand(5, 1, generator=generator) > 0.3
+    return [a, b], {"keep": keep}
+"""
+
+PAIR = """
+import torch
+from torch import nn
+
+
+class Pair(nn.Module):
+    def __init__(self, n1, n2, out):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out, n1, n2))
+        self.bias = nn.Parameter(torch.randn(out))
+
+    def forward(self, a, b, *, keep):
+        return (torch.einsum("ni,oij,nj->no", a, self.weight, b) + self.bias) * keep
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("", ""),
+        (("* keep", "* keep.logical_not()"), "same parameter values as the reference"),
+        (('nj->no", a,', 'nj->no", a.detach(),'), "the gradient of argument 1"),
+    ],
+    ids=["correct", "mask-ignored", "first-argument-detached"],
+)
+def test_module_checks_call_a_forward_of_several_arguments(
+    toy_lab: ToyCourse, change: tuple[str, str] | str, words: str
+) -> None:
+    toy_lab.lab(PAIR_LAB, references=PAIR_REFERENCES)
+    result = toy_lab.grade(PAIR.replace(*change) if change else PAIR, lab="toy")
+    pair = exercise(result, "toy.Pair")
+    if words:
+        assert pair.score == 0.0 and words in pair.message, pair.message
+    else:
+        assert pair.score == 1.0, pair.message
+
+
+# -- gradients through a tuple of results ---------------------------------------------------------
+TUPLE_LAB = """
+id = "toy"
+title = "Toy"
+notebook = "toy.ipynb"
+module = "toy.py"
+
+[[exercises]]
+id = "toy.pair"
+points = 1.0
+requires = ["pair"]
+
+[[exercises.checks]]
+kind = "reference"
+name = "both results differentiated"
+call = "pair"
+reference = "lab:pair"
+args = [{ shape = [3, 4] }]
+backward = true
+seed = 5
+"""
+
+TUPLE_REFERENCES = """
+def pair(x):
+    return 2 * x, x.sin().sum(dim=0)
+"""
+
+
+@pytest.mark.parametrize(
+    ("result", "words"),
+    [
+        ("2 * x, x.sin().sum(dim=0)", ""),
+        ("2 * x, x.sin().detach().sum(dim=0) + 0 * x.sum()", "the gradient of argument 1"),
+        ("2 * x", "no gradient can flow back"),
+    ],
+    ids=["correct", "second-result-detached", "one-result"],
+)
+def test_backward_goes_through_every_result_of_a_tuple(
+    toy_lab: ToyCourse, result: str, words: str
+) -> None:
+    toy_lab.lab(TUPLE_LAB, references=TUPLE_REFERENCES)
+    graded = exercise(toy_lab.grade(f"def pair(x):\n    return {result}\n", lab="toy"), "toy.pair")
+    if words:
+        assert graded.score == 0.0 and words in graded.message, graded.message
+    else:
+        assert graded.score == 1.0, graded.message

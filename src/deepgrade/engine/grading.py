@@ -120,7 +120,7 @@ class Session:
         kwargs: Mapping[str, Any] | None = None,
         *,
         grad_of: Sequence[int] = (),
-        grad_output: torch.Tensor | None = None,
+        grad_output: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
         return_args: bool = False,
         collect: bool = False,
         detached_ok: bool = False,

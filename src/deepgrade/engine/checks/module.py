@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 
 from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
-from deepgrade.engine.checks.context import CheckContext
+from deepgrade.engine.checks.context import CheckContext, call_with
 from deepgrade.engine.checks.inputs import DTYPES, DTypeName, TensorSpec, both_dtypes
 from deepgrade.engine.comparison import Tolerance, compare
 from deepgrade.sandbox.worker.drivers import buffers_of, module_probe, settle
@@ -55,6 +55,13 @@ class ModuleCheck(_Constructed):
     kind: Literal["module"] = "module"
     reference: str = Field(description="lab:<builder> taking the same constructor arguments.")
     input: TensorSpec = Field(default_factory=TensorSpec)
+    inputs: str | None = Field(
+        None,
+        description="A grader-side builder (lab:<name>) called with a seeded generator and the "
+        "dtype, returning the (args, kwargs) of the method; replaces ``input`` for methods that "
+        "take several tensors (attention's query, key, value and mask). The gradients of every "
+        "floating-point tensor argument are compared.",
+    )
     method: str = "forward"
     backward: bool = True
     attributes: list[str] = Field(
@@ -92,12 +99,20 @@ class ModuleCheck(_Constructed):
     def run(self, ctx: CheckContext) -> CheckOutcome:
         for dtype_name in self.dtypes:
             settling = self._settling()
+            call: dict[str, Any] = {"input": self.input.model_dump()}
+            if self.inputs is not None:
+                # Seeded apart from the parameter values, which the reference side draws.
+                generator = torch.Generator().manual_seed(self.seed + 1)
+                args, kwargs = ctx.run_reference(
+                    self.inputs, call_with, ([generator, DTYPES[dtype_name]], {})
+                )
+                call = {"args": list(args), "kwargs": dict(kwargs)}
             side = ctx.run_reference(
                 self.reference,
                 _reference_module,
                 self.payload(
                     dtype_name,
-                    input=self.input.model_dump(),
+                    **call,
                     method=self.method,
                     backward=self.backward,
                     attributes=self.attributes,
@@ -105,7 +120,11 @@ class ModuleCheck(_Constructed):
                     **settling,
                 ),
             )
-            extra: dict[str, Any] = {"input": side["input"], "method": self.method} | settling
+            extra: dict[str, Any] = {"method": self.method} | settling
+            if self.inputs is None:
+                extra["input"] = side["input"]
+            else:
+                extra |= {"args": call["args"], "kwargs": call["kwargs"]}
             if self.warmup:
                 extra["warmup"] = side["warmup"]
             if self.attributes:
@@ -117,7 +136,7 @@ class ModuleCheck(_Constructed):
             got = ctx.drive(module_probe, self.call, self.payload(dtype_name, **extra))
             if self.judge is not None and isinstance(got, dict) and "output" in got:
                 problem = ctx.resolve(self.judge)(
-                    {"output": got["output"], "input_grad": got.get("input_grad")},
+                    {"output": got["output"], "input_grad": (got.get("input_grads") or [None])[0]},
                     [side["input"], side["grad_output"]],
                     dict(self.init_kwargs),
                 )
@@ -156,8 +175,12 @@ class ModuleCheck(_Constructed):
         verdict = compare(side["expected"], got.get("output"), tolerance, what="the output")
         if not verdict.ok:
             return f"with the same parameter values as the reference, {verdict.message}"
-        student_names = ["the input", *names]
-        got_grads = [got.get("input_grad"), *(got.get("parameter_grads") or [])]
+        inputs = side["input_count"]
+        labels = ["the input"] if inputs == 1 else [f"argument {i + 1}" for i in range(inputs)]
+        got_inputs = got.get("input_grads") or []
+        got_inputs = list(got_inputs)[:inputs] + [None] * (inputs - len(got_inputs))
+        student_names = [*labels, *names]
+        got_grads = [*got_inputs, *(got.get("parameter_grads") or [])]
         for wanted_grad, label, got_grad in zip(
             side["grads"], student_names, got_grads, strict=False
         ):
@@ -205,19 +228,36 @@ def _reference_module(build: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 setattr(reference, name, value.clone())
             else:
                 wanted[name].copy_(value)
-    spec = TensorSpec.model_validate(payload["input"])
-    x = spec.make(generator, dtype)
-    side: dict[str, Any] = {"values": values, "input": x, "grad_output": None, "grads": []}
-    if payload.get("warmup_count"):
+    if "args" in payload:
+        spec, x = None, None
+        args, kwargs = list(payload["args"]), payload["kwargs"]
+    else:
+        spec = TensorSpec.model_validate(payload["input"])
+        x = spec.make(generator, dtype)
+        args, kwargs = [x], {}
+    side: dict[str, Any] = {
+        "values": values,
+        "input": x,
+        "input_count": len(args),
+        "grad_output": None,
+        "grads": [],
+    }
+    if spec is not None and payload.get("warmup_count"):
         side["warmup"] = [spec.make(generator, dtype) for _ in range(payload["warmup_count"])]
     settle(reference, {"warmup": side.get("warmup", [])} | payload)
-    x_ref = x.clone().requires_grad_(payload["backward"])
-    expected = getattr(reference, payload["method"])(x_ref)
+    differentiable = [
+        a.clone().requires_grad_(payload["backward"])
+        if isinstance(a, torch.Tensor) and a.is_floating_point()
+        else a
+        for a in args
+    ]
+    expected = getattr(reference, payload["method"])(*differentiable, **kwargs)
     if payload["backward"]:
         grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
         side["grad_output"] = grad_output.to(dtype)
         expected.backward(side["grad_output"])
-        side["grads"] = [x_ref.grad] + ([] if attributes else [t.grad for t in wanted.values()])
+        input_grads = [a.grad if isinstance(a, torch.Tensor) else None for a in differentiable]
+        side["grads"] = input_grads + ([] if attributes else [t.grad for t in wanted.values()])
     if payload.get("buffers"):
         side["buffers"] = buffers_of(reference, payload["buffers"])
     return side | {"expected": expected.detach()}

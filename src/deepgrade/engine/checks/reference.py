@@ -9,7 +9,13 @@ from pydantic import Field
 
 from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
 from deepgrade.engine.checks.context import CheckContext
-from deepgrade.engine.checks.inputs import DTYPES, ArgumentsMixin, DTypeName, both_dtypes
+from deepgrade.engine.checks.inputs import (
+    DTYPES,
+    ArgumentsMixin,
+    DTypeName,
+    both_dtypes,
+    to_device,
+)
 from deepgrade.engine.checks.mistakes import Mistake, recognise
 from deepgrade.engine.comparison import EXACT, Tolerance, compare, compare_tree, magnitude
 
@@ -62,7 +68,7 @@ class ReferenceCheck(ArgumentsMixin, CheckSpec):
             expected, wanted_grads = ctx.run_reference(self.reference, _expected, reference_side)
             grad_output = None
             if self.backward:
-                grad_output = _grad_output(expected.shape, self.seed + 1, dtype).to(ctx.device)
+                grad_output = to_device(_grad_output(expected, self.seed + 1, dtype), ctx.device)
             result = ctx.call(
                 self.call,
                 args,
@@ -156,10 +162,18 @@ def _without_hint(message: str) -> str:
     return message.partition(" Hint: ")[0]
 
 
-def _grad_output(shape: torch.Size, seed: int, dtype: torch.dtype) -> torch.Tensor:
-    """The random ``grad_output`` that both the reference and the student's code receive."""
+def _grad_output(
+    expected: Any, seed: int, dtype: torch.dtype
+) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """The random ``grad_output`` that both the reference and the student's code receive: one
+    for a tensor result, a tuple of them for a tuple of tensors (attention's output and
+    weights), drawn one after the other from the same seed."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype)
+    outputs = expected if isinstance(expected, tuple) else (expected,)
+    drawn = tuple(
+        torch.randn(t.shape, generator=generator, dtype=torch.float64).to(dtype) for t in outputs
+    )
+    return drawn if isinstance(expected, tuple) else drawn[0]
 
 
 def _expected(reference: Any, payload: dict[str, Any]) -> tuple[Any, list[torch.Tensor]]:
@@ -172,8 +186,11 @@ def _expected(reference: Any, payload: dict[str, Any]) -> tuple[Any, list[torch.
         expected = list(expected)
     if payload["grad_seed"] is None:
         return _detached(expected), []
-    grad_output = _grad_output(expected.shape, payload["grad_seed"], DTYPES[payload["dtype"]])
-    expected.backward(grad_output.to(expected.device))
+    grad_output = _grad_output(expected, payload["grad_seed"], DTYPES[payload["dtype"]])
+    outputs = expected if isinstance(expected, tuple) else (expected,)
+    grad_outputs = grad_output if isinstance(grad_output, tuple) else (grad_output,)
+    moved = [g.to(t.device) for g, t in zip(grad_outputs, outputs, strict=True)]
+    torch.autograd.backward(outputs, moved)
     grads = [args[position].grad for position in grad_of]
     assert all(grad is not None for grad in grads)
     return _detached(expected), [_detached(grad) for grad in grads]

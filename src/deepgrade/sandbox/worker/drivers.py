@@ -142,22 +142,26 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 parameter.copy_(value)
     for name, value in payload.get("attributes", {}).items():
         setattr(module, name, value)
-    x = payload.get("input")
-    if x is None:
-        return report
+    # One input, or the positional and keyword arguments of a method that takes several
+    # (attention's query, key, value and mask).
+    args = payload.get("args")
+    if args is None:
+        if payload.get("input") is None:
+            return report
+        args = [payload["input"]]
     settle(module, payload)
-    if payload.get("grad_output") is not None:
-        x = x.detach().requires_grad_(True)
-    out = getattr(module, payload.get("method", "forward"))(x)
-    report["output"] = out
     grad_output = payload.get("grad_output")
+    if grad_output is not None:
+        args = [_differentiable(a) for a in args]
+    out = getattr(module, payload.get("method", "forward"))(*args, **payload.get("kwargs", {}))
+    report["output"] = out
     if grad_output is not None:
         if not isinstance(out, torch.Tensor) or out.shape != grad_output.shape:
             return report  # the grader explains the wrong output; backward could only fail
         if not out.requires_grad:
             raise RuntimeError("the output is not connected to the parameters (no grad_fn)")
         out.backward(grad_output)
-        report["input_grad"] = x.grad
+        report["input_grads"] = [a.grad if isinstance(a, torch.Tensor) else None for a in args]
         report["parameter_grads"] = [p.grad for _, p in named]
     if payload.get("buffers"):
         report["buffers"] = buffers_of(module, payload["buffers"])
@@ -181,6 +185,13 @@ def buffers_of(module: nn.Module, names: Sequence[str]) -> dict[str, Any]:
     """The module's buffers of those names, as they stand (absent ones left out)."""
     found = dict(module.named_buffers())
     return {name: found[name].detach().clone() for name in names if name in found}
+
+
+def _differentiable(value: Any) -> Any:
+    """A floating-point tensor argument as a fresh leaf that records its gradient."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.detach().requires_grad_(True)
+    return value
 
 
 # -- optimisers -------------------------------------------------------------------------------

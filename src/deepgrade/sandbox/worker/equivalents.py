@@ -90,6 +90,19 @@ FAMILIES: tuple[Family, ...] = (
         "_native_batch_norm_legit_no_training _batch_norm_impl_index cudnn_batch_norm",
     ),
     _family("dropout Dropout native_dropout", "dropout native_dropout"),
+    # Lab 10's attention, layer norm and transformer layers.
+    _family(
+        "scaled_dot_product_attention",
+        "_scaled_dot_product_flash_attention_for_cpu _scaled_dot_product_flash_attention "
+        "_scaled_dot_product_efficient_attention _scaled_dot_product_cudnn_attention",
+    ),
+    _family("layer_norm LayerNorm", "native_layer_norm"),
+    _family("MultiheadAttention multi_head_attention_forward", "_native_multi_head_attention"),
+    _family(
+        "Transformer TransformerEncoder TransformerEncoderLayer TransformerDecoder "
+        "TransformerDecoderLayer",
+        "_transformer_encoder_layer_fwd",
+    ),
 )
 
 

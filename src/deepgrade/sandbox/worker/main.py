@@ -233,10 +233,10 @@ class Worker:
             if grad_output is None:
                 return result, []
             inputs = [args[i] for i in grad_of]
-            if header.get("detached_ok") and not _has_graph(result):
+            if header.get("detached_ok") and not _has_graph(result, grad_output):
                 # The grader judges the value first; no gradient is then a wrong answer.
                 return result, [None for _ in inputs]
-            return result, _backward(result, grad_output.to(device), inputs)
+            return result, _backward(result, _to_device(grad_output, device), inputs)
 
         return self._run_student(header, action)
 
@@ -332,16 +332,27 @@ def _to_device(value: Any, device: torch.device) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
 
 
-def _has_graph(result: Any) -> bool:
-    return isinstance(result, torch.Tensor) and result.requires_grad
+def _results(result: Any, grad_output: Any) -> tuple[Any, ...]:
+    """The results that receive a grad_output: a function of several results (attention's
+    output and weights) receives one for each, as a tuple, and is differentiated through all."""
+    several = isinstance(grad_output, tuple) and isinstance(result, tuple | list)
+    return tuple(result) if several else (result,)
 
 
-def _backward(result: Any, grad_output: torch.Tensor, inputs: list[torch.Tensor]) -> list[Any]:
-    if not isinstance(result, torch.Tensor):
+def _has_graph(result: Any, grad_output: Any) -> bool:
+    return all(
+        isinstance(t, torch.Tensor) and t.requires_grad for t in _results(result, grad_output)
+    )
+
+
+def _backward(result: Any, grad_output: Any, inputs: list[torch.Tensor]) -> list[Any]:
+    outputs = _results(result, grad_output)
+    grad_outputs = grad_output if isinstance(grad_output, tuple) else (grad_output,)
+    if len(outputs) != len(grad_outputs) or not all(isinstance(t, torch.Tensor) for t in outputs):
         raise TypeError(f"returned {type(result).__name__}, so no gradient can flow back")
-    if not result.requires_grad:
+    if not all(t.requires_grad for t in outputs):
         raise RuntimeError("the output is not connected to the input's graph (no grad_fn)")
-    result.backward(grad_output)
+    torch.autograd.backward(outputs, grad_outputs)
     return [t.grad for t in inputs]
 
 
