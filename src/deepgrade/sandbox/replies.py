@@ -84,6 +84,7 @@ class ModuleReport(_Driven):
     names: list[str] = []
     shapes: list[list[int]] = []
     parameters: list[Any] = []
+    input_grads: list[Any] | None = None
     parameter_grads: list[Any] | None = None
 
 

@@ -3,6 +3,8 @@
 Equivalence: the student's module and a grader-side reference are constructed with the same
 arguments, their parameter lists must agree in count, order and shape, and then both receive
 the same parameter values; outputs, input gradients and parameter gradients must then agree.
+A forward may take several inputs (``inputs``) and return a tuple of tensors; a student
+function that drives a module (``given``) is graded the same way on a PyTorch module.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from pydantic import Field
 from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
 from deepgrade.engine.checks.context import CheckContext
 from deepgrade.engine.checks.inputs import DTYPES, DTypeName, TensorSpec, both_dtypes
-from deepgrade.engine.comparison import Tolerance, compare
-from deepgrade.sandbox.worker.drivers import module_probe
+from deepgrade.engine.comparison import Tolerance, compare, compare_tree
+from deepgrade.sandbox.worker.drivers import module_arguments, module_probe
 
 InitArgument = int | float | bool | str
 
@@ -51,6 +53,17 @@ class ModuleCheck(_Constructed):
     kind: Literal["module"] = "module"
     reference: str = Field(description="lab:<builder> taking the same constructor arguments.")
     input: TensorSpec = Field(default_factory=TensorSpec)
+    inputs: list[TensorSpec | list[TensorSpec]] | None = Field(
+        None,
+        description="The forward's positional arguments, when it takes several (replaces "
+        "``input``); a list of specs is passed as a tuple, as an LSTM cell's (h, c).",
+    )
+    given: str | None = Field(
+        None,
+        description="A torch.nn class (RNNCell) built in the worker and loaded like a module; "
+        "``call`` is then a student function called as call(module, *inputs), and the "
+        "reference builder gives the module that computes what the function should.",
+    )
     method: str = "forward"
     backward: bool = True
     attributes: list[str] = Field(
@@ -74,14 +87,16 @@ class ModuleCheck(_Constructed):
                 _reference_module,
                 self.payload(
                     dtype_name,
-                    input=self.input.model_dump(),
+                    inputs=self._input_specs(),
                     method=self.method,
                     backward=self.backward,
                     attributes=self.attributes,
                     values=self.values,
                 ),
             )
-            extra: dict[str, Any] = {"input": side["input"], "method": self.method}
+            extra: dict[str, Any] = {"inputs": side["inputs"], "method": self.method}
+            if self.given:
+                extra["given"] = self.given
             if self.attributes:
                 extra["attributes"] = dict(zip(self.attributes, side["values"], strict=True))
             else:
@@ -93,6 +108,13 @@ class ModuleCheck(_Constructed):
             if problem:
                 return self.failed(f"{self.constructor()} in {dtype_name}: {problem}")
         return CheckOutcome(True)
+
+    def _input_specs(self) -> list[Any]:
+        specs = [self.input] if self.inputs is None else self.inputs
+        return [
+            [s.model_dump() for s in spec] if isinstance(spec, list) else spec.model_dump()
+            for spec in specs
+        ]
 
     def _compare(self, got: Any, side: dict[str, Any], tolerance: Tolerance) -> str | None:
         if not isinstance(got, dict):
@@ -108,11 +130,16 @@ class ModuleCheck(_Constructed):
                     f"parameters() yields {len(shapes)} tensors of shapes {shapes}; expected "
                     f"{len(expected_shapes)} of shapes {expected_shapes}, in that order."
                 )
-        verdict = compare(side["expected"], got.get("output"), tolerance, what="the output")
+        verdict = compare_tree(side["expected"], got.get("output"), tolerance, what="the output")
         if not verdict.ok:
             return f"with the same parameter values as the reference, {verdict.message}"
-        student_names = ["the input", *names]
-        got_grads = [got.get("input_grad"), *(got.get("parameter_grads") or [])]
+        inputs = len(side["grads"]) - len(side["values"])
+        input_names = ["the input"] if inputs == 1 else [f"input {i + 1}" for i in range(inputs)]
+        student_names = [*input_names, *names]
+        got_grads = [
+            *(got.get("input_grads") or [None] * inputs),
+            *(got.get("parameter_grads") or []),
+        ]
         for wanted_grad, label, got_grad in zip(
             side["grads"], student_names, got_grads, strict=False
         ):
@@ -151,16 +178,40 @@ def _reference_module(build: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 setattr(reference, name, value.clone())
             else:
                 wanted[name].copy_(value)
-    x = TensorSpec.model_validate(payload["input"]).make(generator, dtype)
-    x_ref = x.clone().requires_grad_(payload["backward"])
-    expected = getattr(reference, payload["method"])(x_ref)
-    side: dict[str, Any] = {"values": values, "input": x, "grad_output": None, "grads": []}
+    inputs = [
+        [_make(s, generator, dtype) for s in spec]
+        if isinstance(spec, list)
+        else _make(spec, generator, dtype)
+        for spec in payload["inputs"]
+    ]
+    args, leaves = module_arguments(inputs, payload["backward"])
+    expected = getattr(reference, payload["method"])(*args)
+    side: dict[str, Any] = {"values": values, "inputs": inputs, "grad_output": None, "grads": []}
     if payload["backward"]:
-        grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
-        side["grad_output"] = grad_output.to(dtype)
-        expected.backward(side["grad_output"])
-        side["grads"] = [x_ref.grad] + ([] if attributes else [t.grad for t in wanted.values()])
-    return side | {"expected": expected.detach()}
+        # One random grad_output per output tensor, in order (a tuple's too).
+        outputs = list(expected) if isinstance(expected, tuple | list) else [expected]
+        grad_outputs = [
+            torch.randn(o.shape, generator=generator, dtype=torch.float64).to(dtype)
+            for o in outputs
+        ]
+        torch.autograd.backward(outputs, grad_outputs)
+        side["grad_output"] = (
+            grad_outputs if isinstance(expected, tuple | list) else grad_outputs[0]
+        )
+        side["grads"] = [leaf.grad for leaf in leaves] + (
+            [] if attributes else [t.grad for t in wanted.values()]
+        )
+    return side | {"expected": _detached(expected)}
+
+
+def _make(spec: Any, generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
+    return TensorSpec.model_validate(spec).make(generator, dtype)
+
+
+def _detached(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return tuple(v.detach() for v in value)
+    return value.detach()
 
 
 @register_check

@@ -119,9 +119,18 @@ def _number(value: Any, what: str) -> float:
 
 # -- modules ----------------------------------------------------------------------------------
 def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Construct a module, optionally load given parameters, run one forward and backward."""
+    """Construct a module, optionally load given parameters, run one forward and backward.
+
+    The forward takes the positional ``inputs`` (a list among them is passed as a tuple: an
+    LSTM cell's ``(h, c)``) and may return a tuple of tensors. With ``given``, the module is
+    that ``torch.nn`` class and ``module_class`` a student function that drives it, called as
+    ``module_class(module, *inputs)`` (Lab 9's ``rnn_forward(cell, x, h0)``), so that the
+    function is graded on its own and not through the student's module.
+    """
     torch.manual_seed(int(payload.get("seed", 0)))
-    module = module_class(*payload.get("init_args", []), **payload.get("init_kwargs", {}))
+    given = payload.get("given")
+    build = getattr(nn, given) if given else module_class
+    module = build(*payload.get("init_args", []), **payload.get("init_kwargs", {}))
     if not isinstance(module, nn.Module):
         raise TypeError(f"{type(module).__name__} is not a torch.nn.Module")
     dtype = getattr(torch, payload.get("dtype", "float32"))
@@ -142,23 +151,48 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
                 parameter.copy_(value)
     for name, value in payload.get("attributes", {}).items():
         setattr(module, name, value)
-    x = payload.get("input")
-    if x is None:
+    inputs = payload.get("inputs")
+    if inputs is None:
         return report
-    if payload.get("grad_output") is not None:
-        x = x.detach().requires_grad_(True)
-    out = getattr(module, payload.get("method", "forward"))(x)
-    report["output"] = out
     grad_output = payload.get("grad_output")
+    args, leaves = module_arguments(inputs, grad_output is not None)
+    if given:
+        out = module_class(module, *args)
+    else:
+        out = getattr(module, payload.get("method", "forward"))(*args)
+    report["output"] = out
     if grad_output is not None:
-        if not isinstance(out, torch.Tensor) or out.shape != grad_output.shape:
+        outputs = list(out) if isinstance(out, tuple | list) else [out]
+        grad_outputs = list(grad_output) if isinstance(grad_output, list) else [grad_output]
+        if len(outputs) != len(grad_outputs) or not all(
+            isinstance(o, torch.Tensor) and o.shape == g.shape
+            for o, g in zip(outputs, grad_outputs, strict=False)
+        ):
             return report  # the grader explains the wrong output; backward could only fail
-        if not out.requires_grad:
+        if not all(o.requires_grad for o in outputs):
             raise RuntimeError("the output is not connected to the parameters (no grad_fn)")
-        out.backward(grad_output)
-        report["input_grad"] = x.grad
+        torch.autograd.backward(outputs, grad_outputs)
+        report["input_grads"] = [leaf.grad for leaf in leaves]
         report["parameter_grads"] = [p.grad for _, p in named]
     return report
+
+
+def module_arguments(inputs: Sequence[Any], grad: bool) -> tuple[list[Any], list[torch.Tensor]]:
+    """A forward's positional arguments from ``inputs`` (lists become tuples), and their
+    tensors in order; with ``grad``, fresh leaves that require gradients."""
+    leaves: list[torch.Tensor] = []
+
+    def leaf(tensor: torch.Tensor) -> torch.Tensor:
+        if grad:
+            tensor = tensor.detach().clone().requires_grad_(True)
+        leaves.append(tensor)
+        return tensor
+
+    args = [
+        tuple(leaf(t) for t in item) if isinstance(item, list | tuple) else leaf(item)
+        for item in inputs
+    ]
+    return args, leaves
 
 
 # -- optimisers -------------------------------------------------------------------------------
