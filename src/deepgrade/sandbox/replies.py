@@ -93,6 +93,10 @@ class OptimizerRun(_Driven):
     cleared: list[bool] | None = None
 
 
+class GradientRun(_Driven):
+    grads: list[Any] = []
+
+
 class LoopRun(_Driven):
     steps: list[Any] = []
     final: list[Any] = []
@@ -103,6 +107,7 @@ class LoopRun(_Driven):
 _DRIVER_RESULTS: dict[Driver, tuple[str, TypeAdapter[Any]]] = {
     drivers.module_probe: ("module", TypeAdapter(ModuleReport)),
     drivers.optimizer_run: ("optimizer", TypeAdapter(OptimizerRun)),
+    drivers.gradient_run: ("gradient", TypeAdapter(GradientRun)),
     drivers.run_loop: ("loop", TypeAdapter(LoopRun)),
     drivers.outcome: ("outcome", TypeAdapter(dict[str, Any])),
     drivers.value_graph: ("value_graph", TypeAdapter(list[dict[str, Any]])),

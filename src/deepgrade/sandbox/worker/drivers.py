@@ -226,6 +226,17 @@ def set_lr(optimizer: Any, lr: float) -> None:
         optimizer.lr = lr
 
 
+def gradient_run(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Call a function on parameters that hold gradients (``clip_grad_norm(params, 1.0)``),
+    handed over as a generator as ``model.parameters()`` is; return its result and the
+    gradients as it left them."""
+    params = [p.detach().clone().requires_grad_(True) for p in payload["params"]]
+    for parameter, grad in zip(params, payload["grads"], strict=True):
+        parameter.grad = None if grad is None else grad.clone()
+    value = function((p for p in params), **payload.get("kwargs", {}))
+    return {"value": value, "grads": [p.grad for p in params]}
+
+
 # -- training loops ---------------------------------------------------------------------------
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 _LOSSES: dict[str, type[nn.Module]] = {
@@ -453,5 +464,13 @@ Driver = Callable[[Any, dict[str, Any]], Any]
 # The grader names a driver by its function's name (see CheckContext.drive): one list, no keys.
 DRIVERS: dict[str, Driver] = {
     driver.__name__: driver
-    for driver in (value_graph, module_probe, optimizer_run, run_loop, outcome, evaluate)
+    for driver in (
+        value_graph,
+        module_probe,
+        optimizer_run,
+        gradient_run,
+        run_loop,
+        outcome,
+        evaluate,
+    )
 }
