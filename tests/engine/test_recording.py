@@ -29,10 +29,10 @@ from deepgrade.engine.recording import (
 from deepgrade.errors import SpecError
 from deepgrade.model.spec import RECORDED_FILE, LabSpec, load_lab
 from tests.helpers import ROOT, Lab, scores, statuses
-from tests.labs import lab1, lab2, lab3, lab4, lab5, lab6, lab7
+from tests.labs import lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab9
 
 LABS: dict[str, Lab] = {
-    module.LAB.folder: module.LAB for module in (lab1, lab2, lab3, lab4, lab5, lab6, lab7)
+    module.LAB.folder: module.LAB for module in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab9)
 }
 
 # Planted bugs whose failures go through recorded references, replayed mistakes (hints),
@@ -67,8 +67,13 @@ REPLAYED_BUGS: dict[str, list[str]] = {
         "train_epoch without zero_grad",
     ],
     "lab7_report": ["team of four", "history without accuracy"],
+    "lab9_recurrent": [
+        "rnn_forward does not carry the state",
+        "LSTMCell gates in the order i, f, o, g",
+        "clip_grad_norm clips each gradient separately",
+    ],
 }
-BUG_TABLES = {m.LAB.folder: m.BUGS for m in (lab1, lab2, lab3, lab4, lab5, lab6, lab7)}
+BUG_TABLES = {m.LAB.folder: m.BUGS for m in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab9)}
 
 
 @pytest.fixture(scope="module")
