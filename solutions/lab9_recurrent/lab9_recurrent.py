@@ -147,6 +147,8 @@ def rnn_forward(
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab9.rnn_forward")
 
 # %% [markdown]
@@ -247,6 +249,8 @@ class LSTMCell(nn.Module):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab9.LSTMCell")
 
 # %% [markdown]
@@ -290,6 +294,8 @@ def clip_grad_norm(parameters, max_norm: float) -> torch.Tensor:
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab9.clip_grad_norm")
 
 # %% [markdown]
@@ -325,6 +331,8 @@ def d_rnn_h2(w, u, x1, x2, h0):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab9.d_rnn_h2")
 
 # %% [markdown]
@@ -409,6 +417,8 @@ def train_sine_rnn(seed: int = 0):
 
 
 # %% tags=["skip-grading"]
+from deepgrade.notebook import check
+
 check("lab9.train_sine_rnn")
 
 # %% [markdown]
