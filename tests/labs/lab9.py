@@ -116,7 +116,8 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["nn.LSTMCell(3, 4)", "tanh(c')"],
     ),
-    # -- clip_grad_norm: above 1.25, below 0.75, hidden: without .grad, just below, tiny, none 0.25 each
+    # -- clip_grad_norm: above 1.25, below 0.75; hidden, 0.25 each: without .grad, just
+    #    below, tiny, none
     "clip_grad_norm clips each gradient separately": Bug(
         [
             (
