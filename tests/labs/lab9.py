@@ -161,6 +161,12 @@ BUGS: dict[str, Bug] = {
         "failed",
         ["max_norm=1.0", "not the sum of the per-parameter norms"],
     ),
+    "clip_grad_norm returns 1 without gradients": Bug(
+        [("        return torch.tensor(0.0)\n", "        return torch.tensor(1.0)\n")],
+        {"lab9.clip_grad_norm": 2.75},
+        "failed",
+        ["no parameter has a gradient", "global norm of 0", "return torch.tensor(0.0)"],
+    ),
     "clip_grad_norm calls clip_grad_norm_": Bug(
         [(CLIP_GRADS, "    return torch.nn.utils.clip_grad_norm_(parameters, max_norm)\n")],
         {"lab9.clip_grad_norm": 0.0},

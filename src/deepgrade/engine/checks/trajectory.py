@@ -246,7 +246,9 @@ class GradientFunctionCheck(_HarnessCheck):
 
     def _setting(self, payload: dict[str, Any], dtype_name: str) -> str:
         grads = [g for g in payload["grads"] if g is not None]
-        norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)))
+        # A start of 0 as a tensor: with no gradient at all the sum is empty.
+        zero = torch.zeros((), dtype=torch.float64)
+        norm = float(torch.sqrt(sum(((g.double() ** 2).sum() for g in grads), zero)))
         arguments = ", ".join(["params", *(f"{k}={v!r}" for k, v in self.kwargs.items())])
         shapes = ", ".join(str(shape) for shape in self.shapes)
         skipped = " (the first has no .grad)" if self.skip_grad else ""
