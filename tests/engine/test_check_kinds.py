@@ -23,6 +23,7 @@ from deepgrade.engine.checks.value_program import (
 )
 from deepgrade.engine.comparison import Tolerance, compare_tree
 from deepgrade.engine.grading import grade_submission
+from deepgrade.model.results import CheckResult, Status
 from deepgrade.sandbox import wire
 from deepgrade.sandbox.probes import Probe
 from deepgrade.sandbox.worker.drivers import module_probe, optimizer_run, run_loop, run_program
@@ -135,6 +136,16 @@ def test_outcome_history_must_have_its_keys() -> None:
     assert problem is not None and "'accuracy'" in problem
     _, problem = check._history({"loss": [], "accuracy": []})
     assert problem is not None and "non-empty" in problem
+
+
+def test_a_diverged_history_is_well_formed_but_not_kept_as_a_curve() -> None:
+    # JSON has no NaN: a kept curve of NaN came back as null between processes and failed the
+    # result's validation (a batch or an audit of such a submission crashed).
+    check = _outcome("mse", [(1.0, 1.0)], [])
+    series, problem = check._history([1.0, float("nan"), float("inf")])
+    assert problem is None and series == {}
+    result = CheckResult(name="task", status=Status.FAILED, weight=1.0, series=series)
+    assert CheckResult.model_validate_json(result.model_dump_json()) == result
 
 
 # -- trajectories and drivers ---------------------------------------------------------------------

@@ -29,10 +29,11 @@ from deepgrade.engine.recording import (
 from deepgrade.errors import SpecError
 from deepgrade.model.spec import RECORDED_FILE, LabSpec, load_lab
 from tests.helpers import ROOT, Lab, scores, statuses
-from tests.labs import lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab10
+from tests.labs import lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab8, lab9, lab10
 
 LABS: dict[str, Lab] = {
-    module.LAB.folder: module.LAB for module in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab10)
+    module.LAB.folder: module.LAB
+    for module in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab8, lab9, lab10)
 }
 
 # Planted bugs whose failures go through recorded references, replayed mistakes (hints),
@@ -67,6 +68,17 @@ REPLAYED_BUGS: dict[str, list[str]] = {
         "train_epoch without zero_grad",
     ],
     "lab7_report": ["team of four", "history without accuracy"],
+    # Warm-up batches, buffers and a judge shipped as code (a random output).
+    "lab8_convolution": [
+        "conv2d with the kernel flipped",
+        "BatchNorm2d batch statistics in evaluation mode",
+        "Dropout without the 1/(1-p) scale",
+    ],
+    "lab9_recurrent": [
+        "rnn_forward does not carry the state",
+        "LSTMCell gates in the order i, f, o, g",
+        "clip_grad_norm clips each gradient separately",
+    ],
     # Tuple results differentiated through both, module methods of several arguments.
     "lab10_attention": [
         "mask inverted",
@@ -74,7 +86,9 @@ REPLAYED_BUGS: dict[str, list[str]] = {
         "positional encoding with sin and cos swapped",
     ],
 }
-BUG_TABLES = {m.LAB.folder: m.BUGS for m in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab10)}
+BUG_TABLES = {
+    m.LAB.folder: m.BUGS for m in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab8, lab9, lab10)
+}
 
 
 @pytest.fixture(scope="module")
