@@ -18,6 +18,7 @@ import torch
 
 from deepgrade.engine.checks.context import call_with
 from deepgrade.engine.checks.judge import JudgeCheck
+from deepgrade.engine.checks.module import ModuleCheck
 from deepgrade.engine.grading import grade_cells, grade_submission
 from deepgrade.engine.loader import load_submission
 from deepgrade.engine.recording import (
@@ -119,15 +120,22 @@ def test_release_holds_no_solution_code(releases: Path, folder: str) -> None:
             defined |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     live = ROOT / "autograder" / folder
     checks = "".join(path.read_text(encoding="utf-8") for path in live.glob("*.toml"))
-    judges = {check.judge.removeprefix("lab:") for check in _judge_checks(lab)}
+    judges = {c.judge.removeprefix("lab:") for c in _judge_checks(lab) if c.judge is not None}
     # What a judge compares with comes from its `expected` reference, recorded like any other:
     # no reference, mistake or builder that a check names ships as code.
     named = {name for name in defined - judges if f'"lab:{name}"' in checks}
     assert not named
 
 
-def _judge_checks(lab: LabSpec) -> list[JudgeCheck]:
-    return [c for e in lab.exercises for c in e.checks if isinstance(c, JudgeCheck)]
+def _judge_checks(lab: LabSpec) -> list[JudgeCheck | ModuleCheck]:
+    """The checks whose judge ships as code: judge checks, and module checks with a judge
+    (Lab 8's Dropout)."""
+    return [
+        c
+        for e in lab.exercises
+        for c in e.checks
+        if isinstance(c, JudgeCheck) or (isinstance(c, ModuleCheck) and c.judge is not None)
+    ]
 
 
 @pytest.mark.parametrize("folder", list(LABS))
