@@ -458,6 +458,72 @@ def test_module_checks_call_a_forward_of_several_arguments(
         assert pair.score == 1.0, pair.message
 
 
+# -- a tuple of tensors among the arguments, a tuple of outputs (an LSTM cell's state) -----------
+STATE_LAB = """
+id = "toy"
+title = "Toy"
+notebook = "toy.ipynb"
+module = "toy.py"
+
+[[exercises]]
+id = "toy.Cell"
+points = 1.0
+requires = ["Cell"]
+
+[[exercises.checks]]
+kind = "module"
+name = "same as nn.LSTMCell(3, 4) on x and (h, c)"
+call = "Cell"
+init_args = [3, 4]
+reference = "torch.nn.LSTMCell"
+inputs = "lab:cell_inputs"
+seed = 4
+"""
+
+STATE_REFERENCES = """
+import torch
+
+
+def cell_inputs(generator, dtype):
+    x, h, c = (
+        torch.randn(2, n, generator=generator, dtype=torch.float64).to(dtype) for n in (3, 4, 4)
+    )
+    return [x, (h, c)], {}
+"""
+
+CELL = """
+import torch
+from torch import nn
+
+
+class Cell(nn.LSTMCell):
+    def forward(self, x, state):
+        h, c = state
+        return super().forward(x, (h, c))
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("", ""),
+        (("(h, c))", "(h, c.detach()))"), "the gradient of item 2 of argument 2"),
+        (("return super().forward(x, (h, c))", "return super().forward(x, (h, c))[0]"), "output"),
+    ],
+    ids=["correct", "c-detached", "h-only"],
+)
+def test_module_checks_differentiate_a_tuple_argument_and_tuple_outputs(
+    toy_lab: ToyCourse, change: tuple[str, str] | str, words: str
+) -> None:
+    toy_lab.lab(STATE_LAB, references=STATE_REFERENCES)
+    result = toy_lab.grade(CELL.replace(*change) if change else CELL, lab="toy")
+    cell = exercise(result, "toy.Cell")
+    if words:
+        assert cell.score == 0.0 and words in cell.message, cell.message
+    else:
+        assert cell.score == 1.0, cell.message
+
+
 # -- gradients through a tuple of results ---------------------------------------------------------
 TUPLE_LAB = """
 id = "toy"
