@@ -23,6 +23,7 @@ from deepgrade.engine.checks.value_program import (
 )
 from deepgrade.engine.comparison import Tolerance, compare_tree
 from deepgrade.engine.grading import grade_submission
+from deepgrade.model.results import CheckResult, Status
 from deepgrade.sandbox import wire
 from deepgrade.sandbox.probes import Probe
 from deepgrade.sandbox.worker.drivers import module_probe, optimizer_run, run_loop, run_program
@@ -135,6 +136,16 @@ def test_outcome_history_must_have_its_keys() -> None:
     assert problem is not None and "'accuracy'" in problem
     _, problem = check._history({"loss": [], "accuracy": []})
     assert problem is not None and "non-empty" in problem
+
+
+def test_a_diverged_history_is_well_formed_but_not_kept_as_a_curve() -> None:
+    # JSON has no NaN: a kept curve of NaN came back as null between processes and failed the
+    # result's validation (a batch or an audit of such a submission crashed).
+    check = _outcome("mse", [(1.0, 1.0)], [])
+    series, problem = check._history([1.0, float("nan"), float("inf")])
+    assert problem is None and series == {}
+    result = CheckResult(name="task", status=Status.FAILED, weight=1.0, series=series)
+    assert CheckResult.model_validate_json(result.model_dump_json()) == result
 
 
 # -- trajectories and drivers ---------------------------------------------------------------------
@@ -445,6 +456,72 @@ def test_module_checks_call_a_forward_of_several_arguments(
         assert pair.score == 0.0 and words in pair.message, pair.message
     else:
         assert pair.score == 1.0, pair.message
+
+
+# -- a tuple of tensors among the arguments, a tuple of outputs (an LSTM cell's state) -----------
+STATE_LAB = """
+id = "toy"
+title = "Toy"
+notebook = "toy.ipynb"
+module = "toy.py"
+
+[[exercises]]
+id = "toy.Cell"
+points = 1.0
+requires = ["Cell"]
+
+[[exercises.checks]]
+kind = "module"
+name = "same as nn.LSTMCell(3, 4) on x and (h, c)"
+call = "Cell"
+init_args = [3, 4]
+reference = "torch.nn.LSTMCell"
+inputs = "lab:cell_inputs"
+seed = 4
+"""
+
+STATE_REFERENCES = """
+import torch
+
+
+def cell_inputs(generator, dtype):
+    x, h, c = (
+        torch.randn(2, n, generator=generator, dtype=torch.float64).to(dtype) for n in (3, 4, 4)
+    )
+    return [x, (h, c)], {}
+"""
+
+CELL = """
+import torch
+from torch import nn
+
+
+class Cell(nn.LSTMCell):
+    def forward(self, x, state):
+        h, c = state
+        return super().forward(x, (h, c))
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("", ""),
+        (("(h, c))", "(h, c.detach()))"), "the gradient of item 2 of argument 2"),
+        (("return super().forward(x, (h, c))", "return super().forward(x, (h, c))[0]"), "output"),
+    ],
+    ids=["correct", "c-detached", "h-only"],
+)
+def test_module_checks_differentiate_a_tuple_argument_and_tuple_outputs(
+    toy_lab: ToyCourse, change: tuple[str, str] | str, words: str
+) -> None:
+    toy_lab.lab(STATE_LAB, references=STATE_REFERENCES)
+    result = toy_lab.grade(CELL.replace(*change) if change else CELL, lab="toy")
+    cell = exercise(result, "toy.Cell")
+    if words:
+        assert cell.score == 0.0 and words in cell.message, cell.message
+    else:
+        assert cell.score == 1.0, cell.message
 
 
 # -- gradients through a tuple of results ---------------------------------------------------------

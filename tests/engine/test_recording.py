@@ -18,6 +18,7 @@ import torch
 
 from deepgrade.engine.checks.context import call_with
 from deepgrade.engine.checks.judge import JudgeCheck
+from deepgrade.engine.checks.module import ModuleCheck
 from deepgrade.engine.grading import grade_cells, grade_submission
 from deepgrade.engine.loader import load_submission
 from deepgrade.engine.recording import (
@@ -29,10 +30,11 @@ from deepgrade.engine.recording import (
 from deepgrade.errors import SpecError
 from deepgrade.model.spec import RECORDED_FILE, LabSpec, load_lab
 from tests.helpers import ROOT, Lab, scores, statuses
-from tests.labs import lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab10
+from tests.labs import lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab8, lab9, lab10
 
 LABS: dict[str, Lab] = {
-    module.LAB.folder: module.LAB for module in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab10)
+    module.LAB.folder: module.LAB
+    for module in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab8, lab9, lab10)
 }
 
 # Planted bugs whose failures go through recorded references, replayed mistakes (hints),
@@ -67,6 +69,17 @@ REPLAYED_BUGS: dict[str, list[str]] = {
         "train_epoch without zero_grad",
     ],
     "lab7_report": ["team of four", "history without accuracy"],
+    # Warm-up batches, buffers and a judge shipped as code (a random output).
+    "lab8_convolution": [
+        "conv2d with the kernel flipped",
+        "BatchNorm2d batch statistics in evaluation mode",
+        "Dropout without the 1/(1-p) scale",
+    ],
+    "lab9_recurrent": [
+        "rnn_forward does not carry the state",
+        "LSTMCell gates in the order i, f, o, g",
+        "clip_grad_norm clips each gradient separately",
+    ],
     # Tuple results differentiated through both, module methods of several arguments.
     "lab10_attention": [
         "mask inverted",
@@ -74,7 +87,9 @@ REPLAYED_BUGS: dict[str, list[str]] = {
         "positional encoding with sin and cos swapped",
     ],
 }
-BUG_TABLES = {m.LAB.folder: m.BUGS for m in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab10)}
+BUG_TABLES = {
+    m.LAB.folder: m.BUGS for m in (lab1, lab2, lab3, lab4, lab5, lab6, lab7, lab8, lab9, lab10)
+}
 
 
 @pytest.fixture(scope="module")
@@ -105,15 +120,22 @@ def test_release_holds_no_solution_code(releases: Path, folder: str) -> None:
             defined |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     live = ROOT / "autograder" / folder
     checks = "".join(path.read_text(encoding="utf-8") for path in live.glob("*.toml"))
-    judges = {check.judge.removeprefix("lab:") for check in _judge_checks(lab)}
+    judges = {c.judge.removeprefix("lab:") for c in _judge_checks(lab) if c.judge is not None}
     # What a judge compares with comes from its `expected` reference, recorded like any other:
     # no reference, mistake or builder that a check names ships as code.
     named = {name for name in defined - judges if f'"lab:{name}"' in checks}
     assert not named
 
 
-def _judge_checks(lab: LabSpec) -> list[JudgeCheck]:
-    return [c for e in lab.exercises for c in e.checks if isinstance(c, JudgeCheck)]
+def _judge_checks(lab: LabSpec) -> list[JudgeCheck | ModuleCheck]:
+    """The checks whose judge ships as code: judge checks, and module checks with a judge
+    (Lab 8's Dropout)."""
+    return [
+        c
+        for e in lab.exercises
+        for c in e.checks
+        if isinstance(c, JudgeCheck) or (isinstance(c, ModuleCheck) and c.judge is not None)
+    ]
 
 
 @pytest.mark.parametrize("folder", list(LABS))

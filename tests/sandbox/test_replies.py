@@ -77,7 +77,7 @@ def test_output_is_bounded_by_the_output_limit() -> None:
         (module_probe, {"names": ["weight"], "shapes": [[3, 5]], "output": None}),
         (
             module_probe,
-            {"names": ["w"], "shapes": [[2]], "parameter_grads": [None], "input_grad": 1},
+            {"names": ["w"], "shapes": [[2]], "parameter_grads": [None], "input_grads": [1]},
         ),
         (optimizer_run, {"trajectory": [[1.0]], "cleared": [True, False]}),
         (

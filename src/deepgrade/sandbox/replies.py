@@ -84,12 +84,17 @@ class ModuleReport(_Driven):
     names: list[str] = []
     shapes: list[list[int]] = []
     parameters: list[Any] = []
+    input_grads: list[Any] | None = None
     parameter_grads: list[Any] | None = None
 
 
 class OptimizerRun(_Driven):
     trajectory: list[Any] = []
     cleared: list[bool] | None = None
+
+
+class GradientRun(_Driven):
+    grads: list[Any] = []
 
 
 class LoopRun(_Driven):
@@ -102,6 +107,7 @@ class LoopRun(_Driven):
 _DRIVER_RESULTS: dict[Driver, tuple[str, TypeAdapter[Any]]] = {
     drivers.module_probe: ("module", TypeAdapter(ModuleReport)),
     drivers.optimizer_run: ("optimizer", TypeAdapter(OptimizerRun)),
+    drivers.gradient_run: ("gradient", TypeAdapter(GradientRun)),
     drivers.run_loop: ("loop", TypeAdapter(LoopRun)),
     drivers.outcome: ("outcome", TypeAdapter(dict[str, Any])),
     drivers.value_graph: ("value_graph", TypeAdapter(list[dict[str, Any]])),

@@ -7,6 +7,10 @@ Modules whose output depends on a mode and on what they saw (batch normalisation
 statistics) run ``warmup`` training batches first and are probed in ``mode``; named buffers
 are compared too. A module whose output is random (dropout) has no reference output: a
 grader-side ``judge`` decides instead.
+A forward may take several arguments (``inputs``, a builder's ``(args, kwargs)``; a tuple of
+tensors among the args, an LSTM cell's ``(h, c)``, is differentiated too) and return a tuple
+of tensors; a student function that drives a module (``given``) is graded the same way on a
+PyTorch module.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from pydantic import Field
 from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
 from deepgrade.engine.checks.context import CheckContext, call_with
 from deepgrade.engine.checks.inputs import DTYPES, DTypeName, TensorSpec, both_dtypes
-from deepgrade.engine.comparison import Tolerance, compare
-from deepgrade.sandbox.worker.drivers import buffers_of, module_probe, settle
+from deepgrade.engine.comparison import Tolerance, compare, compare_tree
+from deepgrade.sandbox.worker.drivers import buffers_of, module_arguments, module_probe, settle
 
 InitArgument = int | float | bool | str
 
@@ -59,8 +63,15 @@ class ModuleCheck(_Constructed):
         None,
         description="A grader-side builder (lab:<name>) called with a seeded generator and the "
         "dtype, returning the (args, kwargs) of the method; replaces ``input`` for methods that "
-        "take several tensors (attention's query, key, value and mask). The gradients of every "
-        "floating-point tensor argument are compared.",
+        "take several tensors (attention's query, key, value and mask; a tuple of tensors among "
+        "the args is passed as a tuple: an LSTM cell's (h, c)). The gradients of every "
+        "floating-point tensor argument, a tuple's too, are compared.",
+    )
+    given: str | None = Field(
+        None,
+        description="A torch.nn class (RNNCell) built in the worker and loaded like a module; "
+        "``call`` is then a student function called as call(module, *args, **kwargs), and the "
+        "reference builder gives the module that computes what the function should.",
     )
     method: str = "forward"
     backward: bool = True
@@ -127,6 +138,8 @@ class ModuleCheck(_Constructed):
                 extra |= {"args": call["args"], "kwargs": call["kwargs"]}
             if self.warmup:
                 extra["warmup"] = side["warmup"]
+            if self.given:
+                extra["given"] = self.given
             if self.attributes:
                 extra["attributes"] = dict(zip(self.attributes, side["values"], strict=True))
             else:
@@ -172,11 +185,15 @@ class ModuleCheck(_Constructed):
                     f"parameters() yields {len(shapes)} tensors of shapes {shapes}; expected "
                     f"{len(expected_shapes)} of shapes {expected_shapes}, in that order."
                 )
-        verdict = compare(side["expected"], got.get("output"), tolerance, what="the output")
+        verdict = compare_tree(side["expected"], got.get("output"), tolerance, what="the output")
         if not verdict.ok:
             return f"with the same parameter values as the reference, {verdict.message}"
-        inputs = side["input_count"]
-        labels = ["the input"] if inputs == 1 else [f"argument {i + 1}" for i in range(inputs)]
+        labels = side.get("input_labels") or (
+            ["the input"]
+            if side["input_count"] == 1
+            else [f"argument {i + 1}" for i in range(side["input_count"])]
+        )
+        inputs = len(labels)
         got_inputs = got.get("input_grads") or []
         got_inputs = list(got_inputs)[:inputs] + [None] * (inputs - len(got_inputs))
         student_names = [*labels, *names]
@@ -242,25 +259,49 @@ def _reference_module(build: Any, payload: dict[str, Any]) -> dict[str, Any]:
         "grad_output": None,
         "grads": [],
     }
+    if any(isinstance(a, tuple) for a in args):
+        # A tuple's tensors are differentiated and compared one by one.
+        side["input_labels"] = _argument_labels(args)
     if spec is not None and payload.get("warmup_count"):
         side["warmup"] = [spec.make(generator, dtype) for _ in range(payload["warmup_count"])]
     settle(reference, {"warmup": side.get("warmup", [])} | payload)
-    differentiable = [
-        a.clone().requires_grad_(payload["backward"])
-        if isinstance(a, torch.Tensor) and a.is_floating_point()
-        else a
-        for a in args
-    ]
+    differentiable, leaves = module_arguments(
+        args, lambda a: a.clone().requires_grad_(payload["backward"])
+    )
     expected = getattr(reference, payload["method"])(*differentiable, **kwargs)
     if payload["backward"]:
-        grad_output = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
-        side["grad_output"] = grad_output.to(dtype)
-        expected.backward(side["grad_output"])
-        input_grads = [a.grad if isinstance(a, torch.Tensor) else None for a in differentiable]
+        # One random grad_output per output tensor, in order (a tuple's too).
+        outputs = list(expected) if isinstance(expected, tuple | list) else [expected]
+        grad_outputs = [
+            torch.randn(o.shape, generator=generator, dtype=torch.float64).to(dtype)
+            for o in outputs
+        ]
+        torch.autograd.backward(outputs, grad_outputs)
+        side["grad_output"] = (
+            grad_outputs if isinstance(expected, tuple | list) else grad_outputs[0]
+        )
+        input_grads = [None if leaf is None else leaf.grad for leaf in leaves]
         side["grads"] = input_grads + ([] if attributes else [t.grad for t in wanted.values()])
     if payload.get("buffers"):
         side["buffers"] = buffers_of(reference, payload["buffers"])
-    return side | {"expected": expected.detach()}
+    return side | {"expected": _detached(expected)}
+
+
+def _argument_labels(args: list[Any]) -> list[str]:
+    """What the gradients of ``args`` are called in messages, a tuple's tensors one by one."""
+    labels: list[str] = []
+    for i, arg in enumerate(args):
+        if isinstance(arg, tuple):
+            labels += [f"item {j + 1} of argument {i + 1}" for j in range(len(arg))]
+        else:
+            labels.append(f"argument {i + 1}")
+    return labels
+
+
+def _detached(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return tuple(v.detach() for v in value)
+    return value.detach()
 
 
 @register_check

@@ -150,7 +150,12 @@ class OutcomeCheck(CheckSpec):
                 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in curve)
             ):
                 return series, f"The history's {key!r} must be a non-empty list of numbers."
-            series[key] = [float(v) for v in curve]
+            values = [float(v) for v in curve]
+            # A diverged training's NaN or infinite losses are no curve to plot, and the JSON
+            # that carries results between processes has no number for them (they came back
+            # as null and failed the result's validation, ending a batch or an audit).
+            if all(math.isfinite(v) for v in values):
+                series[key] = values
         for key in self.history_decreases:
             curve = series.get(key, [])
             # One epoch has no trend to show: only a longer curve must go down.

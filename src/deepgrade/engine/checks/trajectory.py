@@ -1,4 +1,6 @@
 """Trajectories: optimisers and training loops must move the weights exactly as the reference.
+A function that changes gradients in place (gradient clipping) is graded the same way, on one
+call.
 
 Both sides start from the same weights and see the same gradients or batches; the parameters
 are recorded after every optimiser step, and the message names the first step and parameter
@@ -21,7 +23,13 @@ from deepgrade.engine.checks.context import CheckContext
 from deepgrade.engine.checks.inputs import DTYPES, DTypeName, both_dtypes
 from deepgrade.engine.checks.mistakes import Mistake, recognise
 from deepgrade.engine.comparison import Tolerance, compare, compare_tree
-from deepgrade.sandbox.worker.drivers import Driver, observe_loop, optimizer_run, run_loop
+from deepgrade.sandbox.worker.drivers import (
+    Driver,
+    gradient_run,
+    observe_loop,
+    optimizer_run,
+    run_loop,
+)
 
 Steps = Sequence[Sequence[torch.Tensor]]
 
@@ -207,6 +215,95 @@ class OptimizerTrajectoryCheck(_HarnessCheck):
             "zero_grad": self.zero_grad,
             # Only when set: the payloads of existing checks, and so their recordings, stay.
         } | ({"reuse_grad": True} if self.reuse_grad else {})
+
+
+@register_check
+class GradientFunctionCheck(_HarnessCheck):
+    """A function of parameters that hold gradients returns what the reference does and leaves
+    the same gradients (``clip_grad_norm(params, max_norm)`` against PyTorch's
+    ``clip_grad_norm_``). The parameters arrive as a generator, as ``model.parameters()``.
+    """
+
+    kind: Literal["gradient_function"] = "gradient_function"
+    driver: ClassVar[Driver] = gradient_run
+    kwargs: dict[str, float] = Field(default_factory=dict)
+    shapes: list[list[int]] = Field(default_factory=lambda: [[4, 3], [3]])
+    scale: float = Field(1.0, description="The standard deviation of the random gradients.")
+    skip_grad: bool = Field(False, description="Leave the first parameter's grad None.")
+
+    def _harness(self, target: Any, payload: dict[str, Any]) -> dict[str, Any]:
+        return gradient_run(target, payload)
+
+    def _payload(self, dtype: torch.dtype) -> dict[str, Any]:
+        generator = torch.Generator().manual_seed(self.seed)
+
+        def draw(shape: list[int], scale: float) -> torch.Tensor:
+            return (scale * torch.randn(shape, generator=generator, dtype=torch.float64)).to(dtype)
+
+        params = [draw(shape, 1.0) for shape in self.shapes]
+        grads: list[torch.Tensor | None] = [draw(shape, self.scale) for shape in self.shapes]
+        if self.skip_grad:
+            grads[0] = None
+        return {
+            "dtype": str(dtype).removeprefix("torch."),
+            "params": params,
+            "grads": grads,
+            "kwargs": dict(self.kwargs),
+        }
+
+    def _setting(self, payload: dict[str, Any], dtype_name: str) -> str:
+        grads = [g for g in payload["grads"] if g is not None]
+        # A start of 0 as a tensor: with no gradient at all the sum is empty.
+        zero = torch.zeros((), dtype=torch.float64)
+        norm = float(torch.sqrt(sum(((g.double() ** 2).sum() for g in grads), zero)))
+        arguments = ", ".join(["params", *(f"{k}={v!r}" for k, v in self.kwargs.items())])
+        shapes = ", ".join(str(shape) for shape in self.shapes)
+        skipped = " (the first has no .grad)" if self.skip_grad else ""
+        return (
+            f"{self.call}({arguments}) in {dtype_name} on {len(self.shapes)} parameters of "
+            f"shapes {shapes}{skipped} whose gradients have a global norm of {norm:.6g} "
+            f"(seed {self.seed})"
+        )
+
+    def _problem(
+        self,
+        ctx: CheckContext,
+        payload: dict[str, Any],
+        expected: dict[str, Any],
+        got: dict[str, Any],
+        dtype_name: DTypeName,
+    ) -> tuple[str, str | None] | None:
+        tolerance = self.tolerance(DTYPES[dtype_name], ctx.device)
+        problem = _gradient_problem(expected, got, tolerance)
+        if problem is None:
+            return None
+
+        def matches(wrong: dict[str, Any], answer: Any) -> bool:
+            return _gradient_problem(wrong, answer, tolerance) is None
+
+        hint = recognise(ctx, self.mistakes, got, self._harness, payload, matches)
+        return f"{self._setting(payload, dtype_name)}: {problem}", hint
+
+
+def _gradient_problem(expected: dict[str, Any], got: Any, tolerance: Tolerance) -> str | None:
+    """How a gradient function's result and gradients differ from the reference's."""
+    verdict = compare_tree(expected["value"], got.get("value"), tolerance, what="the result")
+    if not verdict.ok:
+        return verdict.message
+    grads = got.get("grads")
+    if not isinstance(grads, list) or len(grads) != len(expected["grads"]):
+        return "the gradients could not be read."
+    for i, (want, have) in enumerate(zip(expected["grads"], grads, strict=True)):
+        if want is None:
+            if have is not None:
+                return f"parameter {i} had no .grad and must keep none."
+            continue
+        verdict = compare(
+            want, have, tolerance, what=f"the gradient of parameter {i} after the call"
+        )
+        if not verdict.ok:
+            return verdict.message
+    return None
 
 
 @register_check

@@ -119,9 +119,19 @@ def _number(value: Any, what: str) -> float:
 
 # -- modules ----------------------------------------------------------------------------------
 def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
-    """Construct a module, optionally load given parameters, run one forward and backward."""
+    """Construct a module, optionally load given parameters, run one forward and backward.
+
+    The forward takes one ``input``, or a builder's ``args`` and ``kwargs`` (a tuple among the
+    args, an LSTM cell's ``(h, c)``, has its tensors differentiated too), and may return a
+    tuple of tensors. With ``given``, the module is that ``torch.nn`` class and
+    ``module_class`` a student function that drives it, called as
+    ``module_class(module, *args, **kwargs)`` (Lab 9's ``rnn_forward(cell, x, h0)``), so that the
+    function is graded on its own and not through the student's module.
+    """
     torch.manual_seed(int(payload.get("seed", 0)))
-    module = module_class(*payload.get("init_args", []), **payload.get("init_kwargs", {}))
+    given = payload.get("given")
+    build = getattr(nn, given) if given else module_class
+    module = build(*payload.get("init_args", []), **payload.get("init_kwargs", {}))
     if not isinstance(module, nn.Module):
         raise TypeError(f"{type(module).__name__} is not a torch.nn.Module")
     dtype = getattr(torch, payload.get("dtype", "float32"))
@@ -143,7 +153,7 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
     for name, value in payload.get("attributes", {}).items():
         setattr(module, name, value)
     # One input, or the positional and keyword arguments of a method that takes several
-    # (attention's query, key, value and mask).
+    # (attention's query, key, value and mask; a tuple among them, an LSTM cell's (h, c)).
     args = payload.get("args")
     if args is None:
         if payload.get("input") is None:
@@ -151,17 +161,27 @@ def module_probe(module_class: Any, payload: dict[str, Any]) -> dict[str, Any]:
         args = [payload["input"]]
     settle(module, payload)
     grad_output = payload.get("grad_output")
+    leaves: list[torch.Tensor | None] = []
     if grad_output is not None:
-        args = [_differentiable(a) for a in args]
-    out = getattr(module, payload.get("method", "forward"))(*args, **payload.get("kwargs", {}))
+        args, leaves = module_arguments(args, _differentiable)
+    kwargs = payload.get("kwargs", {})
+    if given:
+        out = module_class(module, *args, **kwargs)
+    else:
+        out = getattr(module, payload.get("method", "forward"))(*args, **kwargs)
     report["output"] = out
     if grad_output is not None:
-        if not isinstance(out, torch.Tensor) or out.shape != grad_output.shape:
+        outputs = list(out) if isinstance(out, tuple | list) else [out]
+        grad_outputs = list(grad_output) if isinstance(grad_output, tuple | list) else [grad_output]
+        if len(outputs) != len(grad_outputs) or not all(
+            isinstance(o, torch.Tensor) and o.shape == g.shape
+            for o, g in zip(outputs, grad_outputs, strict=False)
+        ):
             return report  # the grader explains the wrong output; backward could only fail
-        if not out.requires_grad:
+        if not all(o.requires_grad for o in outputs):
             raise RuntimeError("the output is not connected to the parameters (no grad_fn)")
-        out.backward(grad_output)
-        report["input_grads"] = [a.grad if isinstance(a, torch.Tensor) else None for a in args]
+        torch.autograd.backward(outputs, grad_outputs)
+        report["input_grads"] = [None if leaf is None else leaf.grad for leaf in leaves]
         report["parameter_grads"] = [p.grad for _, p in named]
     if payload.get("buffers"):
         report["buffers"] = buffers_of(module, payload["buffers"])
@@ -187,11 +207,30 @@ def buffers_of(module: nn.Module, names: Sequence[str]) -> dict[str, Any]:
     return {name: found[name].detach().clone() for name in names if name in found}
 
 
-def _differentiable(value: Any) -> Any:
+def module_arguments(
+    args: Sequence[Any], leaf: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[list[Any], list[torch.Tensor | None]]:
+    """A forward's arguments with each floating-point tensor, a tuple's too (an LSTM cell's
+    ``(h, c)``), replaced by ``leaf(tensor)``; and, flat and in order, those leaves (``None``
+    for any other argument), whose gradients are compared."""
+    leaves: list[torch.Tensor | None] = []
+
+    def one(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            value = leaf(value)
+            leaves.append(value)
+        else:
+            leaves.append(None)
+        return value
+
+    return [
+        tuple(one(item) for item in arg) if isinstance(arg, tuple) else one(arg) for arg in args
+    ], leaves
+
+
+def _differentiable(value: torch.Tensor) -> torch.Tensor:
     """A floating-point tensor argument as a fresh leaf that records its gradient."""
-    if isinstance(value, torch.Tensor) and value.is_floating_point():
-        return value.detach().requires_grad_(True)
-    return value
+    return value.detach().requires_grad_(True)
 
 
 # -- optimisers -------------------------------------------------------------------------------
@@ -231,6 +270,17 @@ def set_lr(optimizer: Any, lr: float) -> None:
             group["lr"] = lr
     else:
         optimizer.lr = lr
+
+
+def gradient_run(function: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """Call a function on parameters that hold gradients (``clip_grad_norm(params, 1.0)``),
+    handed over as a generator as ``model.parameters()`` is; return its result and the
+    gradients as it left them."""
+    params = [p.detach().clone().requires_grad_(True) for p in payload["params"]]
+    for parameter, grad in zip(params, payload["grads"], strict=True):
+        parameter.grad = None if grad is None else grad.clone()
+    value = function((p for p in params), **payload.get("kwargs", {}))
+    return {"value": value, "grads": [p.grad for p in params]}
 
 
 # -- training loops ---------------------------------------------------------------------------
@@ -492,5 +542,13 @@ Driver = Callable[[Any, dict[str, Any]], Any]
 # The grader names a driver by its function's name (see CheckContext.drive): one list, no keys.
 DRIVERS: dict[str, Driver] = {
     driver.__name__: driver
-    for driver in (value_graph, module_probe, optimizer_run, run_loop, outcome, evaluate)
+    for driver in (
+        value_graph,
+        module_probe,
+        optimizer_run,
+        gradient_run,
+        run_loop,
+        outcome,
+        evaluate,
+    )
 }

@@ -103,6 +103,15 @@ FAMILIES: tuple[Family, ...] = (
         "TransformerDecoderLayer",
         "_transformer_encoder_layer_fwd",
     ),
+    # The recurrent layers: a cell, and the whole unrolled loop (PyTorch's _VF functions).
+    _family("RNNCell rnn_tanh_cell rnn_relu_cell", "rnn_tanh_cell rnn_relu_cell"),
+    _family("RNN rnn_tanh rnn_relu", "rnn_tanh rnn_relu"),
+    _family("LSTMCell lstm_cell", "lstm_cell"),
+    _family("LSTM lstm", "lstm"),
+    _family("GRUCell gru_cell", "gru_cell"),
+    _family("GRU gru", "gru"),
+    # Gradient clipping by the global norm, in one call or in its two halves (PyTorch >= 2.6).
+    _family("clip_grad_norm_ clip_grad_norm clip_grads_with_norm_ get_total_norm"),
 )
 
 
