@@ -823,6 +823,40 @@ def _timestamps(work: list[Lab2Work], teams: list[Team], seed: int) -> dict[str,
     return stamps
 
 
+# -- the later labs: convolutions, recurrent networks, attention ------------------------------
+# A few students hand in each later lab, enough to try a batch of it: one finished, one left
+# the derivation unwritten (where the lab has one), one never started.
+LATER_LABS = ("lab8_convolution", "lab9_recurrent", "lab10_attention")
+LATER_SUBMITTED = "2026-01-20 18:00:00.000000 UTC"
+
+
+def _later_labs(root: Path, people: list[Person]) -> tuple[dict[str, str], dict[str, object]]:
+    """The later labs' submissions (and their timestamp.txt), and their answer key."""
+    files: dict[str, str] = {}
+    key: dict[str, object] = {}
+    finished, partial, idle = people[:3]
+    for folder in LATER_LABS:
+        lab = _Lab(root, folder)
+        spec = tomllib.loads((root / "autograder" / folder / "lab.toml").read_text("utf-8"))
+        points = {str(e["id"]): float(e["points"]) for e in spec["exercises"]}
+        derivations = [e for e in points if e.split(".")[1].startswith("d_")]
+        handed = {
+            finished: (lab.notebook(lab.source), sum(points.values())),
+            idle: (lab.released, 0.0),
+        }
+        if derivations:
+            name = derivations[0].split(".")[1]
+            source = _left_as_stub(f"# %%\ndef {name}(")(lab.source, lab.stub)
+            handed[partial] = (lab.notebook(source), sum(points.values()) - points[derivations[0]])
+        for person, (notebook, _) in handed.items():
+            files[lab.path(person)] = notebook
+            files[f"submitted/{person.id}/{folder}/timestamp.txt"] = LATER_SUBMITTED
+        key[lab.id] = {
+            person.id: {"expected_score": score} for person, (_, score) in handed.items()
+        }
+    return files, key
+
+
 def _csv(header: tuple[str, ...], rows: Iterable[Sequence[object]]) -> str:
     stream = io.StringIO()
     writer = csv.writer(stream, lineterminator="\n")
@@ -878,7 +912,7 @@ def _course_toml(teams: list[Team], work: list[Lab2Work]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _planted(work: list[Lab2Work], teams: list[Team]) -> str:
+def _planted(work: list[Lab2Work], teams: list[Team], later: dict[str, object]) -> str:
     """The answer key: what was planted where, and the autograded scores it should give."""
     key = {
         "seed": SEED,
@@ -906,7 +940,7 @@ def _planted(work: list[Lab2Work], teams: list[Team]) -> str:
             "lab7": {teams[place].id: hours for place, hours in LATE_TEAMS.items()},
             "extensions": {"lab2": {work[EXTENSION_LAB2[0]].student.id: EXTENSION_LAB2[1]}},
         },
-    }
+    } | later
     return json.dumps(key, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -926,7 +960,9 @@ def class_files(root: Path = ROOT, seed: int = SEED) -> dict[str, str]:
     files["report_manual.csv"] = _csv(("id", "part", "score"), manual)
     files["course.toml"] = _course_toml(teams, work)
     files |= _timestamps(work, teams, seed)
-    files["planted.json"] = _planted(work, teams)
+    later, later_key = _later_labs(root, people)
+    files |= later
+    files["planted.json"] = _planted(work, teams, later_key)
     return dict(sorted(files.items()))
 
 
