@@ -174,17 +174,27 @@ _MAX_DEGREE = 8
 _GRID = sorted({0.0} | {sign * 10 ** (k / 4) for k in range(-12, 49) for sign in (-1, 1)})
 
 
+# Digits evalf may work with to get a result's own digits through a cancellation: 1 - s with
+# s = 1/(1 + exp(-1000)) needs about 435 (sympy's default stops at about 100 and answers a zero
+# of unknown sign, a wrong verdict where the student's formula is right). The work stays within
+# the confined evaluation's CPU budget.
+_MAX_PRECISION = 1200
+
+
 def _evaluate(expression: Any, point: Mapping[Any, float], digits: int = _DIGITS) -> Any:
     """``expression`` at ``point`` as a sympy number, or ``None`` where it is not a finite
     real number (NaN, a complex infinity, a complex value, a branch that does not cover it)."""
     import sympy
 
     # The values substituted exactly, then evaluated: evalf(subs=...) takes sympy's generic,
-    # substitution-heavy path for functions such as tanh, about 60 times slower (4 s of CPU
-    # for Lab 9's derivative through two tanh steps, over the check's budget).
-    exact = {symbol: sympy.Float(value, digits) for symbol, value in point.items()}
+    # substitution-heavy path for functions such as tanh, about 25 times slower (6 s of CPU
+    # for Lab 9's derivative through two tanh steps, over the check's budget). Rationals, not
+    # Floats: a Float makes tanh(x) evaluate at once at its precision, so 1 - tanh(x)**2 at
+    # x = 40 cancels to 0 and a wrong branch there passes; evalf of the exact expression
+    # raises its precision until the result has its digits.
+    exact = {symbol: sympy.Rational(value) for symbol, value in point.items()}
     try:
-        value = expression.xreplace(exact).evalf(digits)
+        value = expression.xreplace(exact).evalf(digits, maxn=_MAX_PRECISION)
     except (TypeError, ValueError, ArithmeticError):
         return None
     if not value.is_number or value.is_extended_real is not True or value.is_finite is not True:
