@@ -237,3 +237,20 @@ def test_judges_ship_with_what_they_use_only() -> None:
     assert "solution" not in namespace and "torch" not in namespace
     assert namespace["judge"](1.0, [], {}) is None  # type: ignore[operator]
     assert namespace["judge"](3.0, [], {}) == "too large"  # type: ignore[operator]
+
+
+def test_a_release_is_the_same_file_whatever_ran_before(tmp_path: Path) -> None:
+    # Attention's sums are split across threads, and nothing fixes the global random state
+    # between tests: neither may change what a release records.
+    def recorded(threads: int, draws: int) -> bytes:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        torch.randn(draws)
+        try:
+            out = tmp_path / f"{threads}-{draws}"
+            export_public_checks(ROOT / "autograder" / "lab10_attention", out)
+        finally:
+            torch.set_num_threads(before)
+        return (out / RECORDED_FILE).read_bytes()
+
+    assert recorded(1, 1) == recorded(2, 12345)

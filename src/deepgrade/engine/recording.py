@@ -42,6 +42,7 @@ from deepgrade.sandbox.probes import Probe
 from deepgrade.sandbox.worker.drivers import Driver
 
 _FORMAT = 1
+_RECORDING_SEED = 0
 _LAB_PREFIX = "lab:"
 # What the checks of a student release may name besides its recordings and judges.
 _RELEASE_MODULE = "torch."
@@ -238,7 +239,24 @@ def _one_dtype_each(check: CheckSpec) -> list[CheckSpec]:
 
 
 def record_public_checks(lab: LabSpec, path: Path) -> Recordings:
-    """Run every check of ``lab`` against a blank submission, recording the reference side."""
+    """Run every check of ``lab`` against a blank submission, recording the reference side.
+
+    PyTorch's global random state is fixed meanwhile, and it computes on one thread (both are
+    restored after): a reference that draws from it (a module's initial weights) or whose sums
+    are split across threads (a convolution, attention) records the same values in any
+    process, so a release is the same file whoever makes it and whatever ran before.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_RECORDING_SEED)
+            return _record(lab, path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _record(lab: LabSpec, path: Path) -> Recordings:
     recordings = Recordings(path)
     ctx = _RecordingContext(lab, recordings)
     for exercise in lab.exercises:
