@@ -18,7 +18,7 @@ from deepgrade.staff.authoring import build_course
 from deepgrade.staff.scaffold import Marker, new_lab
 from tests.helpers import FAST, ROOT, exercise, scores, statuses
 
-FOLDER = "lab8_convolution"
+FOLDER = "lab11_convolution"
 # What an author appends to the scaffolded solution and lab.toml for a second exercise.
 RELU_SOURCE = '''
 
@@ -39,11 +39,11 @@ def relu(x: torch.Tensor) -> torch.Tensor:
 # %% tags=["skip-grading"]
 from deepgrade.notebook import check
 
-check("lab8.relu")
+check("lab11.relu")
 '''
 RELU_CHECKS = """
 [[exercises]]
-id = "lab8.relu"
+id = "lab11.relu"
 title = "ReLU"
 points = 1.5
 requires = ["relu"]
@@ -77,12 +77,12 @@ def files_in(course: Path) -> dict[Path, bytes]:
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A course in which ``grade new-lab`` scaffolded lab8."""
+    """A course in which ``grade new-lab`` scaffolded lab11."""
     path = course_with_pyproject(tmp_path_factory.mktemp("new-lab") / "course")
     title = ["--title", "Convolutional networks"]
-    run = new_lab_command("lab8", *title, "--folder", FOLDER, "--course", str(path))
+    run = new_lab_command("lab11", *title, "--folder", FOLDER, "--course", str(path))
     assert run.exit_code == 0, run.output
-    assert "pytest marker lab8: added" in run.stdout
+    assert "pytest marker lab11: added" in run.stdout
     return path
 
 
@@ -90,8 +90,8 @@ def test_the_scaffold_is_a_whole_lab_that_grades(course: Path) -> None:
     written = {path.relative_to(course).as_posix() for path in files_in(course)}
     assert written == {
         "pyproject.toml",
-        "tests/labs/lab8.py",
-        "tests/labs/test_lab8_grades.py",
+        "tests/labs/lab11.py",
+        "tests/labs/test_lab11_grades.py",
         *(f"autograder/{FOLDER}/{name}" for name in ("lab.toml", "hidden.toml", "references.py")),
         *(
             f"{top}/{FOLDER}/{FOLDER}.{ext}"
@@ -100,20 +100,21 @@ def test_the_scaffold_is_a_whole_lab_that_grades(course: Path) -> None:
         ),
     }
     assert (
-        '    "lab8: Lab 8 (convolutional networks)",\n]' in (course / "pyproject.toml").read_text()
+        '    "lab11: Lab 11 (convolutional networks)",\n]'
+        in (course / "pyproject.toml").read_text()
     )
-    assert "pytest.mark.lab8" in (course / "tests" / "labs" / "test_lab8_grades.py").read_text()
+    assert "pytest.mark.lab11" in (course / "tests" / "labs" / "test_lab11_grades.py").read_text()
     assert build_course(course, write=False) == []
 
     solution = grade_submission(
         course / "solutions" / FOLDER / f"{FOLDER}.ipynb", settings=FAST, device="cpu"
     )
-    assert (solution.lab, scores(solution)) == ("lab8", {"lab8.scale": 2.0})
+    assert (solution.lab, scores(solution)) == ("lab11", {"lab11.scale": 2.0})
     stub = grade_submission(
         course / "exercises" / FOLDER / f"{FOLDER}.py", settings=FAST, device="cpu"
     )
-    assert statuses(stub) == {"lab8.scale": "not_implemented"}
-    assert "Lab 8: implement scale" in exercise(stub, "lab8.scale").message
+    assert statuses(stub) == {"lab11.scale": "not_implemented"}
+    assert "Lab 11: implement scale" in exercise(stub, "lab11.scale").message
 
 
 def test_an_author_adds_an_exercise(course: Path, tmp_path: Path) -> None:
@@ -125,13 +126,13 @@ def test_an_author_adds_an_exercise(course: Path, tmp_path: Path) -> None:
     assert len(build_course(course)) == 3
 
     solution = grade_submission(source, settings=FAST, device="cpu")
-    assert scores(solution) == {"lab8.scale": 2.0, "lab8.relu": 1.5}
+    assert scores(solution) == {"lab11.scale": 2.0, "lab11.relu": 1.5}
     assert set(statuses(solution).values()) == {"passed"}
     stub_nb = course / "exercises" / FOLDER / f"{FOLDER}.ipynb"
     stub = grade_submission(stub_nb, settings=FAST, device="cpu")
     assert (stub.score, stub.max_score) == (0.0, 3.5)
     assert set(statuses(stub).values()) == {"not_implemented"}
-    assert "Lab 8: implement relu" in exercise(stub, "lab8.relu").message
+    assert "Lab 11: implement relu" in exercise(stub, "lab11.relu").message
 
 
 def test_a_marker_already_there_is_kept_and_the_folder_comes_from_the_title(
@@ -146,7 +147,7 @@ def test_a_marker_already_there_is_kept_and_the_folder_comes_from_the_title(
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["lab8", "--title", "Again"], "lab lab8 exists"),
+        (["lab11", "--title", "Again"], "lab lab11 exists"),
         (["lab9", "--title", "Recurrent networks"], "lab lab9 exists"),  # its folder is there
         (["8", "--title", "Convolutional networks"], "'8' is not a lab id"),
         (["lab08", "--title", "Convolutional networks"], "'lab08' is not a lab id"),
@@ -170,7 +171,7 @@ def test_a_refusal_imports_neither_pytorch_nor_jupytext(course: Path) -> None:
         "import sys\n"
         "from deepgrade.cli import main\n"
         "try:\n"
-        f"    main(['new-lab', 'lab8', '--title', 'T', '--course', {str(course)!r}])\n"
+        f"    main(['new-lab', 'lab11', '--title', 'T', '--course', {str(course)!r}])\n"
         "except SystemExit as exc:\n"
         "    print(exc.code, sorted({'torch', 'jupytext'} & set(sys.modules)))\n"
     )

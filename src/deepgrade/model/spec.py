@@ -250,6 +250,12 @@ class LabSpec(BaseModel):
         return module
 
 
+def lab_order(lab_id: str) -> tuple[int, str]:
+    """Sort key of lab ids as people count them: lab2 before lab10."""
+    number = lab_id.removeprefix("lab")
+    return (int(number), "") if number.isdigit() else (10**9, lab_id)
+
+
 def _exercise_name(exercise_id: str) -> str:
     return exercise_id.split(".", 1)[-1]
 
@@ -421,7 +427,7 @@ def locate_lab(
     }
     released |= {i: f for i, f in find_lab_folders(carried).items() if i not in courses}
     folders = courses | released
-    known = ", ".join(sorted(folders)) or "none found"
+    known = ", ".join(sorted(folders, key=lab_order)) or "none found"
     if wanted is None and file_stem is not None:
         # A file named after the lab's folder (lab2_activations.ipynb) or id (lab2.py).
         wanted = next((i for i, f in folders.items() if file_stem in (i, f.name)), None)
