@@ -106,7 +106,7 @@ def write_gradebook(
                 report.unchanged.append(record.student)
                 continue
             notebook = _autograded_notebook(course, released, assignment, record, result, report)
-            _write_submission(gradebook, written, course, assignment, record.student, result)
+            _write_submission(gradebook, written, assignment, record.student, result, timestamp)
             if notebook is not None:
                 notebooks[record.student] = folder / f"{assignment}.ipynb"
                 write_atomic(notebooks[record.student], notebook)
@@ -355,15 +355,15 @@ def _one_transaction(gradebook: Any) -> Iterator[None]:
 def _write_submission(
     gradebook: Any,
     written: _WrittenSubmissions,
-    course: Any,
     assignment: str,
     student: str,
     result: LabResult,
+    timestamp: Any,
 ) -> None:
-    """The student, the submission and every exercise's auto score: all of them or none."""
+    """The student, the submission (received at ``timestamp``, if known) and every exercise's
+    auto score: all of them or none."""
     from sqlalchemy.exc import SAWarning
 
-    timestamp = _submitted_timestamp(course, assignment, student)
     with _one_transaction(gradebook):
         if student not in written.students:
             gradebook.add_student(student)
@@ -395,9 +395,13 @@ def _grades(submission: Any) -> dict[str, Any]:
     return {grade.name: grade for notebook in submission.notebooks for grade in notebook.grades}
 
 
+def _submitted(course: Any, assignment: str, student: str) -> Path:
+    """The student's folder of the assignment under nbgrader's ``submitted/``."""
+    return Path(course.format_path(course.submitted_directory, student, assignment))
+
+
 def _submitted_timestamp(course: Any, assignment: str, student: str) -> Any:
-    submitted = Path(course.format_path(course.submitted_directory, student, assignment))
-    return course.get_existing_timestamp(str(submitted))
+    return course.get_existing_timestamp(str(_submitted(course, assignment, student)))
 
 
 def _set_auto_score(grade: Any, score: float) -> None:
@@ -411,8 +415,7 @@ def _set_auto_score(grade: Any, score: float) -> None:
 
 def _copy_timestamp(course: Any, assignment: str, student: str, folder: Path) -> None:
     """Keep the submission time next to the graded notebook, as nbgrader autograde does."""
-    submitted = Path(course.format_path(course.submitted_directory, student, assignment))
-    stamp = submitted / TIMESTAMP_FILE
+    stamp = _submitted(course, assignment, student) / TIMESTAMP_FILE
     if stamp.is_file():
         write_atomic(folder / TIMESTAMP_FILE, stamp.read_text(encoding="utf-8"))
 
@@ -431,7 +434,7 @@ def _autograded_notebook(
     does not match the release, is shown on the released notebook instead.
     """
     name = f"{assignment}.ipynb"
-    submitted = Path(course.format_path(course.submitted_directory, record.student, assignment))
+    submitted = _submitted(course, assignment, record.student)
     released = Path(course.format_path(course.release_directory, ".", assignment))
     # The batch names the student's file inside what it found: a folder or the file itself.
     # An archive's notebook is gone by now, and the release stands in for it.
@@ -451,7 +454,6 @@ def _autograded_notebook(
             report.notes.append(note)
             continue
         _fill_test_cells(notebook, by_cell, result)
-        notebook.metadata["deepgrade"] = {"record": _digest(record, assignment)}
         # nbformat's v4 writer without nbformat.writes's schema validation, which only logs
         # (and the cells are the release's, nbgrader-checked, and deepgrade's outputs).
         return str(_nbformat().v4.nbjson.writes(notebook))
