@@ -54,7 +54,8 @@ def sweep(ctx: CheckContext, plot: PlotSpec) -> Sweep | None:
         # A reference or recording that cannot draw this costs the figure, never the grade.
         logger.exception("the plot of {} has no reference values", plot.call)
         return None
-    got = _student_side(ctx, plot)
+    inputs = plot_inputs(plot)
+    got = _student_side(ctx, plot, inputs)
     if not got or not _matches(expected[0], got[0]):
         return None
     both = len(expected) > 1 and len(got) > 1 and _matches(expected[1], got[1])
@@ -62,7 +63,7 @@ def sweep(ctx: CheckContext, plot: PlotSpec) -> Sweep | None:
     tolerance = default_tolerance(torch.float64)
     return Sweep(
         call=plot.call,
-        inputs=plot_inputs(plot).tolist(),
+        inputs=inputs.tolist(),
         expected=expected[0].tolist(),
         got=got[0].tolist(),
         expected_gradient=gradients[0].tolist() if gradients else [],
@@ -72,9 +73,9 @@ def sweep(ctx: CheckContext, plot: PlotSpec) -> Sweep | None:
     )
 
 
-def _student_side(ctx: CheckContext, plot: PlotSpec) -> list[torch.Tensor]:
-    """The student's values (and derivatives, if the backward pass runs) on the inputs."""
-    inputs = plot_inputs(plot).to(ctx.device)
+def _student_side(ctx: CheckContext, plot: PlotSpec, inputs: torch.Tensor) -> list[torch.Tensor]:
+    """The student's values (and derivatives, if the backward pass runs) on ``inputs``."""
+    inputs = inputs.to(ctx.device)
     attempts = [True, False] if plot.gradient else [False]
     for with_gradient in attempts:
         try:
