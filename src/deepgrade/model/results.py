@@ -55,6 +55,19 @@ class TaskScore(BaseModel):
     tiers: list[tuple[float, float]] = Field(description="(threshold, credit) pairs.")
     credit: float = Field(ge=0, le=1, description="The credit of the best tier reached.")
 
+    def reaches(self, threshold: float) -> bool:
+        return reaches(self.value, threshold, higher_is_better=self.higher_is_better)
+
+    def tiers_text(self, separator: str = "; ") -> str:
+        """The tiers as students read them: ``>= 0.9 earns 100%; >= 0.8 earns 50%``."""
+        sign = ">=" if self.higher_is_better else "<="
+        return separator.join(f"{sign} {t:g} earns {c:.0%}" for t, c in self.tiers)
+
+
+def reaches(value: float, threshold: float, *, higher_is_better: bool) -> bool:
+    """Whether a metric's ``value`` reaches a tier's ``threshold``."""
+    return value >= threshold if higher_is_better else value <= threshold
+
 
 class Sweep(BaseModel):
     """A student's function of one tensor next to its reference over a range of inputs, with

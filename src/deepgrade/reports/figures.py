@@ -98,8 +98,7 @@ def task_tiers(check: CheckResult, task: TaskScore) -> Figure:
     axes = figure.subplots()
     thresholds = [threshold for threshold, _ in task.tiers]
     for threshold, credit in task.tiers:
-        reached = task.value >= threshold if task.higher_is_better else task.value <= threshold
-        colour = "#2e7d32" if reached else "#757575"
+        colour = "#2e7d32" if task.reaches(threshold) else "#757575"
         axes.axvline(threshold, color=colour, linestyle=":", linewidth=1.5)
         axes.annotate(
             f"{credit:.0%}",
@@ -117,10 +116,8 @@ def task_tiers(check: CheckResult, task: TaskScore) -> Figure:
     axes.set_ylim(0, 1)
     axes.set_yticks([])
     axes.set_xlabel(f"{task.name} ({'higher' if task.higher_is_better else 'lower'} is better)")
-    sign = ">=" if task.higher_is_better else "<="
-    tiers = ", ".join(f"{sign} {t:g} earns {c:.0%}" for t, c in task.tiers)
     alt = (
-        f"{check.name}: {task.name} {task.value:.4g}; tiers {tiers}; "
+        f"{check.name}: {task.name} {task.value:.4g}; tiers {task.tiers_text(', ')}; "
         f"reached {task.credit:.0%} of the tiers' credit"
     )
     return Figure(html.figure_uri(figure), alt)

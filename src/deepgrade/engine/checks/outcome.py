@@ -18,7 +18,7 @@ from pydantic import Field
 
 from deepgrade.engine.checks.base import CheckOutcome, CheckSpec, register_check
 from deepgrade.engine.checks.context import CheckContext, call_with
-from deepgrade.model.results import TaskScore
+from deepgrade.model.results import TaskScore, reaches
 from deepgrade.sandbox.worker.drivers import outcome as outcome_driver
 
 Metric = Literal["accuracy_logit", "accuracy_argmax", "mse", "relative_error"]
@@ -80,11 +80,11 @@ class OutcomeCheck(CheckSpec):
         # The history and the metric earn separate shares: a good curve counts even when the
         # metric reaches no tier, and a malformed one costs its share whatever the metric.
         tier = self._credit(score)
-        message = f"{name} {score:.4g} ({self._tiers_text()})."
         higher = _HIGHER_IS_BETTER.get(self.metric, False)
         task = TaskScore(
             name=name, value=score, higher_is_better=higher, tiers=self.tiers, credit=tier
         )
+        message = f"{name} {score:.4g} ({task.tiers_text()})."
         if tier >= 1 and not history_problem:
             return CheckOutcome(True, message, series=series, task=task)
         credit = (1 - self.history_share) * tier + (0 if history_problem else self.history_share)
@@ -127,12 +127,8 @@ class OutcomeCheck(CheckSpec):
 
     def _credit(self, score: float) -> float:
         higher = _HIGHER_IS_BETTER.get(self.metric, False)
-        reached = [c for t, c in self.tiers if (score >= t if higher else score <= t)]
+        reached = [c for t, c in self.tiers if reaches(score, t, higher_is_better=higher)]
         return max(reached, default=0.0)
-
-    def _tiers_text(self) -> str:
-        sign = ">=" if _HIGHER_IS_BETTER.get(self.metric, False) else "<="
-        return "; ".join(f"{sign} {t:g} earns {c:.0%}" for t, c in self.tiers)
 
     def _history(self, history: Any) -> tuple[dict[str, list[float]], str | None]:
         if self.history_keys:
