@@ -56,8 +56,8 @@ class FailureGroup:
     pattern: str
     example: str
     students: set[str] = field(default_factory=set)
-    numbers: list[str | None] = field(default_factory=list)
-    aligned: bool = True
+    numbers: list[str | None] = field(init=False)
+    aligned: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
         self.numbers = list(_NUMBER.findall(self.example))
