@@ -327,3 +327,25 @@ def test_a_second_write_of_the_same_records_touches_nothing(
         gradebook.find_grade("lab7_q_capacity", ASSIGNMENT, ASSIGNMENT, "bob").manual_score == 2.0
     )
     assert (course / "autograded" / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
+
+
+@pytest.mark.parametrize("stamp", ["not a time at all\n", "link"])
+def test_a_students_timestamp_file_is_read_with_bounds(
+    course: Path, gradebook: Any, tmp_path: Path, stamp: str
+) -> None:
+    # timestamp.txt comes with the student's submission: one that cannot be read costs that
+    # submission its time, never the class its gradebook, and a link is not followed.
+    submitted = course / "submitted" / "alice" / ASSIGNMENT / "timestamp.txt"
+    submitted.unlink()
+    if stamp == "link":
+        secret = tmp_path / "secret.txt"
+        secret.write_text("2025-03-01 09:30:00.000000 UTC\n")
+        submitted.symlink_to(secret)
+    else:
+        submitted.write_text(stamp)
+    report = write_gradebook(course, LAB, [record("alice", {})])
+    assert report.written == ["alice"]
+    assert gradebook.find_submission(ASSIGNMENT, "alice").timestamp is None
+    copied = course / "autograded" / "alice" / ASSIGNMENT / "timestamp.txt"
+    # Kept beside the graded notebook as handed in (nbgrader autograde does so), unless a link.
+    assert (copied.read_text() if copied.exists() else "link") == stamp

@@ -44,7 +44,7 @@ def submission_time(found: FoundSubmission, zone: tzinfo) -> SubmissionTime:
     problem = ""
     if found.kind is SourceKind.FOLDER and (source / TIMESTAMP_FILE).is_file():
         try:
-            at = parse_timestamp(_read_bounded(source / TIMESTAMP_FILE))
+            at = parse_timestamp(read_timestamp_file(source / TIMESTAMP_FILE))
             return SubmissionTime(at=at, source=TimeSource.NBGRADER)
         except ValueError as exc:
             problem = f"{TIMESTAMP_FILE} unreadable ({exc})"
@@ -67,7 +67,7 @@ def submission_time(found: FoundSubmission, zone: tzinfo) -> SubmissionTime:
     return SubmissionTime(at=at, source=TimeSource.MTIME, problem=problem)
 
 
-def _read_bounded(path: Path) -> str:
+def read_timestamp_file(path: Path) -> str:
     """The file's text, if it is a small regular file: never a link (to another file, whose
     text an error message would quote) nor a pipe (that would block)."""
     try:

@@ -17,6 +17,7 @@ import json
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,10 @@ from deepgrade.errors import DeepgradeError, UsageError
 from deepgrade.model.records import RecordStatus, SubmissionRecord, write_atomic
 from deepgrade.model.results import ExerciseResult, LabResult
 from deepgrade.model.spec import LabSpec
+from deepgrade.staff.deadlines import TIMESTAMP_FILE, parse_timestamp, read_timestamp_file
 from deepgrade.staff.nbgrader import course_config
 from deepgrade.staff.release import grade_id
 
-TIMESTAMP_FILE = "timestamp.txt"
 # Where deepgrade keeps, in an nbgrader course folder, what it wrote into the gradebook.
 STATE_DIR = ".deepgrade"
 _SQLITE = "sqlite:///"
@@ -400,8 +401,25 @@ def _submitted(course: Any, assignment: str, student: str) -> Path:
     return Path(course.format_path(course.submitted_directory, student, assignment))
 
 
-def _submitted_timestamp(course: Any, assignment: str, student: str) -> Any:
-    return course.get_existing_timestamp(str(_submitted(course, assignment, student)))
+def _submitted_timestamp(course: Any, assignment: str, student: str) -> datetime | None:
+    """The submission's time from its ``timestamp.txt``, in UTC without a zone as nbgrader
+    keeps it; ``None`` where there is none or it cannot be read. The file is the student's:
+    read with deadlines' bounds (nbgrader's own reader follows links, reads any length, and
+    stops the whole write at the first unparsable one)."""
+    text = _timestamp_text(course, assignment, student)
+    try:
+        at = parse_timestamp(text) if text is not None else None
+    except ValueError:
+        return None
+    return at.astimezone(UTC).replace(tzinfo=None) if at else None
+
+
+def _timestamp_text(course: Any, assignment: str, student: str) -> str | None:
+    stamp = _submitted(course, assignment, student) / TIMESTAMP_FILE
+    try:
+        return read_timestamp_file(stamp) if stamp.is_file() else None
+    except ValueError:
+        return None
 
 
 def _set_auto_score(grade: Any, score: float) -> None:
@@ -415,9 +433,9 @@ def _set_auto_score(grade: Any, score: float) -> None:
 
 def _copy_timestamp(course: Any, assignment: str, student: str, folder: Path) -> None:
     """Keep the submission time next to the graded notebook, as nbgrader autograde does."""
-    stamp = _submitted(course, assignment, student) / TIMESTAMP_FILE
-    if stamp.is_file():
-        write_atomic(folder / TIMESTAMP_FILE, stamp.read_text(encoding="utf-8"))
+    text = _timestamp_text(course, assignment, student)
+    if text is not None:
+        write_atomic(folder / TIMESTAMP_FILE, text)
 
 
 def _autograded_notebook(
