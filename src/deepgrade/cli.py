@@ -254,6 +254,11 @@ def batch(
         settings = settings.model_copy(update={"allow_limits_only": True})
     # Said at once: run_batch validates the same, but only after importing PyTorch.
     validate_request(lab, exercises, settings=settings, submissions=submissions)
+    if executor == "local":
+        from deepgrade.staff.forkserver import start_fork_server
+
+        # The graders' server imports PyTorch while this process imports its own modules.
+        start_fork_server(settings)
     from deepgrade.staff.batch import BatchOptions, RichProgress, run_batch
 
     options = BatchOptions(

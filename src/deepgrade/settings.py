@@ -69,6 +69,13 @@ class GraderSettings(BaseSettings):
         ("torch", "numpy", "sympy"),
         description="Modules a worker template imports once for all the workers it forks.",
     )
+    fork_templates: bool = Field(
+        True,
+        description=(
+            "Fork CPU worker templates from the grader, which imported PyTorch once for both "
+            "(Linux); false: start each as a new interpreter that imports it again."
+        ),
+    )
     output_limit_chars: int = Field(
         4000, gt=0, description="Student output kept per exercise; the rest is counted."
     )

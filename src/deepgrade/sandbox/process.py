@@ -139,11 +139,15 @@ class _Watchdog:
     together they exhaust the machine.
     """
 
-    def __init__(self, template: WorkerTemplate, memory_limit: int, process_limit: int) -> None:
+    def __init__(
+        self, template: WorkerTemplate, worker: int, memory_limit: int, process_limit: int
+    ) -> None:
         self.template = template
         self.memory_limit = memory_limit
         self.process_limit = process_limit
         self.verdict: str | None = None
+        # The worker's processes at the last look, for its CPU clock (see WorkerProcess._cpu).
+        self.members = frozenset({worker})
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -155,6 +159,7 @@ class _Watchdog:
     def _run(self) -> None:
         while not self._stop.wait(_WATCH_INTERVAL_S):
             members = self.template.workers()
+            self.members = frozenset(members)
             if len(members) > self.process_limit:
                 verdict = f"started more than {self.process_limit} processes"
             elif memory_bytes(members) > self.memory_limit:
@@ -228,7 +233,7 @@ class WorkerProcess:
         self._requests, self._replies = request_write, reply_read
         settings = self.settings
         self._watchdog = _Watchdog(
-            self._template, settings.memory_limit_mb * _MIB, settings.process_limit
+            self._template, self._pid, settings.memory_limit_mb * _MIB, settings.process_limit
         )
         self._watchdog.start()
         limit = settings.output_limit_chars
@@ -289,8 +294,15 @@ class WorkerProcess:
             self.cpu_used = time.monotonic() - sent if start is None or end is None else end - start
 
     def _cpu(self) -> float | None:
-        template = self._template
-        return None if template is None else cpu_seconds(template.workers(), template.root)
+        """CPU seconds used so far by the worker's processes, as the watchdog last found them
+        (it reads all of /proc; this is asked twice per request, and often while one waits).
+        A child started since is counted from the watchdog's next look, with the CPU it used
+        until then; one that ended was counted by whoever reaped it."""
+        template, watchdog = self._template, self._watchdog
+        if template is None:
+            return None
+        members = watchdog.members if watchdog is not None else template.workers()
+        return cpu_seconds(set(members), template.root)
 
     def _exchange(
         self, header: dict[str, Any], tensors: list[torch.Tensor], deadline: _Deadline

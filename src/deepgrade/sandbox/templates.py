@@ -7,14 +7,19 @@ runs inside it).
 A template serves one worker at a time and cleans up after it before forking the next; this
 process keeps idle templates for reuse, one per isolation level and device.
 
-Nothing here imports PyTorch, so that a command can launch its template first and import the
-heavy grading modules while the template imports its own.
+A command launches its template before it reads any lab, check or submission other than the
+one it grades (:func:`prestart`). Where it can, it imports PyTorch and forks the template from
+itself (:mod:`deepgrade.sandbox.forked`), so that the import is paid once; otherwise it starts
+the template as a new interpreter and imports the heavy grading modules while the template
+imports its own. A template that must be replaced later is always started, never forked: by
+then this process holds what its workers must not see.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import itertools
 import json
 import os
@@ -30,6 +35,7 @@ from typing import Any
 from loguru import logger
 
 from deepgrade.model.results import IsolationLevel
+from deepgrade.sandbox.forked import ForkedProcess, ForkError, Holder, fork_template
 from deepgrade.sandbox.isolation import (
     SANDBOX_HOME,
     folders_under_home,
@@ -114,7 +120,7 @@ class WorkerTemplate:
         self.device = device
         self.isolation = isolation_level(settings.isolation)
         self._folder = tempfile.TemporaryDirectory(prefix="deepgrade-template-")
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: subprocess.Popen[bytes] | ForkedProcess | None = None
         self._control: socket.socket | None = None
         self._ready = False
         self.root = -1
@@ -123,8 +129,13 @@ class WorkerTemplate:
     def key(self) -> tuple[str, str, tuple[str, ...]]:
         return _key(self.settings, self.device)
 
-    def launch(self) -> None:
-        """Start the template's process; :meth:`wait_ready` waits for its imports."""
+    def launch(self, *, fork: bool = False) -> None:
+        """Start the template's process; :meth:`wait_ready` waits for its imports.
+
+        With ``fork``, this process forks it (see :mod:`deepgrade.sandbox.forked`): only a
+        caller that has read nothing secret yet may ask, and where forking is not possible the
+        template is started as a new interpreter.
+        """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sandboxed = self.isolation is IsolationLevel.BUBBLEWRAP
         home = SANDBOX_HOME if sandboxed else self._folder.name
@@ -132,8 +143,20 @@ class WorkerTemplate:
         if user is not None:
             # Its workers must reach their homes in this folder, without listing it.
             Path(self._folder.name).chmod(0o711)
+        environment = _environment(home, self.device)
+        try:
+            if fork and self.device == "cpu":
+                self._process = self._fork(theirs.fileno(), sandboxed, home, environment, user)
+            else:
+                self._process = self._start(theirs.fileno(), sandboxed, environment, user)
+        finally:
+            theirs.close()
+        self._control = ours
+
+    def _start(
+        self, fd: int, sandboxed: bool, environment: dict[str, str], user: int | None
+    ) -> subprocess.Popen[bytes]:
         sandbox = sandbox_command(device=self.device) if sandboxed else []
-        fd = theirs.fileno()
         script = (
             f"import os;os.dup2({fd},3);os.close({fd});"
             "from deepgrade.sandbox.worker.template import main;"
@@ -141,19 +164,41 @@ class WorkerTemplate:
         )
         # -I: no environment variables, no user site, and neither the working folder nor any
         # student's folder on sys.path, so a submission's torch.py cannot shadow torch.
-        self._process = subprocess.Popen(
+        return subprocess.Popen(
             [*sandbox, sys.executable, "-I", "-c", script],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             pass_fds=(fd,),
             cwd=self._folder.name,
-            env=_environment(home, self.device),
+            env=environment,
             start_new_session=True,
             preexec_fn=_template_process,
         )
-        theirs.close()
-        self._control = ours
+
+    def _fork(
+        self,
+        fd: int,
+        sandboxed: bool,
+        home: str,
+        environment: dict[str, str],
+        user: int | None,
+    ) -> ForkedProcess | subprocess.Popen[bytes]:
+        timeout = self.settings.worker_start_timeout
+        try:
+            holder = Holder(sandbox_command(device="cpu"), timeout) if sandboxed else None
+        except ForkError as exc:
+            logger.debug("starting the template instead of forking it: {}", exc)
+            return self._start(fd, sandboxed, environment, user)
+        # Like a started template's interpreter (-I): no folder but the installation's.
+        return fork_template(
+            fd,
+            holder=holder,
+            home=home,
+            environment=environment,
+            preload=list(self.settings.preload),
+            user=user,
+        )
 
     def wait_ready(self) -> None:
         if self._ready:
@@ -271,13 +316,13 @@ class _Pool:
         self._lock = threading.Lock()
         atexit.register(self.close)
 
-    def prestart(self, settings: GraderSettings, device: str) -> None:
+    def prestart(self, settings: GraderSettings, device: str, *, fork: bool) -> None:
         """Launch a template now, to have it ready when the first worker is needed."""
         with self._lock:
             if any(t.key == _key(settings, device) for t in self._idle):
                 return
         template = WorkerTemplate(settings, device)
-        template.launch()
+        template.launch(fork=fork)
         with self._lock:
             self._idle.append(template)
 
@@ -325,18 +370,31 @@ def prestart(settings: GraderSettings | None = None, device: str = "auto") -> No
     settings = settings or GraderSettings()
     if device.startswith("cuda") or (device == "auto" and Path("/dev/nvidiactl").exists()):
         return
+    fork = settings.fork_templates and sys.platform == "linux"
+    if fork:
+        for name in template_modules(settings):
+            importlib.import_module(name)
     try:
-        TEMPLATES.prestart(settings, "cpu")
+        TEMPLATES.prestart(settings, "cpu", fork=fork)
     except Exception as exc:
         # Only an early start: taking a template later reports the problem properly.
         logger.debug("could not prestart a worker template: {}", exc)
 
 
+def template_modules(settings: GraderSettings) -> list[str]:
+    """What a forked template imports from its grader, once for both: its preload, the
+    worker's own modules, and the libraries whose functions the worker's detector watches."""
+    # The detector imports PyTorch: not before a template is started (see the module's text).
+    from deepgrade.sandbox.worker.detector import WATCHED_MODULES
+
+    return [*settings.preload, "deepgrade.sandbox.worker.main", *WATCHED_MODULES]
+
+
 def prestarted(settings: str, device: str, call: bytes, *live: Any) -> None:
     """Run a pickled ``(function, arguments)`` after launching a worker template.
 
-    The entry point of a spawned grader process: unpickling the call imports the grader's
-    modules, PyTorch among them, while the template imports its own. ``settings`` is the
+    The entry point of a grader process: its template is launched (forked where it can be)
+    before the call, which loads the lab, is unpickled. ``settings`` is the
     grader's settings as JSON; ``live`` are arguments that cannot be pickled by hand
     (connections), passed before the others.
     """

@@ -10,7 +10,6 @@ which gets a ``grader_error`` record (graded again by the next run).
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import pickle
 import socket
@@ -23,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.context import ForkServerContext, ForkServerProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -40,6 +39,7 @@ from deepgrade.model.spec import LabSpec, load_lab
 from deepgrade.sandbox.proctree import die_with_parent
 from deepgrade.sandbox.templates import prestarted
 from deepgrade.settings import GraderSettings
+from deepgrade.staff.forkserver import start_fork_server
 from deepgrade.staff.submissions import FoundSubmission, open_submission
 
 if TYPE_CHECKING:
@@ -184,16 +184,17 @@ def _record(
 
 # -- the local pool of grader processes ---------------------------------------------------------
 class LocalPool:
-    """Up to ``workers`` spawned grader processes on this machine, each grading one task at a time.
+    """Up to ``workers`` grader processes on this machine, each grading one task at a time.
 
-    Spawned, so that no state leaks between students; a grader that dies or hangs is replaced.
+    Forked from the fork server (:mod:`deepgrade.staff.forkserver`), never from this process,
+    so that no state of the batch leaks into them; a grader that dies or hangs is replaced.
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
 
     def grade(self, tasks: Sequence[GradingTask], config: GradingConfig, arrived: Arrived) -> None:
-        context = multiprocessing.get_context("spawn")
+        context = start_fork_server(config.settings)
         queue = deque(tasks)
         workers = min(self.workers, len(tasks))
         graders: list[_Grader] = []
@@ -229,7 +230,7 @@ class LocalPool:
 def _serve(connection: Connection, config: GradingConfig) -> None:
     """A grader process: grade each task received until told to stop."""
     _die_with_batch()
-    # Spawned without the parent's log setup: a crashed check's traceback must reach staff.
+    # Started without the batch's log setup: a crashed check's traceback must reach staff.
     logger.enable("deepgrade")
     logger.remove()
     logger.add(sys.stderr, level="WARNING", backtrace=False, diagnose=False)
@@ -248,23 +249,24 @@ def _die_with_batch() -> None:
     """Have the kernel kill this grader when ``grade batch`` dies, even by SIGKILL (Linux).
 
     It would otherwise grade its submission to the end for nobody (it never writes results).
+    Its parent is the fork server, which ends when the batch does.
     """
     die_with_parent()
-    parent = multiprocessing.parent_process()
-    if parent is not None and os.getppid() != parent.pid:  # it died before the request
+    if os.getppid() == 1:  # the server, and so the batch, ended before the request
         os._exit(1)
 
 
 class _Grader:
     """One grader process and the task it holds."""
 
-    def __init__(self, context: SpawnContext, config: GradingConfig, task: GradingTask) -> None:
+    def __init__(
+        self, context: ForkServerContext, config: GradingConfig, task: GradingTask
+    ) -> None:
         ours, theirs = context.Pipe()
-        # The grader's own modules (and PyTorch) are imported only after its worker template
-        # was launched, so that both import at once.
+        # The lab is loaded only after the worker template was forked, which must not see it.
         call = pickle.dumps((_serve, (config,)))
         settings = config.settings.model_dump_json()
-        self.process: SpawnProcess = context.Process(
+        self.process: ForkServerProcess = context.Process(
             target=prestarted, args=(settings, config.device, call, theirs), name="deepgrade-grader"
         )
         self.process.start()

@@ -279,7 +279,7 @@ _SWITCHES: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (sys, ("settrace", "setprofile")),
     (threading, ("settrace", "setprofile")),
 )
-_WATCHED_MODULES = sorted({call.rpartition(".")[0] for f in FAMILIES for call in f.calls})
+WATCHED_MODULES = sorted({call.rpartition(".")[0] for f in FAMILIES for call in f.calls})
 
 
 def _replace_everywhere(original: object, replacement: object, extra: list[dict[str, Any]]) -> None:
@@ -300,7 +300,7 @@ def install() -> None:
     any submission's code (in the worker template, so that every worker starts so)."""
     if _INSTALLED:
         return
-    for name in _WATCHED_MODULES:
+    for name in WATCHED_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     watch_new_modules([])

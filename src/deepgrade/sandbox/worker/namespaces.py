@@ -28,6 +28,9 @@ _MS_REMOUNT = 0x20
 _MS_BIND = 0x1000
 _MS_REC = 0x4000
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_CAPBSET_DROP = 24
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAPABILITY_VERSION_3 = 0x20080522
 PRIVATE_FOLDERS = ("/tmp", "/dev/shm")
 
@@ -86,6 +89,17 @@ def enter_private_namespaces(tmpfs_bytes: int, keep: Sequence[str] = ()) -> None
         readonly = _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
         _check(libc.mount(None, folder.encode(), None, readonly, None), f"read-only {folder}")
         os.close(fd)
+    drop_capabilities()
+
+
+def drop_capabilities() -> None:
+    """Give up every capability for good: none held, none to inherit or regain by running a
+    program, and no privileges gained through a set-user-ID program either."""
+    libc = _libc()
+    _check(libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "ambient capabilities")
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    for capability in range(last + 1):
+        _check(libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0), "capability bounding set")
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     header = _CapHeader(_CAPABILITY_VERSION_3, 0)
     nothing = (_CapData * 2)()
