@@ -40,7 +40,6 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -181,10 +180,14 @@ OTTER_CONFIG = f"# ASSIGNMENT CONFIG\nname: {LAB2_FOLDER}\nexport_cell: false\n"
 
 @dataclass(frozen=True)
 class _Outcome:
-    """One grader's run over the class: its timing and who got full marks."""
+    """One grader's run over the class: its timing and who got full marks.
+
+    ``public_passed``: who passed every public test, where the grader says so apart (Otter).
+    """
 
     timed: Timed
     full_marks: set[str]
+    public_passed: set[str] | None = None
 
 
 @click.command()
@@ -274,16 +277,25 @@ def _table(
         if wrong := sorted(outcome.full_marks ^ expected):
             listed = ", ".join(f"{s} ({planted[s] or 'correct'})" for s in wrong)
             table.add_row(f"[yellow]warning: {name} disagrees on[/]", listed, "", "", "")
-    hidden_only = sum(bug in LAB2_HIDDEN_BUGS for bug in planted.values())
     agree = all(outcome.full_marks == expected for outcome in outcomes.values())
     table.add_row(
         "all three give full marks to exactly the students without a bug",
         f"{len(expected)} of {students} full marks; {students - len(expected)} with a bug or "
-        f"the stub, {hidden_only} of them with a bug only hidden tests catch",
+        "the stub",
         "agree",
         "-",
         verdict(agree),
     )
+    hidden_only = {student for student, bug in planted.items() if bug in LAB2_HIDDEN_BUGS}
+    if hidden_only:
+        passed = hidden_only & (outcomes["otter run"].public_passed or set())
+        table.add_row(
+            "students with a bug only hidden tests catch pass Otter's public tests",
+            f"{len(passed)} of {len(hidden_only)} students",
+            "all",
+            "-",
+            verdict(passed == hidden_only),
+        )
     return table
 
 
@@ -473,14 +485,14 @@ def _otter(env: Path, console: Console) -> Path:
         [str(python), "-m", "pip", "install", "--quiet", f"torch=={version('torch')}"],
         [str(python), "-m", "pip", "install", "--quiet", OTTER_REQUIREMENT],
     ]
-    console.print(f"Installing {OTTER_REQUIREMENT} into its own environment, {env}, once")
-    for step in steps:
-        if subprocess.run(step, check=False).returncode != 0:
-            raise SystemExit(
-                f"could not install Otter-Grader ({' '.join(step)} failed); make the "
-                f"environment by hand: python -m venv {env}, then {python} -m pip install "
-                f"torch=={version('torch')} '{OTTER_REQUIREMENT}'"
-            )
+    with console.status(f"installing {OTTER_REQUIREMENT} into its own environment, {env}"):
+        for step in steps:
+            if (failure := timed_run(step).failure()) is not None:
+                raise SystemExit(
+                    f"could not install Otter-Grader ({failure}); make its environment by "
+                    f"hand: python -m venv {env}; {python} -m pip install "
+                    f"torch=={version('torch')} '{OTTER_REQUIREMENT}'"
+                )
     return otter
 
 
@@ -514,22 +526,20 @@ def _otter_run(
         command = [str(otter), "run", "-a", str(autograder), "-o", str(out), str(submission)]
         runs.append(functools.partial(timed_run, command, cwd=folder, env=env))
     timed = timed_pool(runs, workers)
-    full_marks = {
-        student
-        for student in submissions
-        if _otter_full_marks(folder / "results" / student / "results.json")
-    }
-    return _Outcome(timed, full_marks)
-
-
-def _otter_full_marks(results: Path) -> bool:
-    """Whether Otter's results (Gradescope's format) give every question all its points."""
-    if not results.is_file():
-        return False
-    tests = json.loads(results.read_text(encoding="utf-8"))["tests"]
-    # The "Public Tests" entry repeats the public results without points of its own.
-    scored = [test for test in tests if test.get("max_score") is not None]
-    return bool(scored) and all(test["score"] == test["max_score"] for test in scored)
+    full_marks, public_passed = set(), set()
+    for student in submissions:
+        results = folder / "results" / student / "results.json"
+        if not results.is_file():
+            continue
+        tests = json.loads(results.read_text(encoding="utf-8"))["tests"]
+        # Gradescope's format: a "Public Tests" entry without points (its status says whether
+        # every public test passed), then each question with its score, hidden tests included.
+        scored = [test for test in tests if test.get("max_score") is not None]
+        if scored and all(test["score"] == test["max_score"] for test in scored):
+            full_marks.add(student)
+        if any(t["name"] == "Public Tests" and t["status"] == "passed" for t in tests):
+            public_passed.add(student)
+    return _Outcome(timed, full_marks, public_passed)
 
 
 def _grade_batch(submitted: Path, out: Path, workers: int, isolation: str) -> _Outcome:
