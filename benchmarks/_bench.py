@@ -70,22 +70,18 @@ _PIPE_WIDTH = 120
 
 def grade_command() -> list[str]:
     """The ``grade`` console script of this interpreter's environment, as users run it."""
-    return [console_script("grade")]
-
-
-def console_script(name: str) -> str:
-    """The console script ``name`` of this interpreter's environment (else on the PATH)."""
-    beside = Path(sys.executable).with_name(name)
-    found = str(beside) if beside.is_file() else shutil.which(name)
+    beside = Path(sys.executable).with_name("grade")
+    found = str(beside) if beside.is_file() else shutil.which("grade")
     if found is None:
-        raise SystemExit(f"the {name} command is not installed in this environment")
-    return found
+        raise SystemExit("the grade command is not installed in this environment")
+    return [found]
 
 
 def activated_env(scripts: Path = Path(sys.executable).parent) -> dict[str, str]:
-    """The environment with ``scripts`` (this interpreter's) first on the PATH, as if activated.
+    """The environment with ``scripts`` (this interpreter's by default) first on the PATH.
 
-    Tools such as nbgrader (``alembic``) and Otter (its kernel) run helpers by name.
+    As if that environment were activated: nbgrader runs ``alembic`` by name, and Otter's
+    commands find their own environment's first.
     """
     return {**os.environ, "PATH": os.pathsep.join([str(scripts), os.environ.get("PATH", "")])}
 
