@@ -50,7 +50,9 @@ def bench(session: nox.Session) -> None:
     They print figures and never fail on a missed goal.
     """
     session.install(TORCH)
-    # throughput.py compares with nbgrader, which comes with the staff extra.
+    # throughput.py compares with nbgrader, which comes with the staff extra, and with
+    # Otter-Grader, which it installs into an environment of its own (.nox/otter): next to
+    # deepgrade, Otter's dill breaks the sandboxed workers (docs/benchmarks.md).
     session.install("-e", ".[staff]")
     for script in session.posargs or BENCHMARKS:
         session.run("python", f"benchmarks/{script}")

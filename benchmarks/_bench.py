@@ -6,11 +6,14 @@ code, so that a slow machine cannot break a run of the benchmarks.
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,20 @@ LAB2_BUGS: dict[str, tuple[str, str]] = {
         "torch.exp(x)",
     ),
 }
+# Planted bugs that only unusual inputs show: Lab 2's public checks pass them and its hidden
+# checks catch them, so that a peer's hidden tests can be compared with deepgrade's.
+LAB2_HIDDEN_BUGS: dict[str, tuple[str, str]] = {
+    # sigmoid' = exp(-x) sigmoid^2, with exp(-x) = 1/y - 1: NaN (inf * 0) where y underflows.
+    "sigmoid backward NaN for large negative inputs": (
+        "return grad_output * y * (1 - y)",
+        "return grad_output * (1 / y - 1) * y**2",
+    ),
+    # Right for every dim of a matrix, wrong along a middle dim of a 3-d input.
+    "softmax written for matrices (any dim but 0 taken as the last)": (
+        "e = torch.exp(x - x.amax(dim=dim, keepdim=True))",
+        "dim = 0 if dim == 0 else -1\n        e = torch.exp(x - x.amax(dim=dim, keepdim=True))",
+    ),
+}
 # Rich wraps at 80 columns when the output is not a terminal (a log, a pipe): too narrow for
 # the tables, whose rows would wrap.
 _PIPE_WIDTH = 120
@@ -60,13 +77,28 @@ def grade_command() -> list[str]:
     return [found]
 
 
+def activated_env(scripts: Path = Path(sys.executable).parent) -> dict[str, str]:
+    """The environment with ``scripts`` (this interpreter's by default) first on the PATH.
+
+    As if that environment were activated: nbgrader runs ``alembic`` by name, and Otter's
+    commands find their own environment's first.
+    """
+    return {**os.environ, "PATH": os.pathsep.join([str(scripts), os.environ.get("PATH", "")])}
+
+
 @dataclass(frozen=True)
 class Timed:
-    """One run of a command: its wall-clock seconds, exit code and output (for a failure)."""
+    """One run of a command: its wall-clock seconds, exit code and output (for a failure).
+
+    ``user`` is the user CPU seconds of the processes it started that have been reaped by then
+    (their children's too, where each parent waited): on a loaded machine a fairer figure to
+    compare than the wall time.
+    """
 
     seconds: float
     returncode: int
     output: str
+    user: float = 0.0
 
     def failure(self) -> str | None:
         """The last lines of the output when the command failed, else ``None``."""
@@ -80,7 +112,7 @@ def timed_run(
     command: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Timed:
     """Run ``command`` to its end, timing it from start to exit (output kept in memory)."""
-    started = time.perf_counter()
+    started, user = time.perf_counter(), _children_user()
     done = subprocess.run(
         command,
         cwd=cwd,
@@ -91,7 +123,27 @@ def timed_run(
         check=False,
     )
     seconds = time.perf_counter() - started
-    return Timed(seconds, done.returncode, done.stdout.decode(errors="replace"))
+    output = done.stdout.decode(errors="replace")
+    return Timed(seconds, done.returncode, output, _children_user() - user)
+
+
+def timed_pool(runs: Sequence[Callable[[], Timed]], jobs: int) -> Timed:
+    """Call ``runs`` (each a :func:`timed_run`), ``jobs`` at a time, as one timed run.
+
+    The wall time is from the first start to the last exit and the CPU time that of all of
+    them (each run's own ``user`` counts the others' too when they overlap); the exit code and
+    output are the first failure's, or the last run's.
+    """
+    started, user = time.perf_counter(), _children_user()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = list(pool.map(lambda run: run(), runs))
+    seconds = time.perf_counter() - started
+    last = next((timed for timed in done if timed.returncode != 0), done[-1])
+    return Timed(seconds, last.returncode, last.output, _children_user() - user)
+
+
+def _children_user() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
 
 
 def goals_table(title: str) -> Table:
