@@ -106,8 +106,8 @@ def check(
     request = validate_request(
         lab, exercises, settings=settings, submission=path or _default_submission()
     )
-    # The worker template imports PyTorch while this process imports the grader's modules.
-    prestart(settings, device=device)
+    # Before the lab is read: the template may be forked from this process.
+    prestart(settings, device=device, clean=True)
     from deepgrade.engine.grading import grade_submission
 
     result = grade_submission(

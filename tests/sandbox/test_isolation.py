@@ -33,6 +33,7 @@ from deepgrade.sandbox import isolation
 from deepgrade.sandbox.isolation import bubblewrap_problem, isolation_level
 from deepgrade.sandbox.process import WorkerOverLimit, WorkerProcess, WorkerTimeout
 from deepgrade.sandbox.proctree import tree
+from deepgrade.sandbox.templates import TEMPLATES
 from deepgrade.settings import GraderSettings
 from tests.helpers import FAST, LAB2_SOLUTION, ROOT
 
@@ -47,9 +48,19 @@ LEVELS = [
 ONLY = "lab2.sigmoid"
 
 
+# A template started as a new interpreter, or forked from this process (sandbox/forked.py):
+# both must isolate alike.
+TEMPLATES_MADE = ["started", "forked"]
+
+
 @contextmanager
-def started(**changes: Any) -> Iterator[WorkerProcess]:
-    worker = WorkerProcess(FAST.model_copy(update=changes), "cpu", "__main__")
+def started(made: str = "started", **changes: Any) -> Iterator[WorkerProcess]:
+    settings = FAST.model_copy(update=changes)
+    # A fresh template of the kind asked for (the pool keeps one per isolation level).
+    TEMPLATES.close()
+    if made == "forked":
+        TEMPLATES.prestart(settings, "cpu", fork=True)
+    worker = WorkerProcess(settings, "cpu", "__main__")
     try:
         worker.start()
         yield worker
@@ -154,8 +165,9 @@ def test_the_isolation_level_stays_out_of_the_json_object() -> None:
 
 # -- what a worker sees -------------------------------------------------------------------------
 @needs_bwrap
+@pytest.mark.parametrize("made", TEMPLATES_MADE)
 def test_under_bubblewrap_the_worker_sees_only_python_and_its_tmpfs(
-    tmp_path: Path, listener: int
+    tmp_path: Path, listener: int, made: str
 ) -> None:
     other = tmp_path / "students" / "mallory"
     other.mkdir(parents=True)
@@ -168,7 +180,7 @@ def test_under_bubblewrap_the_worker_sees_only_python_and_its_tmpfs(
         ROOT / "README.md",
         other,
     ]
-    with started(isolation="bubblewrap", tmpfs_size_mb=8) as worker:
+    with started(made, isolation="bubblewrap", tmpfs_size_mb=8) as worker:
         assert worker.isolation is IsolationLevel.BUBBLEWRAP
         seen = surroundings(
             worker,
@@ -183,7 +195,9 @@ def test_under_bubblewrap_the_worker_sees_only_python_and_its_tmpfs(
     assert seen["loopback"].startswith("ConnectionRefusedError")  # its own loopback, not ours
     assert seen["outside"].startswith("OSError")  # no route at all
     assert seen["uid"] == 65534
-    assert len(seen["pids"]) <= 3  # its own PID namespace: the sandbox's init and the worker
+    # Its sandbox's processes only: the template (and a forked one's holder and the process
+    # that joined it) and the worker.
+    assert len(seen["pids"]) <= (4 if made == "forked" else 2)
     assert seen["cwd"] == seen["home"] == isolation.SANDBOX_HOME
     assert seen["small_file"] == "ok"
     assert seen["large_file"] == seen["shm"] == "OSError: 28"  # ENOSPC: the tmpfs is 8 MiB
@@ -192,10 +206,11 @@ def test_under_bubblewrap_the_worker_sees_only_python_and_its_tmpfs(
     assert "" not in seen["path"] and seen["cwd"] not in seen["path"]
 
 
+@pytest.mark.parametrize("made", TEMPLATES_MADE)
 def test_limits_only_still_runs_and_keeps_the_working_folder_off_sys_path(
-    tmp_path: Path, listener: int
+    tmp_path: Path, listener: int, made: str
 ) -> None:
-    with started(isolation="limits") as worker:
+    with started(made, isolation="limits") as worker:
         assert worker.isolation is IsolationLevel.LIMITS
         seen = surroundings(worker, [ROOT / "autograder"], listener)
     assert seen["visible"] == {str(ROOT / "autograder"): True}  # what limits alone do not hide
@@ -389,12 +404,13 @@ if os.fork() == 0:
 """
 
 
+@pytest.mark.parametrize("made", TEMPLATES_MADE)
 @pytest.mark.parametrize("level", LEVELS)
-def test_a_worker_never_meets_what_the_previous_one_left(level: str) -> None:
+def test_a_worker_never_meets_what_the_previous_one_left(level: str, made: str) -> None:
     """Workers of one template follow each other: the first one's processes are gone before
     the second starts, and its files are not where the second looks."""
     marker = f"left{uuid.uuid4().hex[:8]}"
-    with started(isolation=level) as first:
+    with started(made, isolation=level) as first:
         template = first._template
         run(first, LEFT_BEHIND.format(name=named(marker)))
         for _ in range(100):
@@ -403,7 +419,9 @@ def test_a_worker_never_meets_what_the_previous_one_left(level: str) -> None:
             time.sleep(0.05)
         assert comm_alive(marker)
     assert eventually_none(marker) == []
-    with started(isolation=level) as second:
+    second = WorkerProcess(FAST.model_copy(update={"isolation": level}), "cpu", "__main__")
+    second.start()
+    with contextlib.closing(second):
         assert second._template is template, "the template was not reused"
         seen = report(
             second,
@@ -418,17 +436,22 @@ def test_a_worker_never_meets_what_the_previous_one_left(level: str) -> None:
 
 
 @needs_bwrap
-def test_a_worker_cannot_stop_its_template() -> None:
-    """Inside the sandbox the template is the namespace's init: a worker's signals miss it."""
-    with started(isolation="bubblewrap") as first:
+@pytest.mark.parametrize("made", TEMPLATES_MADE)
+def test_a_worker_cannot_stop_its_template(made: str) -> None:
+    """Inside the sandbox the template is the namespace's init: a worker's signals miss it,
+    and a forked template's holder and the process that joined it have no PID there."""
+    with started(made, isolation="bubblewrap") as first:
         template = first._template
         run(
             first,
             "import os, signal\nfor s in (signal.SIGKILL, signal.SIGINT, signal.SIGTERM):\n"
-            "    os.kill(1, s)",
+            "    for pid in range(1, os.getpid()):\n"
+            "        os.kill(pid, s)",
         )
     assert template is not None and template.alive
-    with started(isolation="bubblewrap") as second:
+    second = WorkerProcess(FAST.model_copy(update={"isolation": "bubblewrap"}), "cpu", "__main__")
+    second.start()
+    with contextlib.closing(second):
         assert second._template is template
 
 
@@ -443,3 +466,55 @@ def test_a_worker_runs_pytorch_on_the_threads_its_lab_asks_for() -> None:
         finally:
             worker.close()
     assert counts == [1, 3]
+
+
+# A grader whose environment holds a secret, which forks its template and reports what a worker
+# of it sees of its surroundings.
+FORKED_SEES = """
+import json, sys
+from deepgrade.sandbox.process import WorkerProcess
+from deepgrade.sandbox.templates import TEMPLATES
+from tests.helpers import FAST
+settings = FAST.model_copy(update={"isolation": sys.argv[1]})
+TEMPLATES.prestart(settings, "cpu", fork=True)
+worker = WorkerProcess(settings, "cpu", "__main__")
+worker.start()
+source = '''
+import json, os, sys
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+found = {
+    "environ": open("/proc/self/environ", "rb").read().replace(b"\\\\0", b"").decode(),
+    "cmdline": open("/proc/self/cmdline", "rb").read().replace(b"\\\\0", b"").decode(),
+    "env": dict(os.environ), "argv": sys.argv, "fds": sorted(os.listdir("/proc/self/fd")),
+    "capabilities": status["CapEff"].strip(), "no_new_privs": status["NoNewPrivs"].strip(),
+}
+print(json.dumps(found))
+'''
+reply, _ = worker.request({"op": "exec", "source": source, "filename": "<t>"}, [], 10.0)
+worker.close()
+print(reply["output"].strip().splitlines()[-1])
+"""
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_forked_template_keeps_nothing_of_its_graders_environment(level: str) -> None:
+    secret = f"token-{uuid.uuid4().hex}"
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_SEES, level, f"--password={secret}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ | {"LMS_TOKEN": secret},
+        timeout=120,
+        check=True,
+    )
+    assert secret not in done.stdout
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["env"]["PATH"] == "/usr/bin:/bin" and "LMS_TOKEN" not in seen["env"]
+    assert seen["argv"] == [""]
+    # The memory they were in is blank (a started template's would show its own).
+    assert seen["environ"] == seen["cmdline"] == ""
+    # Its standard streams, its two channels, and the folder being listed.
+    assert len(seen["fds"]) == 6
+    if level == "bubblewrap":
+        assert seen["capabilities"] == "0000000000000000" and seen["no_new_privs"] == "1"

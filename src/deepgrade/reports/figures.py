@@ -7,6 +7,7 @@ or huge, so axes are scaled to the reference's values and the student's curve ma
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -57,10 +58,18 @@ def training_curves(check: CheckResult) -> Figure:
 def function_sweep(drawn: Sweep) -> Figure:
     """The student's function and the reference over the range, and their derivatives, with
     the inputs where they differ shaded."""
+    return _function_sweep(drawn.model_dump_json())
+
+
+# A class's pages draw the same mistake many times (and a figure takes a third of a second).
+@functools.lru_cache(maxsize=256)
+def _function_sweep(data: str) -> Figure:
+    drawn = Sweep.model_validate_json(data)
     panels = [(f"{drawn.call}(x)", drawn.expected, drawn.got)]
     if drawn.expected_gradient:
         panels.append(("derivative", drawn.expected_gradient, drawn.got_gradient))
-    figure = html.new_figure(3.4 * len(panels) + 1.0, 3.0)
+    figure = html.new_figure(3.4 * len(panels) + 1.0, 3.0, layout=None)
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.16, top=0.85, wspace=0.32)
     row = figure.subplots(1, len(panels), squeeze=False)[0]
     facts = []
     for axes, (label, expected, got) in zip(row, panels, strict=True):

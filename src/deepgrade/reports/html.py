@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import io
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib.figure import Figure
@@ -60,9 +60,15 @@ def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-def new_figure(width: float = 6.4, height: float = 3.2) -> Figure:
-    """A figure outside pyplot: no global state, safe in threads, Agg when saved."""
-    return Figure(figsize=(width, height), layout="constrained")
+def new_figure(
+    width: float = 6.4,
+    height: float = 3.2,
+    *,
+    layout: Literal["constrained"] | None = "constrained",
+) -> Figure:
+    """A figure outside pyplot: no global state, safe in threads, Agg when saved. Without a
+    layout engine (which draws it twice more) the caller places the axes."""
+    return Figure(figsize=(width, height), layout=layout)
 
 
 def figure_uri(figure: Figure) -> str:

@@ -7,9 +7,11 @@ the pages are shared, and the template is ready at once.
 
 Isolation stays what it was. With bubblewrap, bubblewrap still builds the sandbox, around a
 holder process (``cat`` as the PID namespace's init): the forked template joins the holder's
-user, mount, network, IPC, UTS, cgroup and PID namespaces, so it sees exactly the file system a
+user, mount, network, IPC, UTS and cgroup namespaces, so it sees exactly the file system a
 template started by bubblewrap would, as the same unprivileged user, with every capability
-dropped. Its workers then fork from it as they do from a started template (see
+dropped; and it is the init of a PID namespace of its own inside the holder's, as a started
+template is of bubblewrap's, so that its workers can neither signal it nor name any process
+outside. They fork from it as they do from a started template (see
 :mod:`deepgrade.sandbox.worker.template`).
 
 What the grader's memory holds at the fork is inherited, so only a grader that has read nothing
@@ -47,6 +49,10 @@ _NAMESPACES = {
     "pid": 0x20000000,
 }
 _USER_NAMESPACE = 0x10000000
+_NEW_PID_NAMESPACE = 0x20000000
+# The template's generations below the forked process: with bubblewrap, the process that joined
+# the holder's PID namespace, and in a namespace of its own, the template.
+SANDBOXED_DEPTH = 2
 _CONTROL_FD = 3
 # The holder says it runs (after bubblewrap built its sandbox) by printing an empty line.
 _HOLDER = ["/bin/sh", "-c", "echo; exec cat"]
@@ -182,10 +188,13 @@ def _child(
     _forget_grader(environment)
     if holder is not None:
         _join(holder.pid)
-        # Joining a PID namespace places only children in it: the template is one.
-        pid = os.fork()
-        if pid:
-            os._exit(max(0, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])))
+        # Joining a PID namespace places only children in it; a child then makes a namespace
+        # of its own, whose init the template is, as a started template is bubblewrap's:
+        # workers cannot signal it, nor name the holder or these two.
+        _wait_for(os.fork())
+        die_with_parent()
+        _check(_libc().unshare(_NEW_PID_NAMESPACE), "unshare pid")
+        _wait_for(os.fork())
         die_with_parent()
         drop_capabilities()
     adopt_orphans()
@@ -247,18 +256,31 @@ def _erase_bytes(value: bytes) -> None:
     ctypes.memset(id(value) + offset, 0, len(value))
 
 
+def _wait_for(child: int) -> None:
+    """In the parent of a fork, wait for the child and end as it did; in the child, return."""
+    if child:
+        os._exit(max(0, os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])))
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise NamespaceError(errno, f"{what}: {os.strerror(errno)}")
+
+
 def _join(holder: int) -> None:
     """Enter the namespaces of the process ``holder``, which bubblewrap sandboxed."""
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc()
     opened = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name in _NAMESPACES}
     user = os.open(f"/proc/{holder}/ns/user", os.O_RDONLY)
     # As root the others can (must) be joined first; otherwise only once in its user namespace.
     pending = {name: fd for name, fd in opened.items() if libc.setns(fd, _NAMESPACES[name]) != 0}
-    if libc.setns(user, _USER_NAMESPACE) != 0:
-        raise NamespaceError(ctypes.get_errno(), "setns user")
+    _check(libc.setns(user, _USER_NAMESPACE), "setns user")
     for name, fd in pending.items():
-        if libc.setns(fd, _NAMESPACES[name]) != 0:
-            errno = ctypes.get_errno()
-            raise NamespaceError(errno, f"setns {name}: {os.strerror(errno)}")
+        _check(libc.setns(fd, _NAMESPACES[name]), f"setns {name}")
     for fd in [user, *opened.values()]:
         os.close(fd)

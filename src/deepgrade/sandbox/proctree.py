@@ -99,6 +99,11 @@ def tree(root: int) -> set[int]:
     return found
 
 
+def children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid``, now."""
+    return {child for child, parent in _parents().items() if parent == pid}
+
+
 def memory_bytes(pids: set[int]) -> int:
     """The memory the processes use together: proportional set sizes, or resident sizes.
 

@@ -35,7 +35,13 @@ from typing import Any
 from loguru import logger
 
 from deepgrade.model.results import IsolationLevel
-from deepgrade.sandbox.forked import ForkedProcess, ForkError, Holder, fork_template
+from deepgrade.sandbox.forked import (
+    SANDBOXED_DEPTH,
+    ForkedProcess,
+    ForkError,
+    Holder,
+    fork_template,
+)
 from deepgrade.sandbox.isolation import (
     SANDBOX_HOME,
     folders_under_home,
@@ -43,13 +49,8 @@ from deepgrade.sandbox.isolation import (
     sandbox_command,
     unreadable_python_folders,
 )
-from deepgrade.sandbox.proctree import (
-    adopt_orphans,
-    die_with_parent,
-    kill_descendants,
-    kill_tree,
-    tree,
-)
+from deepgrade.sandbox.proctree import adopt_orphans, children, die_with_parent, kill_tree, tree
+from deepgrade.sandbox.worker.equivalents import WATCHED_MODULES
 from deepgrade.settings import GraderSettings
 
 _MIB = 1 << 20
@@ -157,8 +158,12 @@ class WorkerTemplate:
         self, fd: int, sandboxed: bool, environment: dict[str, str], user: int | None
     ) -> subprocess.Popen[bytes]:
         sandbox = sandbox_command(device=self.device) if sandboxed else []
+        # Libraries that look for a temporary folder when imported (dill, which PyTorch
+        # imports where it is installed) would find none writable in the sandbox: they are
+        # told of one (each worker resets it to its own).
         script = (
-            f"import os;os.dup2({fd},3);os.close({fd});"
+            f"import os,tempfile;os.dup2({fd},3);os.close({fd});"
+            "tempfile.tempdir=os.environ['TMPDIR'];"
             "from deepgrade.sandbox.worker.template import main;"
             f"main({list(self.settings.preload)!r},{sandboxed},{user!r})"
         )
@@ -214,12 +219,15 @@ class WorkerTemplate:
         assert self._process is not None
         self.root = self._process.pid
         if self.isolation is IsolationLevel.BUBBLEWRAP:
-            # Inside bubblewrap the template is the only child of bwrap's own process.
-            members = tree(self.root) - {self.root}
-            if len(members) != 1:
-                self.close()
-                raise TemplateError(f"expected one process in the sandbox, not {len(members)}")
-            self.root = members.pop()
+            # Inside bubblewrap the template is the only child of bwrap's own process, or of
+            # the process that a forked template joined the sandbox with.
+            forked = isinstance(self._process, ForkedProcess)
+            for _ in range(SANDBOXED_DEPTH if forked else 1):
+                members = children(self.root)
+                if len(members) != 1:
+                    self.close()
+                    raise TemplateError(f"expected one process, not {len(members)}")
+                self.root = members.pop()
         self._ready = True
         logger.debug("worker template {} ready ({})", self.root, self.isolation.value)
 
@@ -250,8 +258,11 @@ class WorkerTemplate:
         return forked.pop()
 
     def clean(self) -> int | None:
-        """Kill what the worker left, wait until it is gone; the worker's return code."""
-        kill_descendants(self.root)
+        """Kill what the worker left, wait until it is gone; the worker's return code.
+
+        The template kills (inside bubblewrap, with one signal to its PID namespace) and reaps
+        everything; one that does not answer is closed, and everything under it killed.
+        """
         self._send({"op": "clean"}, [])
         status = self._receive(self.settings.worker_start_timeout).get("status")
         return status if isinstance(status, int) else None
@@ -360,8 +371,15 @@ class _Pool:
 TEMPLATES = _Pool()
 
 
-def prestart(settings: GraderSettings | None = None, device: str = "auto") -> None:
+def prestart(
+    settings: GraderSettings | None = None, device: str = "auto", *, clean: bool = False
+) -> None:
     """Launch a worker template in the background (see the module's documentation).
+
+    ``clean`` says that this process has read no lab, check or submission but the one it
+    grades, nor run anyone's code: only then is the template forked from it (where the
+    settings allow), after importing what both need. A notebook's kernel, which ran the
+    student's cells, is never clean.
 
     Only CPU templates start early: a CUDA template's sandbox must be built after the grader
     initialised CUDA, which creates device files (``/dev/nvidia-uvm``) that it needs. Without
@@ -370,7 +388,7 @@ def prestart(settings: GraderSettings | None = None, device: str = "auto") -> No
     settings = settings or GraderSettings()
     if device.startswith("cuda") or (device == "auto" and Path("/dev/nvidiactl").exists()):
         return
-    fork = settings.fork_templates and sys.platform == "linux"
+    fork = clean and settings.fork_templates and sys.platform == "linux"
     if fork:
         for name in template_modules(settings):
             importlib.import_module(name)
@@ -384,9 +402,6 @@ def prestart(settings: GraderSettings | None = None, device: str = "auto") -> No
 def template_modules(settings: GraderSettings) -> list[str]:
     """What a forked template imports from its grader, once for both: its preload, the
     worker's own modules, and the libraries whose functions the worker's detector watches."""
-    # The detector imports PyTorch: not before a template is started (see the module's text).
-    from deepgrade.sandbox.worker.detector import WATCHED_MODULES
-
     return [*settings.preload, "deepgrade.sandbox.worker.main", *WATCHED_MODULES]
 
 
@@ -398,6 +413,6 @@ def prestarted(settings: str, device: str, call: bytes, *live: Any) -> None:
     grader's settings as JSON; ``live`` are arguments that cannot be pickled by hand
     (connections), passed before the others.
     """
-    prestart(GraderSettings.model_validate_json(settings), device)
+    prestart(GraderSettings.model_validate_json(settings), device, clean=True)
     function, arguments = pickle.loads(call)
     function(*live, *arguments)

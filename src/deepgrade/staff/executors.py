@@ -212,13 +212,14 @@ class LocalPool:
                     record, reusable = grader.collect()
                     if record is None:
                         continue
-                    arrived(record)
+                    # The next task first: the grader works while this process writes.
                     if reusable and queue:
                         grader.assign(queue.popleft())
                     else:
                         grader.finish()
                         graders.remove(grader)
                         finishing.append(grader)
+                    arrived(record)
         finally:
             for grader in graders:
                 grader.process.kill()

@@ -159,3 +159,8 @@ def expand(forbidden: Iterable[str]) -> Forbidden:
 def _with_in_place(names: set[str]) -> set[str]:
     """Names with their in-place variants: ``sigmoid_`` computes what ``sigmoid`` does."""
     return names | {name + "_" for name in names if name[:1].islower() and not name.endswith("_")}
+
+
+# The libraries whose functions those families name: imported before any submission runs, so
+# that a function a submission imports inside its own code is already watched.
+WATCHED_MODULES = sorted({call.rpartition(".")[0] for f in FAMILIES for call in f.calls})
