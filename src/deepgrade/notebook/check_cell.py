@@ -8,16 +8,19 @@ file. Either way the code runs in a separate worker process, like ``grade check`
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepgrade.engine.loader import Cell, Submission, load_submission, read_notebook
-from deepgrade.engine.validation import validate_request
+from deepgrade.engine.validation import GradingRequest, validate_request
 from deepgrade.errors import DeepgradeError, SpecError, SubmissionError, UsageError
 from deepgrade.model import handout
-from deepgrade.sandbox.templates import WORKER_ENV
+from deepgrade.model.spec import LabLocation, LabSpec, lab_digest
+from deepgrade.sandbox.templates import WORKER_ENV, prestart
+from deepgrade.settings import GraderSettings
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -108,7 +111,10 @@ def use_checks(lab: str, version: str, data: str) -> None:
     """What a released notebook's checks cell runs: say whether its checks are usable.
 
     The check cells read the checks from the cell's text (see ``model.handout``); running it
-    lets them find it, and tells the student at once when the cell was damaged.
+    lets them find it, and tells the student at once when the cell was damaged. It also
+    launches the kernel's worker template, which imports PyTorch while the student works
+    towards the first check cell (the kernel keeps it for every check cell, and it ends with
+    the kernel).
     """
     if os.environ.get(WORKER_ENV):
         return
@@ -121,6 +127,28 @@ def use_checks(lab: str, version: str, data: str) -> None:
         console.print(f"Error: {exc}: copy the first cell of the released notebook again.")
         return
     console.print(f"The checks of {checks.lab} are ready (released {checks.released}).")
+    prestart(GraderSettings())
+
+
+def lab_of(request: GradingRequest) -> LabSpec:
+    """The lab of ``request``, loaded once per kernel for each version of its files.
+
+    Every check cell of a notebook asks for the same lab: reading and validating its checks
+    (and, for a release, its recorded references' file) is done once, and again only when a
+    file it is loaded from changed (a newer release's checks cell, an edited course folder).
+    """
+    location = request.lab
+    course = location.course_folder
+    versions = (lab_digest(location.folder), lab_digest(course) if course else None)
+    return _loaded_lab(location, request.include_hidden, versions)
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded_lab(
+    location: LabLocation, include_hidden: bool, versions: tuple[str, str | None]
+) -> LabSpec:
+    # ``versions`` is only a key: the digests of the lab's files and its course's references.
+    return location.load(include_hidden=include_hidden)
 
 
 def grade_exercise(
@@ -132,7 +160,6 @@ def grade_exercise(
     """
     from deepgrade.engine.grading import grade_cells
     from deepgrade.reports.terminal import render_result
-    from deepgrade.settings import GraderSettings
 
     settings = GraderSettings()
     try:
@@ -146,7 +173,7 @@ def grade_exercise(
             f"{exc}. A released notebook carries its checks in its first code cell: "
             "run that cell, then this one again."
         ) from None
-    result = grade_cells(submission, request.load_lab(), request.exercises, device, settings)
+    result = grade_cells(submission, lab_of(request), request.exercises, device, settings)
     global _isolation_told
     render_result(result, console, verbose=False, show_isolation=not _isolation_told)
     _isolation_told = _isolation_told or result.isolation is not None
