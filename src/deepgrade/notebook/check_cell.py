@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -107,14 +108,21 @@ def _colab_notebook() -> Any:
     return reply.get("ipynb") if isinstance(reply, dict) else None
 
 
+# What grade_exercise imports: the grading session (PyTorch, the checks) and the report.
+_GRADER_MODULES = ("deepgrade.engine.grading", "deepgrade.reports.terminal")
+
+
 def use_checks(lab: str, version: str, data: str) -> None:
     """What a released notebook's checks cell runs: say whether its checks are usable.
 
     The check cells read the checks from the cell's text (see ``model.handout``); running it
-    lets them find it, and tells the student at once when the cell was damaged. It also
-    launches the kernel's worker template, which imports PyTorch while the student works
-    towards the first check cell (the kernel keeps it for every check cell, and it ends with
-    the kernel).
+    lets them find it, and tells the student at once when the cell was damaged.
+
+    It also readies the check cells: it launches the kernel's worker template, which imports
+    PyTorch while the student works towards the first check cell (the kernel keeps it for
+    every check cell, and it ends with the kernel), and imports the grader's modules. Those
+    import PyTorch, which the notebook's next cell imports anyway: the first check cell then
+    pays neither.
     """
     if os.environ.get(WORKER_ENV):
         return
@@ -128,6 +136,8 @@ def use_checks(lab: str, version: str, data: str) -> None:
         return
     console.print(f"The checks of {checks.lab} are ready (released {checks.released}).")
     prestart(GraderSettings())
+    for module in _GRADER_MODULES:
+        importlib.import_module(module)
 
 
 def lab_of(request: GradingRequest) -> LabSpec:
