@@ -12,7 +12,7 @@ import pytest
 
 from deepgrade.engine.loader import load_submission
 from deepgrade.engine.validation import GradingRequest
-from deepgrade.model.spec import LabLocation
+from deepgrade.model.spec import LabLocation, load_lab
 from deepgrade.notebook import check_cell
 from deepgrade.sandbox import process, templates
 from tests.helpers import LAB2_SOLUTION, ROOT
@@ -62,6 +62,9 @@ def test_a_kernels_lab_is_loaded_again_only_when_its_files_change(tmp_path: Path
     assert check_cell.lab_of(request) is first
     public = GradingRequest(LabLocation("lab2", folder), (), None, include_hidden=False)
     assert first.has_hidden and not check_cell.lab_of(public).has_hidden
+    # The files' parsed data is shared, never changed: loading again merges hidden checks once.
+    again = load_lab(folder)
+    assert [len(e.checks) for e in again.exercises] == [len(e.checks) for e in first.exercises]
 
     lab_toml = folder / "lab.toml"
     text = lab_toml.read_text(encoding="utf-8")

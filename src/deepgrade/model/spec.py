@@ -270,9 +270,10 @@ def _exercise_id(lab_id: str, ids: Sequence[str], wanted: str) -> str:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The data of a TOML file, shared with every reader of the same text: not to be changed
+    (:func:`load_lab` changes a copy)."""
     try:
-        # A copy: callers change what they read (hidden checks merged into a lab's).
-        return copy.deepcopy(_parsed_toml(path.read_text(encoding="utf-8")))
+        return _parsed_toml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpecError(f"cannot read {path}: {exc}") from None
 
@@ -296,11 +297,12 @@ def lab_digest(folder: Path) -> str:
 
 def load_lab(folder: Path, *, include_hidden: bool = True) -> LabSpec:
     """Load the lab declared in ``folder`` (a folder holding ``lab.toml``)."""
-    data = _read_toml(folder / LAB_FILE)
+    # Copies: hidden checks are merged into the lab's tables.
+    data = copy.deepcopy(_read_toml(folder / LAB_FILE))
     hidden_path = folder / HIDDEN_FILE
     has_hidden = include_hidden and hidden_path.is_file()
     if has_hidden:
-        _merge_hidden(data, _read_toml(hidden_path), hidden_path)
+        _merge_hidden(data, copy.deepcopy(_read_toml(hidden_path)), hidden_path)
     try:
         return LabSpec.model_validate(
             data
