@@ -136,8 +136,10 @@ def use_checks(lab: str, version: str, data: str) -> None:
         return
     console.print(f"The checks of {checks.lab} are ready (released {checks.released}).")
     prestart(GraderSettings())
-    for module in _GRADER_MODULES:
-        importlib.import_module(module)
+    # Only early: where an import fails, a check cell imports it again and says what failed.
+    with contextlib.suppress(Exception):
+        for module in _GRADER_MODULES:
+            importlib.import_module(module)
 
 
 def lab_of(request: GradingRequest) -> LabSpec:
