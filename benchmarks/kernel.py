@@ -15,6 +15,10 @@ student's machine: this editable checkout's own course folder is hidden from the
 (``deepgrade.model.spec.BUNDLED_AUTOGRADER``). ``--checks course`` grades with the course's
 checks, references and hidden ones included, as a TA's kernel in the checkout does.
 
+``--known-file`` (the default) tells the kernel its notebook file, as Jupyter's server and VS
+Code do (``JPY_SESSION_NAME``): the check cells then leave out the cells that grading the file
+leaves out (plots); ``--unknown-file`` does not (a bare kernel; Colab).
+
 ``--profile FOLDER`` writes cProfile's statistics of the kernel (the grader's side only: the
 worker is another process) for the first check cell (``first.prof``) and the later ones
 (``later.prof``), and prints the functions that took most of it.
@@ -235,12 +239,19 @@ def _summary(timings: Sequence[CheckTiming]) -> tuple[str, float]:
     help="The notebook's own checks, or the course's.",
 )
 @click.option(
+    "--known-file/--unknown-file",
+    default=True,
+    show_default=True,
+    help="Whether the kernel is told its notebook file, as Jupyter's server and VS Code do "
+    "(JPY_SESSION_NAME), or not, as with a bare kernel.",
+)
+@click.option(
     "--profile",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Write cProfile statistics of the kernel into this folder.",
 )
-def main(rounds: int, checks: str, profile: Path | None) -> None:
+def main(rounds: int, checks: str, known_file: bool, profile: Path | None) -> None:
     console = wide_console()
     load = os.getloadavg()[0]
     if profile is not None:
@@ -250,12 +261,16 @@ def main(rounds: int, checks: str, profile: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="deepgrade-bench-") as scratch:
         with console.status("releasing Lab 2"):
             released = _release(Path(scratch))
+        if known_file:
+            os.environ["JPY_SESSION_NAME"] = str(released)
         with console.status("running the notebook in a kernel"):
             run = _run_kernel(released, rounds, hide_course=checks == "release", profile=profile)
     failed = [t for t in run.timings if "passed" not in t.output or "Error" in t.output]
     for timing in failed:
         console.print(f"[red]{timing.exercise} did not pass[/red]:\n{timing.output[-1500:]}")
     first = run.first
+    isolation = [line for line in first.output.splitlines() if "isolation" in line]
+    console.print(*isolation[:1], f"the kernel knows its notebook file: {known_file}")
     table = goals_table(
         f"Check cells in a kernel, Lab 2 solution, {checks} checks, {len(run.timings)} runs "
         f"(load average {load:.1f} at the start)"

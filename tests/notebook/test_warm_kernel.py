@@ -1,8 +1,10 @@
-"""A kernel's check cells share one worker template and load their lab once per version of its
-files, yet each check cell's code still runs in workers of its own."""
+"""A kernel's check cells share one worker template, load their lab once per version of its
+files and leave out the plots that grading the notebook's file leaves out, yet each check
+cell's code still runs in workers of its own."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from deepgrade.engine.loader import load_submission
+from deepgrade.engine.loader import SKIP_TAG, load_submission
 from deepgrade.engine.validation import GradingRequest
 from deepgrade.model.spec import LabLocation, load_lab
 from deepgrade.notebook import check_cell
@@ -78,3 +80,34 @@ def test_a_kernels_lab_is_loaded_again_only_when_its_files_change(tmp_path: Path
     with (folder / "references.py").open("a", encoding="utf-8") as references:
         references.write("\n# edited\n")
     assert check_cell.lab_of(request) is not edited
+
+
+def test_cells_that_grading_the_file_leaves_out_are_left_out_of_the_kernels_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Where the kernel knows its notebook file: its plots are not run again at each check."""
+
+    def code(source: str, *tags: str) -> dict[str, Any]:
+        metadata = {"tags": list(tags)} if tags else {}
+        return {"cell_type": "code", "source": source, "metadata": metadata, "outputs": []}
+
+    cells = [
+        code("import torch"),
+        code("plot(sigmoid)", SKIP_TAG),
+        code("x = 1", SKIP_TAG),
+        code("x = 1"),
+        code("demo()", SKIP_TAG),
+    ]
+    notebook = tmp_path / "lab2_activations.ipynb"
+    notebook.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": cells}))
+    # A plot as the file has it; "x = 1" also in a graded cell; the demo as the kernel changed it.
+    history = ["", "import torch\n", "plot(sigmoid)\n", "x = 1", "demo(fast=True)"]
+    monkeypatch.setattr(check_cell, "_history", lambda: history)
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    unknown = check_cell.history_submission("lab2")
+    assert unknown is not None and len(unknown.cells) == 4
+    monkeypatch.setenv("JPY_SESSION_NAME", str(notebook))
+    known = check_cell.history_submission("lab2")
+    assert known is not None
+    assert known.sources == ["import torch\n", "x = 1", "demo(fast=True)"]
+    assert [cell.label for cell in known.cells] == ["In [1]", "In [3]", "In [4]"]

@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deepgrade.engine.loader import Cell, Submission, load_submission, read_notebook
+from deepgrade.engine.loader import (
+    Cell,
+    Submission,
+    load_submission,
+    read_notebook,
+    ungraded_sources,
+)
 from deepgrade.engine.validation import GradingRequest, validate_request
 from deepgrade.errors import DeepgradeError, SpecError, SubmissionError, UsageError
 from deepgrade.model import handout
@@ -52,29 +58,38 @@ def _runnable(source: str) -> bool:
 
 
 def history_submission(lab_id: str) -> Submission | None:
-    """The code this kernel has run so far, as a submission (``None`` outside IPython)."""
+    """The code this kernel has run so far, as a submission (``None`` outside IPython).
+
+    Where the kernel knows its notebook file, the cells that grading that file leaves out
+    (tagged ``skip-grading``: plots, demos) are left out here too, as long as the kernel ran
+    them as the file has them: grading the kernel's work then runs what grading the handed-in
+    file will, and not the plots again in each check cell's worker.
+    """
     history = _history()
     if history is None:
         return None
+    notebook = _notebook_file()
+    ungraded = ungraded_sources(notebook) if notebook is not None else set()
     # Jupyter shows each cell it ran as In [n], n its place in the history.
     cells = [
         Cell(index, source, f"In [{index}]")
         for index, source in enumerate(history)
-        if _runnable(source)
+        if _runnable(source) and source.strip() not in ungraded
     ]
     # The latest checks cell run: a newer release's, where the student pasted one in.
     ran = (handout.find_call(source) for source in reversed(history))
-    checks = next((call for call in ran if call is not None), None) or _notebook_checks_cell()
+    checks = next((call for call in ran if call is not None), None)
+    if checks is None:
+        checks = _notebook_checks_cell(notebook)
     path = Path.cwd() / f"{lab_id}.ipynb"
     return Submission(path, cells, lab_id, is_notebook=True, checks_cell=checks)
 
 
-def _notebook_checks_cell() -> str | None:
-    """The checks cell of this kernel's notebook, where the student has not run it.
+def _notebook_file() -> Any:
+    """This kernel's notebook file as JSON data, where the kernel is told which it is.
 
     Jupyter's server tells the kernel its notebook file (``JPY_SESSION_NAME``), as VS Code does
-    (``__vsc_ipynb_file__``); Colab keeps the notebook in Drive, but its page hands it to the
-    kernel on request. Elsewhere the student runs the cell (the check cells say so).
+    (``__vsc_ipynb_file__``).
     """
     from IPython import get_ipython
 
@@ -85,9 +100,18 @@ def _notebook_checks_cell() -> str | None:
         for path in (Path(name), Path.cwd() / name, Path.cwd() / Path(name).name):
             if path.suffix == ".ipynb" and path.is_file():
                 with contextlib.suppress(SubmissionError):
-                    found = handout.checks_cell_of(read_notebook(path))
-                    return found[1] if found is not None else None
-    found = handout.checks_cell_of(_colab_notebook())
+                    return read_notebook(path)
+    return None
+
+
+def _notebook_checks_cell(notebook: Any) -> str | None:
+    """The checks cell of this kernel's notebook (its file's data, or ``None``), where the
+    student has not run it.
+
+    Colab keeps the notebook in Drive, but its page hands it to the kernel on request.
+    Elsewhere the student runs the cell (the check cells say so).
+    """
+    found = handout.checks_cell_of(notebook if notebook is not None else _colab_notebook())
     return found[1] if found is not None else None
 
 
