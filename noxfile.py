@@ -16,6 +16,7 @@ BENCHMARKS = (
     "scale.py",
     "similarity.py",
     "gradebook.py",
+    "kernel.py",
 )
 
 

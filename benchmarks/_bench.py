@@ -6,6 +6,7 @@ code, so that a slow machine cannot break a run of the benchmarks.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -163,6 +164,20 @@ def plant_bug(notebook: Any, bug: tuple[str, str]) -> None:
     old, new = bug
     (hit,) = [cell for cell in notebook.cells if old in cell.source]
     hit.source = hit.source.replace(old, new)
+
+
+def type_solution(notebook: Any) -> None:
+    """Type Lab 2's solution into the answer cells of its released ``notebook`` (JSON data),
+    as a student who finished the lab would hand it in."""
+    answers = {
+        cell["metadata"]["nbgrader"]["grade_id"]: cell["source"]
+        for cell in json.loads(LAB2_SOLUTION_NB.read_text(encoding="utf-8"))["cells"]
+        if cell["metadata"].get("nbgrader", {}).get("solution")
+    }
+    for cell in notebook["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell["source"] = answers[grade_id]
 
 
 def wide_console() -> Console:

@@ -30,12 +30,12 @@ from pathlib import Path
 import click
 from _bench import (
     LAB2_FOLDER,
-    LAB2_SOLUTION_NB,
     ROOT,
     Timed,
     goals_table,
     grade_command,
     timed_run,
+    type_solution,
     verdict,
     wide_console,
 )
@@ -96,16 +96,8 @@ def _release(course: Path) -> Path:
 
 def _submit(released: Path, submitted: Path, students: int) -> None:
     """The released notebook with the solution's answer cells, once per student."""
-    answers = {
-        cell["metadata"]["nbgrader"]["grade_id"]: cell["source"]
-        for cell in json.loads(LAB2_SOLUTION_NB.read_text(encoding="utf-8"))["cells"]
-        if cell["metadata"].get("nbgrader", {}).get("solution")
-    }
     notebook = json.loads(released.read_text(encoding="utf-8"))
-    for cell in notebook["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell["source"] = answers[grade_id]
+    type_solution(notebook)
     for number in range(students):
         folder = submitted / f"student{number + 1:03d}" / LAB2_FOLDER
         folder.mkdir(parents=True)

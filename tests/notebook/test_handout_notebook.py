@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import nbformat
 import pytest
 from click.testing import CliRunner
+from jupyter_client.manager import start_new_kernel
 
 from deepgrade.cli import main
 from deepgrade.engine.grading import grade_submission
@@ -22,6 +24,7 @@ from deepgrade.engine.recording import export_public_checks
 from deepgrade.errors import UsageError
 from deepgrade.model import handout, spec
 from deepgrade.notebook import check_cell
+from deepgrade.sandbox.proctree import running, tree
 from deepgrade.staff.release import checks_cell, source_notebook
 from tests.helpers import FAST, LAB2_SOLUTION, LAB2_STUB_NB, ROOT
 
@@ -150,8 +153,10 @@ def test_on_colab_the_checks_cell_comes_from_the_page(
 
 
 def test_use_checks_says_whether_the_cell_is_usable(
-    checks: handout.Handout, capsys: pytest.CaptureFixture[str]
+    checks: handout.Handout, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    prestarted: list[object] = []
+    monkeypatch.setattr(check_cell, "prestart", prestarted.append)
     call = handout.find_call(checks_text(checks))
     assert call is not None
     data = call.split('"""')[1]
@@ -159,6 +164,31 @@ def test_use_checks_says_whether_the_cell_is_usable(
     assert "The checks of lab2 are ready" in capsys.readouterr().out
     check_cell.use_checks("lab2", "0" * 12, data)
     assert "Error: the checks cell was edited" in capsys.readouterr().out
+    # Usable checks launch the kernel's worker template, ready for the first check cell.
+    assert len(prestarted) == 1
+
+
+def test_the_checks_cell_launches_a_template_that_ends_with_the_kernel(
+    checks: handout.Handout, tmp_path: Path
+) -> None:
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    below: set[int] = set()
+    try:
+        reply = client.execute_interactive(checks_text(checks), timeout=60)
+        assert reply["content"]["status"] == "ok"
+        kernel = manager.provisioner.pid  # a local kernel's process
+        deadline = time.monotonic() + 30
+        while not below and time.monotonic() < deadline:
+            time.sleep(0.1)
+            below = tree(kernel) - {kernel}
+        assert below, "the checks cell launched no worker template"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel()
+    deadline = time.monotonic() + 30
+    while any(map(running, below)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(running, below)), "a template outlived its kernel"
 
 
 def test_update_checks_replaces_only_the_checks_cell(

@@ -5,6 +5,7 @@ The grader reads and parses files itself; the worker only ever receives source t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -250,6 +251,29 @@ def _tags(option: str) -> list[str]:
     return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list) else []
 
 
+def graded_cell(cell: Any) -> bool:
+    """Whether grading a notebook runs this code cell: not if it is tagged ``skip-grading``
+    (plots, demos) or is an nbgrader test cell."""
+    tags = _mapping(cell.get("metadata")).get("tags", [])
+    return not ((isinstance(tags, list) and SKIP_TAG in tags) or is_test_cell(cell))
+
+
+def ungraded_sources(notebook: Any) -> set[str]:
+    """The code of the cells that grading ``notebook`` (JSON data) leaves out, stripped, but
+    none that a graded cell also holds: code that a kernel which ran the notebook may leave
+    out too when it is graded."""
+    graded: set[str] = set()
+    ungraded: set[str] = set()
+    cells = _mapping(notebook).get("cells")
+    for index, cell in enumerate(cells if isinstance(cells, list) else []):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        with contextlib.suppress(SubmissionError):
+            source = _source(Path("notebook"), index, cell.get("source", "")).strip()
+            (graded if graded_cell(cell) else ungraded).add(source)
+    return ungraded - graded
+
+
 def is_test_cell(cell: Any) -> bool:
     """nbgrader's autograder test cells: graded, but not written by the student."""
     meta = _mapping(_mapping(cell.get("metadata")).get("nbgrader"))
@@ -281,8 +305,7 @@ def _from_notebook(path: Path, notebook: Any, *, is_notebook: bool) -> Submissio
             # Data for the grader, not code of the student's: read, never run.
             checks_cell = call
             continue
-        tags = _mapping(cell.get("metadata")).get("tags", [])
-        if (isinstance(tags, list) and SKIP_TAG in tags) or is_test_cell(cell):
+        if not graded_cell(cell):
             continue
         if source.lstrip().startswith("%%"):
             continue

@@ -9,6 +9,8 @@ judges in ``references.py``.
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -268,29 +270,45 @@ def _exercise_id(lab_id: str, ids: Sequence[str], wanted: str) -> str:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The data of a TOML file, shared with every reader of the same text: not to be changed
+    (:func:`load_lab` changes a copy)."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return _parsed_toml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SpecError(f"cannot read {path}: {exc}") from None
 
 
-def load_lab(folder: Path, *, include_hidden: bool = True) -> LabSpec:
-    """Load the lab declared in ``folder`` (a folder holding ``lab.toml``)."""
-    data = _read_toml(folder / LAB_FILE)
+@functools.lru_cache(maxsize=32)
+def _parsed_toml(text: str) -> dict[str, Any]:
+    # Keyed by the text itself, so that an edited file is parsed again. A notebook's kernel
+    # reads the same lab files at every check cell (to find the lab, its exercise, its checks),
+    # and parsing a lab's TOML takes ten times as long as copying the result.
+    return tomllib.loads(text)
+
+
+def lab_digest(folder: Path) -> str:
+    """The version of the lab in ``folder``: a digest of its files (:attr:`LabSpec.version`)."""
     digest = hashlib.sha256()
     for name in (LAB_FILE, HIDDEN_FILE, REFERENCES_FILE, RECORDED_FILE):
         if (folder / name).is_file():
             digest.update(name.encode() + (folder / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def load_lab(folder: Path, *, include_hidden: bool = True) -> LabSpec:
+    """Load the lab declared in ``folder`` (a folder holding ``lab.toml``)."""
+    # Copies: hidden checks are merged into the lab's tables.
+    data = copy.deepcopy(_read_toml(folder / LAB_FILE))
     hidden_path = folder / HIDDEN_FILE
     has_hidden = include_hidden and hidden_path.is_file()
     if has_hidden:
-        _merge_hidden(data, _read_toml(hidden_path), hidden_path)
+        _merge_hidden(data, copy.deepcopy(_read_toml(hidden_path)), hidden_path)
     try:
         return LabSpec.model_validate(
             data
             | {
                 "folder": folder,
-                "version": digest.hexdigest()[:16],
+                "version": lab_digest(folder),
                 "has_hidden": has_hidden,
                 "references_file": folder / REFERENCES_FILE,
             }
