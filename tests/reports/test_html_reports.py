@@ -197,6 +197,15 @@ def _slope_sweep() -> Sweep:
     )
 
 
+def test_a_class_s_pages_draw_the_same_mistake_once() -> None:
+    from deepgrade.reports.figures import function_sweep
+
+    first, again = function_sweep(_slope_sweep()), function_sweep(_slope_sweep())
+    assert again is first
+    other = _slope_sweep().model_copy(update={"call": "prelu"})
+    assert function_sweep(other).alt.startswith("prelu(x)")
+
+
 def _task() -> CheckResult:
     tiers = [(0.9, 1.0), (0.8, 0.5)]
     task = TaskScore(

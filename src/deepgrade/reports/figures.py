@@ -7,7 +7,6 @@ or huge, so axes are scaled to the reference's values and the student's curve ma
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -58,13 +57,21 @@ def training_curves(check: CheckResult) -> Figure:
 def function_sweep(drawn: Sweep) -> Figure:
     """The student's function and the reference over the range, and their derivatives, with
     the inputs where they differ shaded."""
-    return _function_sweep(drawn.model_dump_json())
+    # A class's pages draw the same mistake many times, and a figure takes a third of a second.
+    key = tuple((name, tuple(v) if isinstance(v, list) else v) for name, v in drawn)
+    figure = _SWEEPS_DRAWN.get(key)
+    if figure is None:
+        figure = _draw_sweep(drawn)
+        if len(_SWEEPS_DRAWN) < _SWEEPS_KEPT:
+            _SWEEPS_DRAWN[key] = figure
+    return figure
 
 
-# A class's pages draw the same mistake many times (and a figure takes a third of a second).
-@functools.lru_cache(maxsize=256)
-def _function_sweep(data: str) -> Figure:
-    drawn = Sweep.model_validate_json(data)
+_SWEEPS_DRAWN: dict[tuple[object, ...], Figure] = {}
+_SWEEPS_KEPT = 256
+
+
+def _draw_sweep(drawn: Sweep) -> Figure:
     panels = [(f"{drawn.call}(x)", drawn.expected, drawn.got)]
     if drawn.expected_gradient:
         panels.append(("derivative", drawn.expected_gradient, drawn.got_gradient))
