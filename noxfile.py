@@ -52,8 +52,8 @@ def bench(session: nox.Session) -> None:
     """
     session.install(TORCH)
     # throughput.py compares with nbgrader, which comes with the staff extra, and with
-    # Otter-Grader, which it installs into an environment of its own (.nox/otter): next to
-    # deepgrade, Otter's dill breaks the sandboxed workers (docs/benchmarks.md).
+    # Otter-Grader, which it installs into an environment of its own (.nox/otter), so that a
+    # peer's dependencies never change what deepgrade runs with (docs/benchmarks.md).
     session.install("-e", ".[staff]")
     for script in session.posargs or BENCHMARKS:
         session.run("python", f"benchmarks/{script}")

@@ -18,9 +18,9 @@ tests on unusual ones (extreme values, a 3-d input, softmax along a middle dim).
 - Otter-Grader: the same cells in Otter's notebook format (assignment config, ``# BEGIN
   QUESTION`` / ``SOLUTION`` / ``TESTS`` cells, hidden test cells) are built with ``otter
   assign``; each submission is graded with ``otter run`` (no Docker), ``--jobs`` at a time.
-  Otter lives in a virtual environment of its own (``--otter-env``, created when missing):
-  installed next to deepgrade, its ``dill`` breaks deepgrade's sandboxed workers (PyTorch
-  imports dill when present, and dill asks for a writable temporary folder at import).
+  Otter lives in a virtual environment of its own (``--otter-env``, created when missing), so
+  that its dependencies (dill, which PyTorch imports when present) never change what deepgrade
+  runs with.
 - deepgrade: ``grade batch --exercise ...`` grades the nbgrader submissions with Lab 2's full
   checks of those four exercises, hidden ones included.
 
@@ -466,9 +466,9 @@ def _nbgrader_autograde(
 def _otter(env: Path, console: Console) -> Path:
     """The ``otter`` command of ``env``, a virtual environment made for it when missing.
 
-    A separate environment, because PyTorch imports dill when it is installed, and dill (an
-    Otter dependency) asks for a writable temporary folder at import: a deepgrade worker's
-    sandbox has none, so every worker would fail to start. PyTorch is the project's version.
+    A separate environment, so that Otter's dependencies never change what deepgrade runs
+    with (PyTorch imports dill, one of them, whenever it is installed). PyTorch is the
+    project's version.
     """
     otter = env / "bin" / "otter"
     if otter.is_file():
