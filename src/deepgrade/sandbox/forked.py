@@ -219,6 +219,14 @@ def _forget_grader(environment: Mapping[str, str]) -> None:
     sys.argv[:] = [""]
     sys.orig_argv[:] = []
     sys.path[:] = path
+    # Streams on the descriptors 0 to 2 that the template has now, as a new interpreter's: the
+    # grader's may stand on other descriptors (multiprocessing gives its children a new stdin),
+    # closed here, and hold its unwritten output.
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+    sys.stderr = open(  # noqa: SIM115
+        2, "w", buffering=1, errors="backslashreplace", closefd=False
+    )
     for number in signal.valid_signals():
         handler = signal.getsignal(number)
         if callable(handler) and number != signal.SIGINT:

@@ -21,10 +21,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing import reduction
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
 from loguru import logger
@@ -228,8 +229,24 @@ class LocalPool:
                 grader.stop()
 
 
-def _serve(connection: Connection, config: GradingConfig) -> None:
-    """A grader process: grade each task received until told to stop."""
+class _BatchStderr:
+    """The batch's standard error, handed to a grader: forked from the fork server, it would
+    write to the server's, which is this process's as it was when the server started."""
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Pickled while the grader is started: the descriptor travels with it.
+        return (_BatchStderr._restore, (reduction.DupFd(sys.stderr.fileno()),))
+
+    @staticmethod
+    def _restore(handle: Any) -> _BatchStderr:
+        os.dup2(handle.detach(), 2)
+        return _BatchStderr()
+
+
+def _serve(connection: Connection, stderr: _BatchStderr, config: GradingConfig) -> None:
+    """A grader process: grade each task received until told to stop (``stderr``, unpickled,
+    has put the batch's standard error on descriptor 2)."""
+    del stderr
     _die_with_batch()
     # Started without the batch's log setup: a crashed check's traceback must reach staff.
     logger.enable("deepgrade")
@@ -268,7 +285,9 @@ class _Grader:
         call = pickle.dumps((_serve, (config,)))
         settings = config.settings.model_dump_json()
         self.process: ForkServerProcess = context.Process(
-            target=prestarted, args=(settings, config.device, call, theirs), name="deepgrade-grader"
+            target=prestarted,
+            args=(settings, config.device, call, theirs, _BatchStderr()),
+            name="deepgrade-grader",
         )
         self.process.start()
         theirs.close()
