@@ -10,6 +10,7 @@ which gets a ``grader_error`` record (graded again by the next run).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import socket
@@ -235,7 +236,7 @@ class _BatchStderr:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # Pickled while the grader is started: the descriptor travels with it.
-        return (_BatchStderr._restore, (reduction.DupFd(sys.stderr.fileno()),))
+        return (_BatchStderr._restore, (reduction.DupFd(2),))
 
     @staticmethod
     def _restore(handle: Any) -> _BatchStderr:
@@ -248,6 +249,9 @@ def _serve(connection: Connection, stderr: _BatchStderr, config: GradingConfig) 
     has put the batch's standard error on descriptor 2)."""
     del stderr
     _die_with_batch()
+    # What the fork server imported is never collected here: collections would walk, and so
+    # copy page by page, every object this process shares with it.
+    gc.freeze()
     # Started without the batch's log setup: a crashed check's traceback must reach staff.
     logger.enable("deepgrade")
     logger.remove()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import importlib
 import json
 import os
@@ -172,6 +173,11 @@ def main(preload: list[str], namespaced: bool, user: int | None = None) -> None:
         importlib.import_module(name)
     # Once here rather than in every worker: it imports the libraries it watches.
     install_detector()
+    # Everything imported so far is never collected: without this, a worker's full collections
+    # would walk (and so copy, page by page) every object it inherited, hundreds of thousands
+    # where the template was forked from a grader.
+    gc.collect()
+    gc.freeze()
     control = socket.socket(fileno=CONTROL_FD)
     _send(control, {"ready": True, "namespaced": namespaced, "python": sys.version})
     Template(control, namespaced, user).serve()
