@@ -7,11 +7,12 @@ by default). Every 0.2 s the script reads, from /proc, the resident memory (RSS,
 splits pages shared between processes among them) of
 
 - the ``grade batch`` process itself, which hands out submissions and writes every record;
-- its grader processes: its direct children started by multiprocessing (``spawn_main`` in
-  their command line), added up. Not counted: multiprocessing's resource tracker, and whatever
-  runs below a grader or beside it (bubblewrap, the sandboxed workers that run students' code,
-  preloaded worker templates): those hold one submission at a time under the workers' memory
-  limit and are replaced as grading goes on, so they cannot accumulate across the class.
+- its grader processes: the children of its fork server (multiprocessing's, which it starts
+  first; both show the server's command line), added up. Not counted: the fork server itself,
+  multiprocessing's resource tracker, and whatever runs below a grader or beside it
+  (bubblewrap, the sandboxed workers that run students' code, worker templates): those hold one
+  submission at a time under the workers' memory limit and are replaced as grading goes on, so
+  they cannot accumulate across the class.
 
 Each sample also counts the records already written, which places it in the class: the peak
 while the first 10 % were graded, the peaks of the first and second halves (the memory is
@@ -56,7 +57,8 @@ FIRST_SHARE = 0.10
 BUGGY_EVERY = 4
 _KIB = 1024
 _MIB = 1 << 20
-_GRADER_MARK = b"spawn_main"
+# The fork server and the graders forked from it show its command line.
+_GRADER_MARK = b"multiprocessing.forkserver"
 
 
 @dataclass(frozen=True)
@@ -200,7 +202,13 @@ def _records(results: Path) -> int:
 
 
 def _graders(batch: int) -> list[int]:
-    """The grader processes of the batch process ``batch``: its children spawned to grade."""
+    """The grader processes of the batch process ``batch``: the children of its fork server."""
+    servers = _children(batch, _GRADER_MARK)
+    return [grader for server in servers for grader in _children(server, _GRADER_MARK)]
+
+
+def _children(parent: int, mark: bytes) -> list[int]:
+    """The processes whose parent is ``parent`` and whose command line holds ``mark``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -208,8 +216,9 @@ def _graders(batch: int) -> list[int]:
         try:
             stat = (entry / "stat").read_text()
             # The command name in parentheses may hold spaces: the parent follows the last ")".
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == batch and _GRADER_MARK in (entry / "cmdline").read_bytes():
+            if int(stat.rsplit(")", 1)[1].split()[1]) != parent:
+                continue
+            if mark in (entry / "cmdline").read_bytes():
                 found.append(int(entry.name))
         except (OSError, IndexError, ValueError):
             continue  # it ended while being read

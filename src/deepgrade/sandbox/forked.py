@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 from deepgrade.sandbox.proctree import adopt_orphans, die_with_parent, kill_tree, tree
-from deepgrade.sandbox.worker.namespaces import NamespaceError, drop_capabilities
+from deepgrade.sandbox.worker.namespaces import checked, drop_capabilities, libc
 
 # setns(2) flags of the namespaces a template joins; the user namespace last where the grader
 # may join the others without it (root: bubblewrap made them before its user namespace).
@@ -193,7 +193,7 @@ def _child(
         # workers cannot signal it, nor name the holder or these two.
         _wait_for(os.fork())
         die_with_parent()
-        _check(_libc().unshare(_NEW_PID_NAMESPACE), "unshare pid")
+        checked(libc().unshare(_NEW_PID_NAMESPACE), "unshare pid")
         _wait_for(os.fork())
         die_with_parent()
         drop_capabilities()
@@ -270,25 +270,15 @@ def _wait_for(child: int) -> None:
         os._exit(max(0, os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])))
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise NamespaceError(errno, f"{what}: {os.strerror(errno)}")
-
-
 def _join(holder: int) -> None:
     """Enter the namespaces of the process ``holder``, which bubblewrap sandboxed."""
-    libc = _libc()
+    clib = libc()
     opened = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name in _NAMESPACES}
     user = os.open(f"/proc/{holder}/ns/user", os.O_RDONLY)
     # As root the others can (must) be joined first; otherwise only once in its user namespace.
-    pending = {name: fd for name, fd in opened.items() if libc.setns(fd, _NAMESPACES[name]) != 0}
-    _check(libc.setns(user, _USER_NAMESPACE), "setns user")
+    pending = {name: fd for name, fd in opened.items() if clib.setns(fd, _NAMESPACES[name]) != 0}
+    checked(clib.setns(user, _USER_NAMESPACE), "setns user")
     for name, fd in pending.items():
-        _check(libc.setns(fd, _NAMESPACES[name]), f"setns {name}")
+        checked(clib.setns(fd, _NAMESPACES[name]), f"setns {name}")
     for fd in [user, *opened.values()]:
         os.close(fd)

@@ -51,11 +51,13 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def _libc() -> ctypes.CDLL:
+def libc() -> ctypes.CDLL:
+    """The C library, its calls setting errno."""
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _check(result: int, what: str) -> None:
+def checked(result: int, what: str) -> None:
+    """Raise :class:`NamespaceError` for a failed call (non-zero ``result``) of ``what``."""
     if result != 0:
         errno = ctypes.get_errno()
         raise NamespaceError(errno, f"{what}: {os.strerror(errno)}")
@@ -66,9 +68,9 @@ def enter_private_namespaces(tmpfs_bytes: int, keep: Sequence[str] = ()) -> None
 
     ``keep`` are read-only folders inside the private folders that must stay visible.
     """
-    libc = _libc()
+    clib = libc()
     uid, gid = os.getuid(), os.getgid()
-    _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC), "unshare")
+    checked(clib.unshare(_CLONE_NEWUSER | _CLONE_NEWNS | _CLONE_NEWIPC), "unshare")
     # The same ids as outside: files the worker creates stay its own, and it stays nobody.
     Path("/proc/self/setgroups").write_text("deny")
     Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
@@ -78,16 +80,15 @@ def enter_private_namespaces(tmpfs_bytes: int, keep: Sequence[str] = ()) -> None
     options = f"size={tmpfs_bytes},mode=0700".encode()
     for folder in PRIVATE_FOLDERS:
         flags = _MS_NOSUID | _MS_NODEV
-        _check(libc.mount(b"tmpfs", folder.encode(), b"tmpfs", flags, options), f"mount {folder}")
+        checked(clib.mount(b"tmpfs", folder.encode(), b"tmpfs", flags, options), f"mount {folder}")
     for folder, fd in kept:
         Path(folder).mkdir(parents=True, exist_ok=True)
         source = f"/proc/self/fd/{fd}".encode()
-        _check(
-            libc.mount(source, folder.encode(), None, _MS_BIND | _MS_REC, None), f"bind {folder}"
-        )
+        bind = _MS_BIND | _MS_REC
+        checked(clib.mount(source, folder.encode(), None, bind, None), f"bind {folder}")
         # The flags that the sandbox locked on the original must be repeated.
         readonly = _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
-        _check(libc.mount(None, folder.encode(), None, readonly, None), f"read-only {folder}")
+        checked(clib.mount(None, folder.encode(), None, readonly, None), f"read-only {folder}")
         os.close(fd)
     drop_capabilities()
 
@@ -95,12 +96,12 @@ def enter_private_namespaces(tmpfs_bytes: int, keep: Sequence[str] = ()) -> None
 def drop_capabilities() -> None:
     """Give up every capability for good: none held, none to inherit or regain by running a
     program, and no privileges gained through a set-user-ID program either."""
-    libc = _libc()
-    _check(libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "ambient capabilities")
+    clib = libc()
+    checked(clib.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "ambient capabilities")
     last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
     for capability in range(last + 1):
-        _check(libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0), "capability bounding set")
-    _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+        checked(clib.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0), "capability bounding set")
+    checked(clib.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     header = _CapHeader(_CAPABILITY_VERSION_3, 0)
     nothing = (_CapData * 2)()
-    _check(libc.capset(ctypes.byref(header), nothing), "capset")
+    checked(clib.capset(ctypes.byref(header), nothing), "capset")
