@@ -191,10 +191,15 @@ def test_the_worker_switches_tf32_off_for_cuda_calls() -> None:
 
 
 def test_importing_the_worker_and_switching_tf32_off_leave_cuda_uninitialised() -> None:
-    """What the worker template does before it forks must not start CUDA: a child forked from
-    a process with CUDA initialised cannot use CUDA."""
+    """What the worker template does before it forks must not start CUDA, nor what the fork
+    server of a batch's graders imports: a child forked from a process with CUDA initialised
+    cannot use CUDA."""
     code = (
-        "import torch, deepgrade.sandbox.worker.main, deepgrade.engine.devices;"
+        "import importlib, torch, deepgrade.sandbox.worker.main, deepgrade.engine.devices;"
+        "import deepgrade.staff.executors;"
+        "from deepgrade.sandbox.templates import template_modules;"
+        "from deepgrade.settings import GraderSettings;"
+        "[importlib.import_module(m) for m in template_modules(GraderSettings())];"
         "deepgrade.sandbox.precision.exact_float32();"
         "print(torch.cuda.is_initialized())"
     )
