@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, NoReturn
 
-from deepgrade.sandbox.proctree import adopt_orphans, die_with_parent, kill_tree, tree
+from deepgrade.sandbox.proctree import adopt_orphans, children, die_with_parent, kill_tree
 from deepgrade.sandbox.worker.namespaces import checked, drop_capabilities, libc
 
 # setns(2) flags of the namespaces a template joins; the user namespace last where the grader
@@ -49,7 +49,6 @@ _NAMESPACES = {
     "pid": 0x20000000,
 }
 _USER_NAMESPACE = 0x10000000
-_NEW_PID_NAMESPACE = 0x20000000
 # The template's generations below the forked process: with bubblewrap, the process that joined
 # the holder's PID namespace, and in a namespace of its own, the template.
 SANDBOXED_DEPTH = 2
@@ -82,7 +81,7 @@ class Holder:
             self.close()
             raise ForkError(f"bubblewrap did not start the sandbox: {said or 'no answer'}")
         # Inside bubblewrap the holder is the only child of bwrap's own process.
-        members = tree(self._process.pid) - {self._process.pid}
+        members = children(self._process.pid)
         if len(members) != 1:
             self.close()
             raise ForkError(f"expected one process in the sandbox, not {len(members)}")
@@ -126,10 +125,6 @@ class ForkedProcess:
             self._release()
         return self.returncode
 
-    def kill(self) -> None:
-        kill_tree(self.pid)
-        self.wait()
-
     def _release(self) -> None:
         if self._holder is not None:
             self._holder.close()
@@ -154,14 +149,14 @@ def fork_template(
             os.close(read_end)
             _child(control, write_end, holder, home, environment, preload, user)
         except BaseException:
-            with_stderr(f"the forked template failed: {traceback.format_exc()}")
+            _say(f"the forked template failed: {traceback.format_exc()}")
         finally:
             os._exit(70)
     os.close(write_end)
     return ForkedProcess(pid, os.fdopen(read_end, "rb"), holder)
 
 
-def with_stderr(text: str) -> None:
+def _say(text: str) -> None:
     """Say ``text`` on file descriptor 2 (the template's stderr, read by the grader when it
     fails): without Python's streams, which hold the grader's buffers."""
     os.write(2, text.encode(errors="replace")[-1000:] + b"\n")
@@ -193,7 +188,7 @@ def _child(
         # workers cannot signal it, nor name the holder or these two.
         _wait_for(os.fork())
         die_with_parent()
-        checked(libc().unshare(_NEW_PID_NAMESPACE), "unshare pid")
+        checked(libc().unshare(_NAMESPACES["pid"]), "unshare pid")
         _wait_for(os.fork())
         die_with_parent()
         drop_capabilities()

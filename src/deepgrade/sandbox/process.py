@@ -302,7 +302,7 @@ class WorkerProcess:
         if template is None:
             return None
         members = watchdog.members if watchdog is not None else template.workers()
-        return cpu_seconds(set(members), template.root)
+        return cpu_seconds(members, template.root)
 
     def _exchange(
         self, header: dict[str, Any], tensors: list[torch.Tensor], deadline: _Deadline

@@ -12,6 +12,7 @@ import ctypes
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 _PROC = Path("/proc")
@@ -117,7 +118,7 @@ def memory_bytes(pids: set[int]) -> int:
     return total
 
 
-def cpu_seconds(pids: set[int], reaper: int) -> float | None:
+def cpu_seconds(pids: Iterable[int], reaper: int) -> float | None:
     """CPU seconds used by the processes ``pids``, their children they reaped, and the children
     ``reaper`` reaped (the worker's template: the worker and the orphans of its children end
     there); ``None`` where there is no /proc to read.

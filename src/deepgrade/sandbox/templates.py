@@ -191,11 +191,10 @@ class WorkerTemplate:
     ) -> ForkedProcess | subprocess.Popen[bytes]:
         timeout = self.settings.worker_start_timeout
         try:
-            holder = Holder(sandbox_command(device="cpu"), timeout) if sandboxed else None
+            holder = Holder(sandbox_command(device=self.device), timeout) if sandboxed else None
         except ForkError as exc:
             logger.debug("starting the template instead of forking it: {}", exc)
             return self._start(fd, sandboxed, environment, user)
-        # Like a started template's interpreter (-I): no folder but the installation's.
         return fork_template(
             fd,
             holder=holder,
@@ -405,8 +404,9 @@ _SHARED_FIRST = ("torch", "numpy")
 
 
 def template_modules(settings: GraderSettings) -> list[str]:
-    """What a forked template imports from its grader, once for both: its preload, the
-    worker's own modules, and the libraries whose functions the worker's detector watches."""
+    """Everything a template imports: its preload, the worker's own modules, and the libraries
+    whose functions the worker's detector watches. A batch's fork server imports them once for
+    every grader and the template each forks (``grade check`` forks after PyTorch and NumPy)."""
     return [*settings.preload, "deepgrade.sandbox.worker.main", *WATCHED_MODULES]
 
 
